@@ -1,0 +1,5 @@
+"""``python -m basewatch`` runs the command line."""
+
+from basewatch.cli import main
+
+main()

@@ -1,0 +1,274 @@
+"""Find scenes: STAC APIs (pystac-client), static STAC catalogues (pystac) and provider aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from basewatch.errors import CatalogError, InputError
+from basewatch.imagery.bands import REQUIRED_BANDS, SENSOR_BANDS, map_assets
+
+CATALOG_ALIASES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "earth-search": (
+        "https://earth-search.aws.element84.com/v1",
+        ("sentinel-2-l2a", "sentinel-1-grd"),
+    ),
+    "planetary-computer": (
+        "https://planetarycomputer.microsoft.com/api/stac/v1",
+        ("sentinel-2-l2a", "sentinel-1-rtc"),
+    ),
+}
+"""Alias -> (STAC API root, default collections)."""
+
+S2_DEFAULT_SCALE = 1e-4
+"""Sentinel-2 L2A digital numbers -> reflectance, when an asset does not say."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scene:
+    """One image (a STAC item) that basewatch can read, with hrefs by canonical band."""
+
+    id: str
+    """STAC item id."""
+    collection: str
+    """Collection id (may be empty for items outside a collection)."""
+    sensor: str
+    """``sentinel-2``, ``sentinel-1`` or ``highres``."""
+    time: datetime
+    """Acquisition time, UTC."""
+    bbox: tuple[float, float, float, float]
+    """Footprint bounds in EPSG:4326 (west, south, east, north)."""
+    cloud_cover: float | None
+    """Scene-wide cloud cover in percent, where the provider gives it."""
+    assets: dict[str, str]
+    """Canonical band name -> absolute href."""
+    scales: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """Canonical band name -> (scale, offset) to apply to the stored values."""
+    href: str = ""
+    """Href of the item's JSON, where known."""
+    georeferencing: str = "grid"
+    """``grid`` (geotransform) or ``gcp`` (ground control points)."""
+
+    def covers(self, bounds: tuple[float, float, float, float]) -> bool:
+        """Whether the scene's footprint bounds intersect ``bounds`` (EPSG:4326)."""
+        w, s, e, n = self.bbox
+        return not (bounds[2] < w or bounds[0] > e or bounds[3] < s or bounds[1] > n)
+
+
+class Catalog(Protocol):
+    """Anything that can list scenes for an area and a time range."""
+
+    name: str
+
+    def search(
+        self,
+        *,
+        bbox: tuple[float, float, float, float],
+        start: datetime,
+        end: datetime,
+        collections: Sequence[str] | None = None,
+        max_cloud: float | None = None,
+    ) -> list[Scene]:
+        """Scenes intersecting ``bbox`` between ``start`` and ``end``, sorted by time and id."""
+        ...
+
+
+def sensor_of(collection: str, properties: dict[str, Any]) -> str:
+    """Guess the sensor family of an item from its collection id and properties."""
+    text = f"{collection} {properties.get('platform', '')} {properties.get('constellation', '')}"
+    text = text.lower()
+    if "sentinel-2" in text or "sentinel2" in text:
+        return "sentinel-2"
+    if "sentinel-1" in text or "sentinel1" in text or "sar:instrument_mode" in properties:
+        return "sentinel-1"
+    return "highres"
+
+
+def _asset_scale(asset: Any, canonical: str, sensor: str) -> tuple[float, float]:
+    bands = asset.extra_fields.get("raster:bands") or []
+    if bands and isinstance(bands[0], dict) and "scale" in bands[0]:
+        return float(bands[0].get("scale", 1.0)), float(bands[0].get("offset", 0.0))
+    if sensor == "sentinel-2" and canonical != "scl":
+        return S2_DEFAULT_SCALE, 0.0
+    return 1.0, 0.0
+
+
+def scene_from_item(item: Any) -> Scene | None:
+    """Turn a ``pystac.Item`` into a :class:`Scene`; None if it lacks the bands basewatch needs."""
+    collection = item.collection_id or ""
+    props = dict(item.properties)
+    sensor = sensor_of(collection, props)
+    keys = map_assets(list(item.assets))
+    wanted = [b for b in SENSOR_BANDS[sensor] if b in keys]
+    if not all(b in keys for b in REQUIRED_BANDS[sensor]):
+        return None
+    assets = {
+        b: item.assets[keys[b]].get_absolute_href() or item.assets[keys[b]].href for b in wanted
+    }
+    scales = {b: _asset_scale(item.assets[keys[b]], b, sensor) for b in wanted}
+    when = item.datetime or item.common_metadata.start_datetime
+    if when is None:
+        return None
+    when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+    bbox = tuple(float(v) for v in (item.bbox or (-180.0, -90.0, 180.0, 90.0)))[:4]
+    cloud = props.get("eo:cloud_cover")
+    self_href = item.get_self_href() or ""
+    geo = str(props.get("basewatch:georeferencing", ""))
+    if not geo:
+        geo = "gcp" if sensor == "sentinel-1" and "grd" in collection.lower() else "grid"
+    return Scene(
+        id=item.id,
+        collection=collection,
+        sensor=sensor,
+        time=when,
+        bbox=(bbox[0], bbox[1], bbox[2], bbox[3]),
+        cloud_cover=float(cloud) if cloud is not None else None,
+        assets=assets,
+        scales=scales,
+        href=self_href,
+        georeferencing=geo,
+    )
+
+
+def _keep(
+    scene: Scene,
+    bbox: tuple[float, float, float, float],
+    start: datetime,
+    end: datetime,
+    collections: Sequence[str] | None,
+    max_cloud: float | None,
+) -> bool:
+    if not scene.covers(bbox) or not (start <= scene.time <= end):
+        return False
+    if collections and scene.collection not in collections:
+        return False
+    if max_cloud is None or scene.sensor != "sentinel-2" or scene.cloud_cover is None:
+        return True
+    return scene.cloud_cover <= max_cloud
+
+
+@dataclass
+class StaticCatalog:
+    """A static STAC catalogue (local path or http(s) URL) walked with pystac."""
+
+    name: str
+    """Path or URL of ``catalog.json``."""
+    _scenes: list[Scene] | None = None
+
+    def _all(self) -> list[Scene]:
+        if self._scenes is None:
+            import pystac
+
+            try:
+                root = pystac.read_file(self.name)
+            except Exception as exc:  # pystac raises many kinds (IO, JSON, STAC validation)
+                raise CatalogError(
+                    f"{self.name}: cannot open the STAC catalogue ({type(exc).__name__}: {exc}); "
+                    "give a path or URL to a catalog.json or collection.json"
+                ) from exc
+            if isinstance(root, pystac.Item):
+                items = [root]
+            elif isinstance(root, pystac.Catalog):
+                items = list(root.get_items(recursive=True))
+            else:
+                raise CatalogError(f"{self.name}: not a STAC catalogue, collection or item")
+            scenes = [s for s in (scene_from_item(i) for i in items) if s is not None]
+            self._scenes = sorted(scenes, key=lambda s: (s.time, s.id))
+        return self._scenes
+
+    def search(
+        self,
+        *,
+        bbox: tuple[float, float, float, float],
+        start: datetime,
+        end: datetime,
+        collections: Sequence[str] | None = None,
+        max_cloud: float | None = None,
+    ) -> list[Scene]:
+        """Scenes of the catalogue intersecting ``bbox`` in ``[start, end]``."""
+        return [s for s in self._all() if _keep(s, bbox, start, end, collections, max_cloud)]
+
+
+@dataclass
+class ApiCatalog:
+    """A STAC API searched with pystac-client (optionally signing Planetary Computer hrefs)."""
+
+    name: str
+    """Root URL of the STAC API."""
+    default_collections: tuple[str, ...] = ()
+    """Collections searched when the caller names none."""
+    sign: bool = False
+    """Sign asset hrefs with the ``planetary-computer`` package."""
+
+    def search(
+        self,
+        *,
+        bbox: tuple[float, float, float, float],
+        start: datetime,
+        end: datetime,
+        collections: Sequence[str] | None = None,
+        max_cloud: float | None = None,
+    ) -> list[Scene]:
+        """Scenes from the API's ``/search`` intersecting ``bbox`` in ``[start, end]``."""
+        from pystac_client import Client
+        from pystac_client.exceptions import APIError
+
+        modifier = None
+        if self.sign:
+            try:
+                import planetary_computer
+
+                modifier = planetary_computer.sign_inplace
+            except ImportError as exc:
+                raise CatalogError(
+                    "planetary-computer: signing needs the 'planetary-computer' package; "
+                    "pip install planetary-computer"
+                ) from exc
+        try:
+            client = Client.open(self.name, modifier=modifier)
+            search = client.search(
+                bbox=bbox,
+                datetime=[start, end],
+                collections=list(collections or self.default_collections) or None,
+            )
+            items = list(search.items())
+        except (APIError, OSError, ValueError) as exc:
+            raise CatalogError(
+                f"{self.name}: STAC search failed ({type(exc).__name__}: {exc}); check the URL "
+                "and the network, or use a local catalogue"
+            ) from exc
+        scenes = [s for s in (scene_from_item(i) for i in items) if s is not None]
+        kept = [s for s in scenes if _keep(s, bbox, start, end, None, max_cloud)]
+        return sorted(kept, key=lambda s: (s.time, s.id))
+
+
+def open_catalog(spec: str | Path) -> Catalog:
+    """Open a catalogue from an alias (``earth-search``, ``planetary-computer``), a STAC API URL,
+    or a static catalogue (local path or URL to ``catalog.json``)."""
+    text = str(spec)
+    if text in CATALOG_ALIASES:
+        url, collections = CATALOG_ALIASES[text]
+        return ApiCatalog(url, collections, sign=text == "planetary-computer")
+    if text.startswith(("http://", "https://")):
+        if text.endswith(".json"):
+            return StaticCatalog(text)
+        return ApiCatalog(text)
+    path = Path(text)
+    if path.is_dir():
+        candidate = path / "catalog.json"
+        if candidate.is_file():
+            return StaticCatalog(str(candidate))
+        raise InputError(
+            f"{path}: folder without a catalog.json; point --catalog at a STAC catalogue "
+            "(local folders of GeoTIFFs come in a later version)"
+        )
+    if path.is_file():
+        return StaticCatalog(str(path))
+    aliases = ", ".join(CATALOG_ALIASES)
+    raise InputError(
+        f"{text}: no such catalogue; give a path to catalog.json, a STAC API URL, "
+        f"or one of: {aliases}"
+    )

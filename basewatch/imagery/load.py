@@ -1,0 +1,188 @@
+"""Read one zone's window from a scene, reprojected to the zone's UTM grid, with its clear mask."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from affine import Affine
+from pyproj import CRS, Transformer
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import transform as shapely_transform
+
+from basewatch.errors import ImageryError
+from basewatch.imagery.catalog import Scene
+from basewatch.imagery.chip import Chip
+from basewatch.sites import Zone
+
+SCL_UNUSABLE = frozenset({0, 1, 3, 8, 9, 10})
+"""SCL classes masked out: no data, saturated/defective, cloud shadow, cloud medium/high, cirrus."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadParams:
+    """How a zone's window is cut from a scene."""
+
+    margin_m: float = 300.0
+    """Margin around the zone's bounds for 10 m sensors (background for CFAR and contrast)."""
+    highres_margin_m: float = 40.0
+    """Margin around the zone's bounds for sub-metre imagery."""
+    resolution_m: float = 10.0
+    """Grid spacing for Sentinel-1 and Sentinel-2 (their native 10 m)."""
+
+
+def utm_crs(lon: float, lat: float) -> CRS:
+    """The WGS 84 / UTM CRS of the zone containing ``(lon, lat)``."""
+    number = min(int((lon + 180.0) // 6.0) + 1, 60)
+    return CRS.from_epsg((32600 if lat >= 0 else 32700) + number)
+
+
+def zone_grid(
+    geometry: BaseGeometry, *, resolution_m: float, margin_m: float
+) -> tuple[CRS, Affine, int, int, BaseGeometry]:
+    """The UTM grid around ``geometry``: (crs, transform, width, height, geometry in UTM).
+
+    The grid is snapped to multiples of ``resolution_m`` so that chips of one zone from
+    different scenes line up pixel for pixel.
+    """
+    c = geometry.centroid
+    crs = utm_crs(c.x, c.y)
+    to_utm = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    projected = shapely_transform(to_utm.transform, geometry)
+    minx, miny, maxx, maxy = projected.bounds
+    r = resolution_m
+    x0 = math.floor((minx - margin_m) / r) * r
+    y1 = math.ceil((maxy + margin_m) / r) * r
+    x1 = math.ceil((maxx + margin_m) / r) * r
+    y0 = math.floor((miny - margin_m) / r) * r
+    width, height = round((x1 - x0) / r), round((y1 - y0) / r)
+    return crs, Affine(r, 0.0, x0, 0.0, -r, y1), width, height, projected
+
+
+def _native_resolution_m(href: str) -> float:
+    import rasterio
+
+    try:
+        with rasterio.open(href) as src:
+            res = abs(src.transform.a)
+            if src.crs is not None and src.crs.is_geographic:
+                lat = (src.bounds.top + src.bounds.bottom) / 2
+                res *= 111_320.0 * math.cos(math.radians(lat))
+            return float(res)
+    except rasterio.errors.RasterioError as exc:
+        raise ImageryError(f"{href}: cannot open the image ({exc})") from exc
+
+
+def _read_warped(
+    href: str, *, crs: CRS, transform: Affine, width: int, height: int, nearest: bool
+) -> np.ndarray:
+    """Read every band of ``href`` warped onto the given grid (only the needed blocks are read)."""
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
+
+    try:
+        with rasterio.open(href) as src:
+            if src.crs is None and not src.gcps[0]:
+                raise ImageryError(
+                    f"{href}: the image has no georeference (no CRS, no ground control points); "
+                    "give a georeferenced GeoTIFF"
+                )
+            nodata = (
+                src.nodata if src.nodata is not None else (0 if src.dtypes[0] == "uint16" else None)
+            )
+            with WarpedVRT(
+                src,
+                crs=crs.to_wkt(),
+                transform=transform,
+                width=width,
+                height=height,
+                resampling=Resampling.nearest if nearest else Resampling.bilinear,
+                src_nodata=nodata,
+                nodata=nodata,
+            ) as vrt:
+                data = vrt.read()
+                mask = (
+                    vrt.dataset_mask() > 0 if nodata is not None else np.ones(data.shape[1:], bool)
+                )
+    except rasterio.errors.RasterioError as exc:
+        raise ImageryError(
+            f"{href}: cannot read the image ({exc}); the file may be truncated or not a GeoTIFF"
+        ) from exc
+    out = data.astype(np.float32)
+    out[:, ~mask] = np.nan
+    return out
+
+
+def load_chip(scene: Scene, zone: Zone, *, params: LoadParams | None = None) -> Chip:
+    """Load ``zone``'s window from ``scene`` as a :class:`Chip` on the zone's UTM grid.
+
+    Sentinel-2 pixels flagged by SCL as no data, saturated, cloud shadow, cloud or cirrus
+    are marked not valid. Raises :class:`ImageryError` when an asset cannot be read.
+    """
+    p = params or LoadParams()
+    if scene.sensor == "highres":
+        resolution = _native_resolution_m(scene.assets["visual"])
+        margin = p.highres_margin_m
+    else:
+        resolution, margin = p.resolution_m, p.margin_m
+    crs, transform, width, height, projected = zone_grid(
+        zone.geometry, resolution_m=resolution, margin_m=margin
+    )
+    if width * height > 60_000_000:
+        raise ImageryError(
+            f"zone {zone.key}: window of {width} x {height} px at {resolution:.2f} m is too large; "
+            "draw a smaller zone"
+        )
+    bands: dict[str, np.ndarray] = {}
+    for name, href in scene.assets.items():
+        data = _read_warped(
+            href, crs=crs, transform=transform, width=width, height=height, nearest=name == "scl"
+        )
+        scale, offset = scene.scales.get(name, (1.0, 0.0))
+        if name == "visual":
+            top = 255.0 if np.nanmax(data, initial=0) <= 255 else 65535.0
+            for i, colour in enumerate(("red", "green", "blue")[: data.shape[0]]):
+                bands[colour] = data[i] / top
+        else:
+            bands[name] = data[0] * scale + offset if name != "scl" else data[0]
+    valid = _valid_mask(bands, scene.sensor)
+    zone_mask = _rasterize(projected, transform, width, height)
+    return Chip(
+        scene_id=scene.id,
+        sensor=scene.sensor,
+        time=scene.time,
+        bands=bands,
+        transform=transform,
+        crs=crs.to_string(),
+        resolution_m=resolution,
+        zone_mask=zone_mask,
+        valid=valid,
+        meta={"collection": scene.collection, "georeferencing": scene.georeferencing},
+    )
+
+
+def _valid_mask(bands: dict[str, np.ndarray], sensor: str) -> np.ndarray:
+    data_bands = [v for k, v in bands.items() if k != "scl"]
+    valid = np.logical_and.reduce([np.isfinite(b) for b in data_bands])
+    if sensor == "sentinel-2" and "scl" in bands:
+        scl = bands["scl"]
+        scl_int = np.where(np.isfinite(scl), scl, 0).astype(np.int16)
+        valid &= ~np.isin(scl_int, list(SCL_UNUSABLE))
+    if sensor == "highres":
+        valid &= (bands["red"] + bands["green"] + bands["blue"]) > 0
+    return np.asarray(valid, dtype=bool)
+
+
+def _rasterize(geometry: BaseGeometry, transform: Affine, width: int, height: int) -> np.ndarray:
+    from rasterio.features import rasterize
+
+    return rasterize(
+        [geometry],
+        out_shape=(height, width),
+        transform=transform,
+        fill=0,
+        default_value=1,
+        dtype="uint8",
+    ).astype(bool)

@@ -1,0 +1,239 @@
+"""End-to-end steps (monitor, assess, report, demo) over paths and URLs, for CLI and API."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from basewatch.monitor import MonitorParams, MonitorSummary, Progress, parse_day, run_monitor
+
+DEFAULT_DB = "sqlite:///basewatch.db"
+"""Store used when none is given."""
+
+
+def _when(value: str | datetime | None, *, end_of_day: bool = False) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return parse_day(value, end_of_day=end_of_day)
+
+
+def monitor(
+    sites: str | Path,
+    catalog: str | Path,
+    *,
+    db: str = DEFAULT_DB,
+    start: str | datetime | None = None,
+    end: str | datetime | None = None,
+    site_ids: list[str] | None = None,
+    collections: tuple[str, ...] = (),
+    max_cloud: float | None = None,
+    workers: int = 1,
+    progress: Progress | None = None,
+) -> MonitorSummary:
+    """Observe every zone of the registry ``sites`` on every scene of ``catalog`` into ``db``.
+
+    Defaults: ``end`` now, ``start`` one year before ``end``. Chips already stored are
+    skipped, failed ones tried again, so an interrupted run can simply be restarted.
+    """
+    from basewatch.errors import InputError
+    from basewatch.imagery.catalog import open_catalog
+    from basewatch.sites import load_registry
+    from basewatch.store import open_store
+
+    if workers < 1:
+        raise InputError(f"--workers {workers}: give 1 or more worker processes")
+    registry = load_registry(sites).select(site_ids)
+    end_t = _when(end, end_of_day=True) or datetime.now(UTC)
+    start_t = _when(start) or end_t - timedelta(days=365)
+    if start_t > end_t:
+        raise InputError(f"--from {start_t:%Y-%m-%d} is after --to {end_t:%Y-%m-%d}; swap them")
+    params = MonitorParams(
+        start=start_t,
+        end=end_t,
+        collections=tuple(collections),
+        max_cloud=max_cloud,
+        workers=workers,
+    )
+    source = open_catalog(catalog)
+    store = open_store(db)
+    try:
+        return run_monitor(registry, source, store, params, progress=progress)
+    finally:
+        store.close()
+
+
+def assess(
+    *,
+    db: str = DEFAULT_DB,
+    site_ids: list[str] | None = None,
+    as_of: str | datetime | None = None,
+    tracks: str | Path | None = None,
+    out: str | Path | None = None,
+    generated: datetime | None = None,
+) -> dict[str, Any]:
+    """Judge every site stored in ``db`` and return (and optionally write) ``assessment.json``.
+
+    ``as_of`` uses only observations made up to that date; ``tracks`` is an ADS-B state
+    vector file whose heavy-transport departures count as an indicator.
+    """
+    from basewatch.analysis import assess as assess_observations
+    from basewatch.store import open_store
+
+    as_of_t = _when(as_of, end_of_day=True)
+    store = open_store(db)
+    try:
+        sites = store.sites()
+        if site_ids:
+            known = {s.id for s in sites}
+            _check_ids(site_ids, known, db)
+            sites = [s for s in sites if s.id in site_ids]
+        observations = [
+            o for o in store.observations(until=as_of_t) if o.site_id in {s.id for s in sites}
+        ]
+        flights = _flights(Path(tracks), sites) if tracks else None
+        payload = assess_observations(
+            observations,
+            sites,
+            flights=flights,
+            as_of=as_of_t,
+            generated=generated or datetime.now(UTC).replace(microsecond=0),
+        )
+        store.save_assessment(payload, as_of=as_of_t)
+    finally:
+        store.close()
+    if out is not None:
+        _write_json(Path(out), payload)
+    return payload
+
+
+def _check_ids(site_ids: list[str], known: set[str], db: str) -> None:
+    from basewatch.errors import SiteNotFoundError
+
+    missing = [s for s in site_ids if s not in known]
+    if missing:
+        raise SiteNotFoundError(
+            f"{db}: no site {', '.join(missing)} in the store; run 'basewatch monitor' for it "
+            f"first (stored sites: {', '.join(sorted(known)) or 'none'})"
+        )
+
+
+def _flights(path: Path, sites: list[Any]) -> dict[str, list[tuple[Any, int]]]:
+    from basewatch import tracks as tr
+
+    events = tr.airfield_events(tr.split_flights(tr.read_states(path)), sites)
+    return {s.id: tr.daily_departures(events, site_id=s.id) for s in sites if s.kind == "airbase"}
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    from basewatch.errors import InputError
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write ({exc.strerror}); choose a writable path") from exc
+
+
+def report(*, out: str | Path, db: str | None = None, assessment: str | Path | None = None) -> Path:
+    """Write the HTML report from an ``assessment.json`` file or the latest one in ``db``.
+
+    When ``db`` holds no assessment yet, one is made first.
+    """
+    from basewatch.errors import InputError
+    from basewatch.report import write_report
+
+    sites = None
+    if assessment is not None:
+        path = Path(assessment)
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(
+                f"{path}: cannot read the assessment ({exc}); run 'basewatch assess'"
+            ) from exc
+    else:
+        from basewatch.store import open_store
+
+        url = db or DEFAULT_DB
+        store = open_store(url)
+        try:
+            sites = store.sites()
+            stored = store.latest_assessment()
+        finally:
+            store.close()
+        payload = stored if stored is not None else assess(db=url)
+    return write_report(payload, Path(out), sites=sites)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemoResult:
+    """Where the demo wrote its outputs."""
+
+    root: Path
+    """Output folder."""
+    sites: Path
+    """The scenario's registry."""
+    catalog: Path
+    """The scenario's static STAC catalogue."""
+    db: Path | None = None
+    """The SQLite store (None with ``build_only``)."""
+    assessment: Path | None = None
+    """``assessment.json``."""
+    report: Path | None = None
+    """``report.html``."""
+    summary: MonitorSummary | None = None
+    """What the monitor did."""
+
+
+DEMO_START, DEMO_END = "2024-06-01", "2024-12-20"
+DEMO_GENERATED = datetime(2024, 12, 21, tzinfo=UTC)
+"""The demo's assessments carry a fixed generation time, so their files are reproducible."""
+
+
+def run_demo(
+    out: str | Path = "demo-output",
+    *,
+    build_only: bool = False,
+    n_sites: int = 2,
+    workers: int = 1,
+    progress: Progress | None = None,
+    build_progress: Progress | None = None,
+) -> DemoResult:
+    """Build the simulated ``syria-2024`` scenario into ``out`` and run the whole pipeline on it."""
+    from basewatch.errors import InputError
+    from basewatch.scenario import build_scenario
+
+    if n_sites < 2:
+        raise InputError(
+            f"--sites {n_sites}: the demo has at least its 2 Syrian sites; give N >= 2"
+        )
+    root = Path(out)
+    paths = build_scenario(root, n_sites=n_sites, progress=build_progress)
+    if build_only:
+        return DemoResult(root=root, sites=paths.sites, catalog=paths.catalog)
+    db_path = root / "basewatch.db"
+    db = f"sqlite:///{db_path}"
+    summary = monitor(
+        paths.sites,
+        paths.catalog,
+        db=db,
+        start=DEMO_START,
+        end=DEMO_END,
+        workers=workers,
+        progress=progress,
+    )
+    assessment_path = root / "assessment.json"
+    assess(db=db, tracks=paths.tracks, out=assessment_path, generated=DEMO_GENERATED)
+    report_path = report(out=root / "report.html", db=db)
+    return DemoResult(
+        root=root,
+        sites=paths.sites,
+        catalog=paths.catalog,
+        db=db_path,
+        assessment=assessment_path,
+        report=report_path,
+        summary=summary,
+    )

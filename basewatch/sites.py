@@ -1,0 +1,514 @@
+"""Sites and zones: the registry model, its GeoJSON/GeoPackage/CSV I/O and its validation."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import shapely
+from shapely.geometry import mapping, shape
+from shapely.geometry.base import BaseGeometry
+
+from basewatch.errors import RegistryError, SiteNotFoundError
+
+SITE_KINDS = ("airbase", "naval_base", "army_base", "air_defence", "checkpoint", "other")
+ZONE_KINDS = ("apron", "pier", "anchorage", "air_defence_position", "vehicle_park", "other")
+TARGETS = ("aircraft", "ship", "vehicle", "any")
+NEIGHBOURHOOD_KM = 15.0
+"""A zone must lie within this distance of its site's point."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Zone:
+    """A polygon inside a site where objects of one kind are counted."""
+
+    site_id: str
+    """Id of the site the zone belongs to."""
+    id: str
+    """Zone id, unique within its site."""
+    kind: str
+    """One of :data:`ZONE_KINDS`."""
+    target: str
+    """What is counted: one of :data:`TARGETS`."""
+    geometry: BaseGeometry
+    """Zone polygon in EPSG:4326 (lon, lat)."""
+    name: str = ""
+    """Human-readable name."""
+    properties: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    """All other properties from the registry feature (sources, notes)."""
+
+    @property
+    def key(self) -> str:
+        """``site/zone`` identifier, unique across the registry."""
+        return f"{self.site_id}/{self.id}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Site:
+    """A watched installation: a point (or polygon) with its zones."""
+
+    id: str
+    """Site id, unique in the registry."""
+    name: str
+    """Human-readable name."""
+    kind: str
+    """One of :data:`SITE_KINDS`."""
+    geometry: BaseGeometry
+    """Site point or outline in EPSG:4326."""
+    operator: str = ""
+    """Operating country or force (ISO code or name)."""
+    country: str = ""
+    """Host country (ISO code)."""
+    zones: tuple[Zone, ...] = ()
+    """Zones of this site."""
+    properties: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    """All other properties from the registry feature (sources, notes)."""
+
+    @property
+    def point(self) -> tuple[float, float]:
+        """Representative ``(lon, lat)`` of the site."""
+        p = (
+            self.geometry.representative_point()
+            if self.geometry.geom_type != "Point"
+            else self.geometry
+        )
+        return (float(p.x), float(p.y))
+
+    def zone(self, zone_id: str) -> Zone:
+        """Return the zone ``zone_id`` or raise :class:`SiteNotFoundError`."""
+        for z in self.zones:
+            if z.id == zone_id:
+                return z
+        known = ", ".join(z.id for z in self.zones) or "none"
+        raise SiteNotFoundError(f"site {self.id!r} has no zone {zone_id!r}; its zones are: {known}")
+
+
+@dataclass(frozen=True)
+class Registry:
+    """An ordered collection of sites with their zones."""
+
+    sites: tuple[Site, ...]
+    """Sites in registry order."""
+    source: str = ""
+    """Where the registry was read from (file path or bundled name)."""
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.sites)
+
+    def __len__(self) -> int:
+        return len(self.sites)
+
+    def site(self, site_id: str) -> Site:
+        """Return the site ``site_id`` or raise :class:`SiteNotFoundError`."""
+        for s in self.sites:
+            if s.id == site_id:
+                return s
+        known = ", ".join(s.id for s in self.sites[:10]) or "none"
+        raise SiteNotFoundError(
+            f"no site {site_id!r} in registry {self.source or '(unnamed)'}; known sites: {known}"
+        )
+
+    def zones(self) -> list[Zone]:
+        """All zones of all sites, in registry order."""
+        return [z for s in self.sites for z in s.zones]
+
+    def select(self, site_ids: list[str] | None = None) -> Registry:
+        """A registry restricted to ``site_ids`` (all sites when None or empty)."""
+        if not site_ids:
+            return self
+        return Registry(tuple(self.site(i) for i in site_ids), self.source)
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def bundled_registries() -> list[str]:
+    """Names of the registries shipped with basewatch (usable in place of a path)."""
+    folder = resources.files("basewatch") / "data" / "registries"
+    return sorted(
+        p.name.removesuffix(".geojson") for p in folder.iterdir() if p.name.endswith(".geojson")
+    )
+
+
+def _bundled_path(name: str) -> Path | None:
+    folder = resources.files("basewatch") / "data" / "registries"
+    candidate = folder / f"{name}.geojson"
+    return Path(str(candidate)) if candidate.is_file() else None
+
+
+def resolve_registry_path(path_or_name: str | Path) -> Path:
+    """Turn a file path or a bundled registry name (e.g. ``syria-2024``) into a path."""
+    p = Path(path_or_name)
+    if p.exists():
+        return p
+    bundled = _bundled_path(str(path_or_name))
+    if bundled is not None:
+        return bundled
+    names = ", ".join(bundled_registries())
+    raise RegistryError(
+        f"{path_or_name}: no such registry file; give a path to a GeoJSON/GeoPackage/CSV "
+        f"registry or one of the bundled names: {names}"
+    )
+
+
+def load_registry(path_or_name: str | Path) -> Registry:
+    """Read and validate a registry from GeoJSON, GeoPackage or CSV, or a bundled name.
+
+    Raises :class:`RegistryError` naming the file, the feature index and the fix.
+    """
+    path = resolve_registry_path(path_or_name)
+    suffix = path.suffix.lower()
+    if suffix in (".geojson", ".json"):
+        features = _read_geojson_features(path)
+    elif suffix == ".gpkg":
+        features = _read_gpkg_features(path)
+    elif suffix == ".csv":
+        features = _read_csv_features(path)
+    else:
+        raise RegistryError(
+            f"{path}: unknown registry format {suffix!r}; use .geojson, .gpkg or .csv"
+        )
+    return registry_from_features(features, source=str(path))
+
+
+def _read_geojson_features(path: Path) -> list[dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RegistryError(
+            f"{path}: cannot read the file ({exc}); check the path and encoding"
+        ) from exc
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RegistryError(
+            f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}); "
+            "fix the syntax (a GeoJSON FeatureCollection is expected)"
+        ) from exc
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
+        raise RegistryError(
+            f"{path}: not a GeoJSON FeatureCollection; wrap sites and zones in "
+            '{"type": "FeatureCollection", "features": [...]}'
+        )
+    features = doc.get("features")
+    if not isinstance(features, list):
+        raise RegistryError(f"{path}: 'features' must be a list of GeoJSON Features")
+    return features
+
+
+def _read_gpkg_features(path: Path) -> list[dict[str, Any]]:
+    import pyogrio
+
+    try:
+        gdf = pyogrio.read_dataframe(path)
+    except Exception as exc:  # pyogrio raises several DataSourceError kinds
+        raise RegistryError(f"{path}: cannot read the GeoPackage ({exc})") from exc
+    if gdf.crs is not None and gdf.crs.to_epsg() != 4326:
+        gdf = gdf.to_crs(4326)
+    features = json.loads(gdf.to_json(drop_id=True)).get("features", [])
+    for feature in features:
+        props = {k: v for k, v in (feature.get("properties") or {}).items() if v is not None}
+        if isinstance(props.get("sources"), str):
+            props["sources"] = [s.strip() for s in props["sources"].split("|") if s.strip()]
+        feature["properties"] = props
+    return features
+
+
+def _read_csv_features(path: Path) -> list[dict[str, Any]]:
+    """Read a CSV of sites/zones with ``lon``/``lat`` columns (or a ``wkt`` column)."""
+    import csv
+
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise RegistryError(f"{path}: cannot read the CSV ({exc})") from exc
+    features: list[dict[str, Any]] = []
+    for i, row in enumerate(rows):
+        props: dict[str, Any] = {k: v for k, v in row.items() if k and v not in (None, "")}
+        geometry: dict[str, Any] | None
+        wkt = props.pop("wkt", None)
+        lon, lat = props.pop("lon", None), props.pop("lat", None)
+        if wkt:
+            try:
+                geometry = mapping(shapely.from_wkt(wkt))
+            except shapely.errors.GEOSException as exc:
+                raise RegistryError(f"{path}: row {i + 2}: invalid WKT ({exc})") from exc
+        elif lon is not None and lat is not None:
+            try:
+                geometry = {"type": "Point", "coordinates": [float(lon), float(lat)]}
+            except ValueError as exc:
+                raise RegistryError(
+                    f"{path}: row {i + 2}: lon/lat must be numbers, got {lon!r}, {lat!r}"
+                ) from exc
+        else:
+            raise RegistryError(
+                f"{path}: row {i + 2}: no geometry; give lon and lat columns (or a wkt column)"
+            )
+        if "sources" in props and isinstance(props["sources"], str):
+            props["sources"] = [s.strip() for s in props["sources"].split("|") if s.strip()]
+        features.append({"type": "Feature", "geometry": geometry, "properties": props})
+    return features
+
+
+# ---------------------------------------------------------------------------- validation
+
+
+def _fail(source: str, index: int, what: str, fix: str) -> RegistryError:
+    return RegistryError(f"{source}: feature {index}: {what}; {fix}")
+
+
+def _geometry(source: str, index: int, feature: dict[str, Any]) -> BaseGeometry:
+    raw = feature.get("geometry")
+    if not isinstance(raw, dict):
+        raise _fail(source, index, "missing geometry", "give a Point (site) or Polygon (zone)")
+    try:
+        geom = shape(raw)
+    except (ValueError, TypeError, AttributeError, IndexError, shapely.errors.GEOSException) as exc:
+        raise _fail(
+            source, index, f"invalid geometry ({exc})", "fix the GeoJSON coordinates"
+        ) from exc
+    if geom.is_empty:
+        raise _fail(source, index, "empty geometry", "give coordinates")
+    minx, miny, maxx, maxy = geom.bounds
+    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        raise _fail(
+            source,
+            index,
+            f"coordinates out of range (bounds {minx:g}, {miny:g}, {maxx:g}, {maxy:g})",
+            "GeoJSON wants [longitude, latitude] in degrees (EPSG:4326)",
+        )
+    if not geom.is_valid:
+        reason = shapely.is_valid_reason(geom)
+        raise _fail(
+            source,
+            index,
+            f"invalid geometry: {reason}",
+            "redraw the polygon so its ring does not cross itself (shapely.make_valid can help)",
+        )
+    return geom
+
+
+def _text(props: dict[str, Any], key: str) -> str:
+    value = props.get(key)
+    return "" if value is None else str(value).strip()
+
+
+def registry_from_features(features: list[dict[str, Any]], *, source: str = "") -> Registry:
+    """Build and validate a :class:`Registry` from GeoJSON feature dicts.
+
+    A feature is a site when it has no ``site`` property and a zone when it has one.
+    """
+    from pyproj import Geod
+
+    geod = Geod(ellps="WGS84")
+    sites: dict[str, dict[str, Any]] = {}
+    zones: list[tuple[int, dict[str, Any]]] = []
+    for index, feature in enumerate(features):
+        if not isinstance(feature, dict) or feature.get("type") != "Feature":
+            raise _fail(source, index, "not a GeoJSON Feature", 'give {"type": "Feature", ...}')
+        props = feature.get("properties") or {}
+        if not isinstance(props, dict):
+            raise _fail(source, index, "properties must be an object", "fix the feature")
+        fid = _text(props, "id")
+        if not fid:
+            raise _fail(source, index, "missing id", "add a unique 'id' property")
+        geom = _geometry(source, index, feature)
+        entry = {"index": index, "props": props, "geometry": geom, "id": fid}
+        if _text(props, "site"):
+            zones.append((index, entry))
+            continue
+        if fid in sites:
+            raise _fail(
+                source,
+                index,
+                f"duplicate site id {fid!r} (first at feature {sites[fid]['index']})",
+                "give every site its own id",
+            )
+        kind = _text(props, "kind") or "other"
+        if kind not in SITE_KINDS:
+            raise _fail(
+                source, index, f"unknown site kind {kind!r}", f"use one of {', '.join(SITE_KINDS)}"
+            )
+        sites[fid] = entry
+    zone_objs: dict[str, list[Zone]] = {sid: [] for sid in sites}
+    seen: dict[tuple[str, str], int] = {}
+    for index, entry in zones:
+        props = entry["props"]
+        sid = _text(props, "site")
+        if sid not in sites:
+            raise _fail(
+                source,
+                index,
+                f"zone {entry['id']!r} refers to site {sid!r}, which does not exist",
+                "add that site or fix the zone's 'site' property",
+            )
+        key = (sid, entry["id"])
+        if key in seen:
+            raise _fail(
+                source,
+                index,
+                f"duplicate zone id {sid}/{entry['id']} (first at feature {seen[key]})",
+                "give every zone of a site its own id",
+            )
+        seen[key] = index
+        kind = _text(props, "kind") or "other"
+        if kind not in ZONE_KINDS:
+            raise _fail(
+                source, index, f"unknown zone kind {kind!r}", f"use one of {', '.join(ZONE_KINDS)}"
+            )
+        target = _text(props, "target") or "any"
+        if target not in TARGETS:
+            raise _fail(
+                source, index, f"unknown target {target!r}", f"use one of {', '.join(TARGETS)}"
+            )
+        geom = entry["geometry"]
+        if geom.geom_type not in ("Polygon", "MultiPolygon"):
+            raise _fail(
+                source, index, f"zone geometry is a {geom.geom_type}", "draw the zone as a Polygon"
+            )
+        site_geom: BaseGeometry = sites[sid]["geometry"]
+        sp, zp = site_geom.centroid, geom.centroid
+        _, _, dist_m = geod.inv(sp.x, sp.y, zp.x, zp.y)
+        if dist_m > NEIGHBOURHOOD_KM * 1000:
+            _, _, swapped = geod.inv(sp.x, sp.y, zp.y, zp.x) if -90 <= zp.x <= 90 else (0, 0, 1e12)
+            hint = (
+                "its lon/lat look swapped: GeoJSON wants [longitude, latitude]"
+                if swapped < NEIGHBOURHOOD_KM * 1000
+                else "check its coordinates (GeoJSON wants [longitude, latitude]) or its 'site'"
+            )
+            raise _fail(
+                source,
+                index,
+                f"zone {sid}/{entry['id']} lies {dist_m / 1000:.0f} km from its site "
+                f"(more than {NEIGHBOURHOOD_KM:g} km)",
+                hint,
+            )
+        extra = {
+            k: v for k, v in props.items() if k not in ("site", "id", "kind", "target", "name")
+        }
+        zone_objs[sid].append(
+            Zone(
+                site_id=sid,
+                id=entry["id"],
+                kind=kind,
+                target=target,
+                geometry=geom,
+                name=_text(props, "name"),
+                properties=extra,
+            )
+        )
+    out = []
+    for sid, entry in sites.items():
+        props = entry["props"]
+        extra = {
+            k: v for k, v in props.items() if k not in ("id", "kind", "name", "operator", "country")
+        }
+        out.append(
+            Site(
+                id=sid,
+                name=_text(props, "name") or sid,
+                kind=_text(props, "kind") or "other",
+                geometry=entry["geometry"],
+                operator=_text(props, "operator"),
+                country=_text(props, "country"),
+                zones=tuple(zone_objs[sid]),
+                properties=extra,
+            )
+        )
+    return Registry(tuple(out), source)
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+def registry_features(registry: Registry) -> list[dict[str, Any]]:
+    """The registry as GeoJSON feature dicts (sites first, each followed by its zones)."""
+    features: list[dict[str, Any]] = []
+    for s in registry.sites:
+        props: dict[str, Any] = {"id": s.id, "name": s.name, "kind": s.kind}
+        if s.operator:
+            props["operator"] = s.operator
+        if s.country:
+            props["country"] = s.country
+        props.update(s.properties)
+        features.append({"type": "Feature", "geometry": mapping(s.geometry), "properties": props})
+        for z in s.zones:
+            zprops: dict[str, Any] = {"site": s.id, "id": z.id, "kind": z.kind, "target": z.target}
+            if z.name:
+                zprops["name"] = z.name
+            zprops.update(z.properties)
+            features.append(
+                {"type": "Feature", "geometry": mapping(z.geometry), "properties": zprops}
+            )
+    return features
+
+
+def save_registry(registry: Registry, path: Path) -> Path:
+    """Write the registry as GeoJSON, GeoPackage or CSV, chosen by the file suffix."""
+    suffix = path.suffix.lower()
+    features = registry_features(registry)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix in (".geojson", ".json"):
+        doc = {"type": "FeatureCollection", "features": features}
+        path.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    elif suffix == ".gpkg":
+        _write_gpkg(features, path)
+    elif suffix == ".csv":
+        _write_csv(features, path)
+    else:
+        raise RegistryError(
+            f"{path}: unknown registry format {suffix!r}; use .geojson, .gpkg or .csv"
+        )
+    return path
+
+
+def _flat_props(props: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in props.items():
+        if isinstance(v, list):
+            out[k] = " | ".join(str(x) for x in v)
+        elif isinstance(v, dict):
+            out[k] = json.dumps(v, sort_keys=True)
+        else:
+            out[k] = v
+    return out
+
+
+def _write_gpkg(features: list[dict[str, Any]], path: Path) -> None:
+    import geopandas as gpd
+
+    rows = [_flat_props(f["properties"]) for f in features]
+    geoms = [shape(f["geometry"]) for f in features]
+    gdf = gpd.GeoDataFrame(rows, geometry=geoms, crs="EPSG:4326")
+    if "site" not in gdf.columns:
+        gdf["site"] = None
+    if path.exists():
+        path.unlink()
+    gdf.to_file(path, driver="GPKG", engine="pyogrio")
+
+
+def _write_csv(features: list[dict[str, Any]], path: Path) -> None:
+    import csv
+
+    rows = []
+    for f in features:
+        row = _flat_props(f["properties"])
+        geom = shape(f["geometry"])
+        if geom.geom_type == "Point":
+            row["lon"], row["lat"] = geom.x, geom.y
+        else:
+            row["wkt"] = geom.wkt
+        rows.append(row)
+    columns: list[str] = []
+    for row in rows:
+        for k in row:
+            if k not in columns:
+                columns.append(k)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)

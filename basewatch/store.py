@@ -1,0 +1,1283 @@
+"""The basewatch store: SQLAlchemy models, Alembic-managed schema, idempotent writes, exports.
+
+A store is a SQLite file by default (``sqlite:///basewatch.db``) or any SQLAlchemy URL
+(PostgreSQL for teams). :func:`open_store` creates the file if needed and upgrades the schema
+to the newest Alembic revision shipped in ``basewatch/migrations``.
+
+Design rules:
+
+- Geometry columns are GeoJSON text and every type is dialect-neutral, so the same schema
+  runs on SQLite and PostgreSQL (PostGIS columns can be added by a later migration).
+- Times are stored in UTC and always read back timezone-aware (``tzinfo=UTC``).
+- An observation is identified by ``(site_id, zone_id, scene_id, detector,
+  detector_version)``. Writing it again with the same content changes nothing; writing it
+  with different content replaces the row and its detections in the same transaction.
+- Every public method runs in one transaction: on error nothing is half written and
+  database errors surface as :class:`~basewatch.errors.StoreError`.
+- :func:`export_observations` is deterministic: the same stored observations give the same
+  bytes whatever the insertion order, database ids or wall-clock time.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import shapely
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from shapely.geometry import mapping, shape
+from sqlalchemy import (
+    URL,
+    DateTime,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    inspect,
+    insert,
+    make_url,
+    select,
+)
+from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    relationship,
+    selectinload,
+    sessionmaker,
+)
+from sqlalchemy.pool import StaticPool
+
+from basewatch.errors import BasewatchError, InputError, StoreError
+from basewatch.observe import Observation
+from basewatch.sites import Site, Zone
+
+__all__ = [
+    "CHIP_STATUSES",
+    "DEFAULT_URL",
+    "EXPORT_FORMATS",
+    "SceneRecord",
+    "Store",
+    "export_observations",
+    "open_store",
+]
+
+DEFAULT_URL = "sqlite:///basewatch.db"
+"""Where the store lives when no URL is given: ``basewatch.db`` in the working folder."""
+CHIP_STATUSES = ("done", "failed", "skipped")
+"""Allowed values of :meth:`Store.record_chip_status` ``status``."""
+EXPORT_FORMATS = ("csv", "json", "geojson")
+"""Formats of :func:`export_observations`."""
+EXPORT_COLUMNS = (
+    "site_id",
+    "zone_id",
+    "time",
+    "sensor",
+    "scene_id",
+    "detector",
+    "detector_version",
+    "metric",
+    "value",
+    "clear_fraction",
+    "n_detections",
+    "flags",
+)
+"""Columns of the CSV export (and the fields of every JSON/GeoJSON record), in order."""
+FLOAT_DECIMALS = 6
+"""Exports round floats to this many decimals (0.1 m for lon/lat degrees)."""
+SQLITE_BUSY_TIMEOUT_S = 30.0
+"""How long a SQLite connection waits for another process's write lock before failing."""
+MIGRATIONS = "basewatch:migrations"
+"""Alembic ``script_location`` of the migrations shipped inside the package."""
+
+_BEGIN_OPTION = "basewatch_sqlite_begin"
+
+ObservationKey = tuple[str, str, str, str, str]
+
+
+# --------------------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------------------
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware DateTime stored in UTC on every dialect; read back with ``tzinfo=UTC``.
+
+    SQLite has no time zones: values are stored as naive UTC text, which also sorts correctly.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Convert to UTC (naive UTC on SQLite); naive input is taken as UTC."""
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Return a timezone-aware UTC datetime."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the basewatch tables (constraint names are explicit everywhere)."""
+
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class SiteRow(Base):
+    """A watched site (registry feature without a ``site`` property)."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String)
+    operator: Mapped[str] = mapped_column(String)
+    country: Mapped[str] = mapped_column(String)
+    geometry: Mapped[str] = mapped_column(Text)
+    properties: Mapped[str] = mapped_column(Text)
+
+    zones: Mapped[list[ZoneRow]] = relationship(
+        back_populates="site",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="ZoneRow.id",
+        lazy="selectin",
+    )
+
+
+class ZoneRow(Base):
+    """A zone of a site where objects are counted."""
+
+    __tablename__ = "zones"
+
+    site_id: Mapped[str] = mapped_column(
+        String, ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String)
+    target: Mapped[str] = mapped_column(String)
+    geometry: Mapped[str] = mapped_column(Text)
+    properties: Mapped[str] = mapped_column(Text)
+
+    site: Mapped[SiteRow] = relationship(back_populates="zones")
+
+
+class SceneRow(Base):
+    """A scene (STAC item) seen by the pipeline."""
+
+    __tablename__ = "scenes"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    collection: Mapped[str] = mapped_column(String)
+    sensor: Mapped[str] = mapped_column(String)
+    time: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    href: Mapped[str] = mapped_column(Text)
+    cloud_cover: Mapped[float | None] = mapped_column(Float)
+    west: Mapped[float] = mapped_column(Float)
+    south: Mapped[float] = mapped_column(Float)
+    east: Mapped[float] = mapped_column(Float)
+    north: Mapped[float] = mapped_column(Float)
+
+
+class ObservationRow(Base):
+    """What one detector saw in one zone on one scene.
+
+    Observations deliberately carry no foreign keys to sites, zones or scenes: the pipeline
+    may store an observation before (or without) the registry and scene rows.
+    """
+
+    __tablename__ = "observations"
+    __table_args__ = (
+        UniqueConstraint(
+            "site_id",
+            "zone_id",
+            "scene_id",
+            "detector",
+            "detector_version",
+            name="uq_observations_key",
+        ),
+        Index("ix_observations_site_zone_time", "site_id", "zone_id", "time"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[str] = mapped_column(String)
+    zone_id: Mapped[str] = mapped_column(String)
+    scene_id: Mapped[str] = mapped_column(String)
+    detector: Mapped[str] = mapped_column(String)
+    detector_version: Mapped[str] = mapped_column(String)
+    time: Mapped[datetime] = mapped_column(UTCDateTime)
+    sensor: Mapped[str] = mapped_column(String)
+    metric: Mapped[str] = mapped_column(String)
+    value: Mapped[float | None] = mapped_column(Float)
+    clear_fraction: Mapped[float] = mapped_column(Float)
+    flags: Mapped[str] = mapped_column(Text)
+    n_detections: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+
+    detections: Mapped[list[DetectionRow]] = relationship(
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="DetectionRow.seq",
+        lazy="raise",
+    )
+
+
+class DetectionRow(Base):
+    """One detected object of an observation (a GeoJSON Feature, split into columns).
+
+    ``properties`` holds the feature's complete properties (the source of truth when the
+    feature is rebuilt); ``score``, ``cls``, ``length_m`` and ``bbox_px`` copy the common
+    ones into columns for queries.
+    """
+
+    __tablename__ = "detections"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["observation_id"],
+            ["observations.id"],
+            ondelete="CASCADE",
+            name="fk_detections_observation_id_observations",
+        ),
+        UniqueConstraint("observation_id", "seq", name="uq_detections_observation_id_seq"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    observation_id: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    feature_id: Mapped[str | None] = mapped_column(String)
+    geometry: Mapped[str | None] = mapped_column(Text)
+    bbox_px: Mapped[str | None] = mapped_column(Text)
+    score: Mapped[float | None] = mapped_column(Float)
+    cls: Mapped[str | None] = mapped_column(String)
+    length_m: Mapped[float | None] = mapped_column(Float)
+    properties: Mapped[str] = mapped_column(Text)
+
+
+class ChipStatusRow(Base):
+    """Outcome of processing one zone x scene chip (``done``, ``failed`` or ``skipped``)."""
+
+    __tablename__ = "chip_status"
+
+    site_id: Mapped[str] = mapped_column(String, primary_key=True)
+    zone_id: Mapped[str] = mapped_column(String, primary_key=True)
+    scene_id: Mapped[str] = mapped_column(String, primary_key=True)
+    status: Mapped[str] = mapped_column(String, index=True)
+    message: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EvidenceRow(Base):
+    """One entry of the evidence ledger (a post, article or image about a site)."""
+
+    __tablename__ = "evidence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[str] = mapped_column(String, index=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String)
+    url: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AssessmentRow(Base):
+    """A saved ``assessment.json`` payload, one per ``as_of`` time."""
+
+    __tablename__ = "assessments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    as_of: Mapped[datetime] = mapped_column(UTCDateTime, unique=True)
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    payload: Mapped[str] = mapped_column(Text)
+
+
+# --------------------------------------------------------------------------------------
+# Records and pure helpers
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class SceneRecord:
+    """A scene (STAC item) seen by the pipeline."""
+
+    id: str
+    """STAC item id."""
+    collection: str
+    """STAC collection id, e.g. ``sentinel-2-l2a``."""
+    sensor: str
+    """``sentinel-2``, ``sentinel-1`` or ``highres``."""
+    time: datetime
+    """Acquisition time, timezone-aware (stored and read back in UTC)."""
+    href: str
+    """Where the item can be fetched again (self link or local path)."""
+    cloud_cover: float | None
+    """Scene cloud cover in percent (``eo:cloud_cover``), None when unknown (radar)."""
+    bbox: tuple[float, float, float, float]
+    """``(west, south, east, north)`` in EPSG:4326."""
+
+
+def _json_default(value: Any) -> Any:
+    """Make numpy scalars/arrays, geometries and datetimes JSON-serialisable."""
+    if hasattr(value, "__geo_interface__"):
+        return value.__geo_interface__
+    if isinstance(value, datetime):
+        return _iso(value)
+    if isinstance(value, tuple | set | frozenset):
+        return sorted(value) if isinstance(value, set | frozenset) else list(value)
+    for attr in ("tolist", "item"):  # numpy arrays and scalars
+        if hasattr(value, attr):
+            return getattr(value, attr)()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _dumps(value: Any) -> str:
+    """Canonical compact JSON (sorted keys): equal values give equal text."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
+    )
+
+
+def _iso(value: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z`` suffix (microseconds only when present)."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _require_utc(value: Any, what: str) -> datetime:
+    """Return ``value`` converted to UTC; raise InputError unless it is a timezone-aware datetime."""
+    if not isinstance(value, datetime):
+        raise InputError(f"{what} is {value!r}; expected a timezone-aware datetime")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InputError(
+            f"{what} is {value.isoformat()} without a time zone; "
+            "pass a timezone-aware datetime, e.g. datetime(..., tzinfo=UTC)"
+        )
+    return value.astimezone(UTC)
+
+
+def _opt_float(value: Any) -> float | None:
+    """``float(value)`` for finite real numbers, None otherwise."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _geometry_text(geometry: Any, what: str) -> str:
+    """GeoJSON text of a shapely geometry."""
+    if geometry is None or not hasattr(geometry, "__geo_interface__"):
+        raise InputError(f"{what} is {geometry!r}; expected a shapely geometry in EPSG:4326")
+    return _dumps(mapping(geometry))
+
+
+def _stable_float(value: float) -> float:
+    """Round for export; ``-0.0`` becomes ``0.0``."""
+    rounded = round(float(value), FLOAT_DECIMALS)
+    return rounded + 0.0 if rounded != 0 else 0.0
+
+
+def _rounded(value: Any) -> Any:
+    """Round every float inside a JSON-like value and sort dict keys (recursively)."""
+    if isinstance(value, bool) or value is None or isinstance(value, int | str):
+        return value
+    if isinstance(value, float):
+        return _stable_float(value) if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _rounded(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, Sequence):
+        return [_rounded(v) for v in value]
+    return _rounded(json.loads(_dumps(value)))
+
+
+def _obs_sort_key(obs: Observation) -> tuple[str, str, datetime, str, str, str, str]:
+    """Sort order of observations: site, zone, time, sensor, detector (then version, scene)."""
+    return (
+        obs.site_id,
+        obs.zone_id,
+        obs.time,
+        obs.sensor,
+        obs.detector,
+        obs.detector_version,
+        obs.scene_id,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class _PreparedObservation:
+    """An observation validated and flattened into column values."""
+
+    key: ObservationKey
+    columns: dict[str, Any]
+    detections: list[dict[str, Any]]
+
+
+def _detection_columns(feature: Any, seq: int, what: str) -> dict[str, Any]:
+    """Split one GeoJSON Feature dict into :class:`DetectionRow` column values."""
+    if not isinstance(feature, Mapping):
+        raise InputError(
+            f"{what} detection {seq} is a {type(feature).__name__}; "
+            "expected a GeoJSON Feature dict with 'geometry' and 'properties'"
+        )
+    properties = feature.get("properties") or {}
+    if not isinstance(properties, Mapping):
+        raise InputError(f"{what} detection {seq} has properties {properties!r}; expected a dict")
+    geometry = feature.get("geometry")
+    bbox = properties.get("bbox_px")
+    cls = properties.get("class")
+    feature_id = feature.get("id")
+    return {
+        "seq": seq,
+        "feature_id": None if feature_id is None else str(feature_id),
+        "geometry": None if geometry is None else _dumps(geometry),
+        "bbox_px": None if bbox is None else _dumps(bbox),
+        "score": _opt_float(properties.get("score")),
+        "cls": None if cls is None else str(cls),
+        "length_m": _opt_float(properties.get("length_m")),
+        "properties": _dumps(properties),
+    }
+
+
+def _prepare(obs: Observation) -> _PreparedObservation:
+    """Validate ``obs`` and compute its column values and content hash.
+
+    Flags are stored sorted and deduplicated; a NaN value is stored as None (unusable chip).
+    """
+    if not isinstance(obs, Observation):
+        raise InputError(f"cannot store {obs!r}; expected a basewatch.observe.Observation")
+    key: ObservationKey = (
+        obs.site_id,
+        obs.zone_id,
+        obs.scene_id,
+        obs.detector,
+        obs.detector_version,
+    )
+    what = "observation " + "/".join(map(str, key))
+    for name, part in zip(("site_id", "zone_id", "scene_id", "detector", "detector_version"), key):
+        if not isinstance(part, str) or not part:
+            raise InputError(f"{what}: {name} is {part!r}; expected a non-empty string")
+    time = _require_utc(obs.time, f"{what} time")
+    value = None if obs.value is None else float(obs.value)
+    if value is not None and math.isnan(value):
+        value = None
+    if value is not None and math.isinf(value):
+        raise InputError(f"{what}: value is {value}; expected a finite number or None")
+    clear = _opt_float(obs.clear_fraction)
+    if clear is None:
+        raise InputError(
+            f"{what}: clear_fraction is {obs.clear_fraction!r}; expected a number in 0-1"
+        )
+    flags = sorted({str(f) for f in obs.flags})
+    detections = [_detection_columns(f, i, what) for i, f in enumerate(obs.detections)]
+    content = {
+        "time": _iso(time),
+        "sensor": obs.sensor,
+        "metric": obs.metric,
+        "value": value,
+        "clear_fraction": clear,
+        "flags": flags,
+        "detections": [(d["feature_id"], d["geometry"], d["properties"]) for d in detections],
+    }
+    columns = {
+        "time": time,
+        "sensor": obs.sensor,
+        "metric": obs.metric,
+        "value": value,
+        "clear_fraction": clear,
+        "flags": _dumps(flags),
+        "n_detections": len(detections),
+        "content_hash": hashlib.sha256(_dumps(content).encode()).hexdigest(),
+    }
+    return _PreparedObservation(key=key, columns=columns, detections=detections)
+
+
+def _feature(row: DetectionRow) -> dict[str, Any]:
+    """Rebuild the GeoJSON Feature dict of a detection row."""
+    feature: dict[str, Any] = {"type": "Feature"}
+    if row.feature_id is not None:
+        feature["id"] = row.feature_id
+    feature["geometry"] = None if row.geometry is None else json.loads(row.geometry)
+    feature["properties"] = json.loads(row.properties)
+    return feature
+
+
+def _observation(row: ObservationRow) -> Observation:
+    """Rebuild an :class:`Observation` (with its detections) from a row."""
+    return Observation(
+        site_id=row.site_id,
+        zone_id=row.zone_id,
+        scene_id=row.scene_id,
+        time=row.time,
+        sensor=row.sensor,
+        detector=row.detector,
+        detector_version=row.detector_version,
+        metric=row.metric,
+        value=row.value,
+        clear_fraction=row.clear_fraction,
+        detections=[_feature(d) for d in row.detections],
+        flags=tuple(json.loads(row.flags)),
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------
+
+
+def _database_error(url: str, action: str, exc: BaseException) -> StoreError:
+    """A StoreError naming the URL, what failed and how to fix it."""
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    reason = detail[0] if detail else type(exc).__name__
+    lowered = reason.lower()
+    if "not a database" in lowered or "malformed" in lowered:
+        fix = (
+            "the file is not a basewatch SQLite database; pass another database URL "
+            "or move this file away so a new store is created"
+        )
+    elif "locked" in lowered or "busy" in lowered:
+        fix = "another process holds the write lock; retry when it has finished"
+    elif "readonly" in lowered or "read-only" in lowered or "permission" in lowered:
+        fix = "make the database file and its folder writable, or pass another URL"
+    elif "unable to open" in lowered:
+        fix = "check that the folder exists and is writable and that the path is a file"
+    else:
+        fix = "check that the database is reachable and that the URL is right"
+    return StoreError(f"cannot {action} in store {url}: {reason}. Fix: {fix}")
+
+
+@contextmanager
+def _database_errors(url: str, action: str) -> Iterator[None]:
+    """Turn SQLAlchemy/DB-API errors into :class:`StoreError`; let basewatch errors through."""
+    try:
+        yield
+    except BasewatchError:
+        raise
+    except (SQLAlchemyError, sqlite3.Error, CommandError) as exc:
+        raise _database_error(url, action, exc) from exc
+
+
+# --------------------------------------------------------------------------------------
+# Store
+# --------------------------------------------------------------------------------------
+
+
+class Store:
+    """A basewatch database. Open with :func:`open_store`; close with :meth:`close`.
+
+    Usable as a context manager (``with open_store(url) as store: ...``).
+    """
+
+    url: str
+    """The database URL (password hidden), e.g. ``sqlite:////data/basewatch.db``."""
+
+    def __init__(self, engine: Engine, url: str) -> None:
+        """Wrap an engine whose schema is already at the newest revision (see open_store)."""
+        self.url = url
+        self._engine = engine
+        self._read = sessionmaker(engine, expire_on_commit=False)
+        writer = engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
+        self._write = sessionmaker(writer, expire_on_commit=False)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    @contextmanager
+    def _session(self, action: str, *, write: bool = False) -> Iterator[Session]:
+        """One transaction; committed on success, rolled back on any error."""
+        maker = self._write if write else self._read
+        with _database_errors(self.url, action), maker() as session, session.begin():
+            yield session
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def schema_version(self) -> str:
+        """The Alembic revision the database is at, e.g. ``"0001"``."""
+        with _database_errors(self.url, "read the schema version"), self._engine.connect() as c:
+            revision = MigrationContext.configure(c).get_current_revision()
+        return revision or ""
+
+    # -- sites and scenes -------------------------------------------------------------------
+
+    def upsert_sites(self, sites: Iterable[Site]) -> None:
+        """Insert or update sites and their zones (a site's stored zones become exactly its zones).
+
+        Unchanged rows are not rewritten. Zones are stored by id; :meth:`sites` returns them
+        sorted by id.
+        """
+        rows = [_site_columns(site) for site in sites]
+        with self._session("store sites", write=True) as session:
+            for site_columns, zone_columns in rows:
+                _upsert_site(session, site_columns, zone_columns)
+
+    def sites(self) -> list[Site]:
+        """All stored sites with their zones, sorted by site id (zones by zone id)."""
+        with self._session("read sites") as session:
+            rows = session.scalars(select(SiteRow).order_by(SiteRow.id)).all()
+            return [_site(row) for row in rows]
+
+    def upsert_scene(self, scene: SceneRecord) -> None:
+        """Insert or update a scene record."""
+        columns = _scene_columns(scene)
+        with self._session("store a scene", write=True) as session:
+            row = session.get(SceneRow, scene.id)
+            if row is None:
+                session.add(SceneRow(**columns))
+            else:
+                _assign(row, columns)
+
+    def scenes(self) -> list[SceneRecord]:
+        """All stored scenes, sorted by time then id."""
+        with self._session("read scenes") as session:
+            rows = session.scalars(select(SceneRow)).all()
+            records = [_scene(row) for row in rows]
+        return sorted(records, key=lambda r: (r.time, r.id))
+
+    # -- observations -----------------------------------------------------------------------
+
+    def write_observation(self, obs: Observation) -> bool:
+        """Store one observation; True if inserted or changed, False if already identical."""
+        return self.write_observations([obs]) == 1
+
+    def write_observations(self, obs: Iterable[Observation]) -> int:
+        """Store observations in one transaction; return how many rows were inserted or changed.
+
+        All observations are validated before anything is written; on any error nothing of
+        the batch is stored. Within a batch, the last observation with a given key wins.
+        """
+        prepared: dict[ObservationKey, _PreparedObservation] = {}
+        for o in obs:
+            p = _prepare(o)
+            prepared[p.key] = p
+        if not prepared:
+            return 0
+        with self._session("store observations", write=True) as session:
+            return sum(_write_prepared(session, p) for p in prepared.values())
+
+    def has_observation(
+        self, *, site_id: str, zone_id: str, scene_id: str, detector: str, detector_version: str
+    ) -> bool:
+        """Whether the observation with this key is stored."""
+        key = (site_id, zone_id, scene_id, detector, detector_version)
+        with self._session("look up an observation") as session:
+            return session.scalar(select(ObservationRow.id).where(*_key_filter(key))) is not None
+
+    def done_keys(self) -> set[ObservationKey]:
+        """Keys ``(site, zone, scene, detector, version)`` of every stored observation."""
+        columns = (
+            ObservationRow.site_id,
+            ObservationRow.zone_id,
+            ObservationRow.scene_id,
+            ObservationRow.detector,
+            ObservationRow.detector_version,
+        )
+        with self._session("read observation keys") as session:
+            return {(a, b, c, d, e) for a, b, c, d, e in session.execute(select(*columns))}
+
+    def observations(
+        self,
+        *,
+        site_id: str | None = None,
+        zone_id: str | None = None,
+        until: datetime | None = None,
+    ) -> list[Observation]:
+        """Stored observations (with detections), sorted by site, zone, time, sensor, detector.
+
+        ``until`` keeps observations at or before that time (timezone-aware).
+        """
+        query = select(ObservationRow).options(selectinload(ObservationRow.detections))
+        if site_id is not None:
+            query = query.where(ObservationRow.site_id == site_id)
+        if zone_id is not None:
+            query = query.where(ObservationRow.zone_id == zone_id)
+        if until is not None:
+            query = query.where(ObservationRow.time <= _require_utc(until, "until"))
+        with self._session("read observations") as session:
+            result = [_observation(row) for row in session.scalars(query)]
+        return sorted(result, key=_obs_sort_key)
+
+    # -- chip status ----------------------------------------------------------------------
+
+    def record_chip_status(
+        self, *, site_id: str, zone_id: str, scene_id: str, status: str, message: str = ""
+    ) -> None:
+        """Record the outcome of one zone x scene chip: ``done``, ``failed`` or ``skipped``."""
+        if status not in CHIP_STATUSES:
+            raise InputError(
+                f"chip status for {site_id}/{zone_id}/{scene_id} is {status!r}; "
+                f"use one of {', '.join(CHIP_STATUSES)}"
+            )
+        with self._session("record a chip status", write=True) as session:
+            row = session.get(ChipStatusRow, (site_id, zone_id, scene_id))
+            now = datetime.now(UTC)
+            if row is None:
+                session.add(
+                    ChipStatusRow(
+                        site_id=site_id,
+                        zone_id=zone_id,
+                        scene_id=scene_id,
+                        status=status,
+                        message=message,
+                        updated_at=now,
+                    )
+                )
+            elif (row.status, row.message) != (status, message):
+                _assign(row, {"status": status, "message": message, "updated_at": now})
+
+    def failed_chips(self) -> list[tuple[str, str, str, str]]:
+        """Chips whose latest status is ``failed``: ``(site, zone, scene, message)``, sorted."""
+        query = select(
+            ChipStatusRow.site_id,
+            ChipStatusRow.zone_id,
+            ChipStatusRow.scene_id,
+            ChipStatusRow.message,
+        ).where(ChipStatusRow.status == "failed")
+        with self._session("read chip statuses") as session:
+            return sorted((a, b, c, d) for a, b, c, d in session.execute(query))
+
+    # -- evidence and assessments -----------------------------------------------------------
+
+    def add_evidence(
+        self, *, site_id: str, time: datetime, source: str, url: str, text: str, kind: str = "text"
+    ) -> int:
+        """Add an evidence entry and return its id; the same entry added again keeps its id."""
+        when = _require_utc(time, f"evidence time for {site_id}")
+        digest = hashlib.sha256(
+            _dumps([site_id, _iso(when), source, url, text, kind]).encode()
+        ).hexdigest()
+        with self._session("add evidence", write=True) as session:
+            existing = session.scalar(select(EvidenceRow.id).where(EvidenceRow.digest == digest))
+            if existing is not None:
+                return existing
+            row = EvidenceRow(
+                site_id=site_id,
+                time=when,
+                source=source,
+                url=url,
+                text=text,
+                kind=kind,
+                digest=digest,
+            )
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def evidence(self, *, site_id: str | None = None) -> list[dict[str, Any]]:
+        """Evidence entries (``id, site_id, time, source, url, text, kind``) by site, time, id.
+
+        ``time`` is a timezone-aware UTC datetime.
+        """
+        query = select(EvidenceRow)
+        if site_id is not None:
+            query = query.where(EvidenceRow.site_id == site_id)
+        with self._session("read evidence") as session:
+            rows = session.scalars(query).all()
+        rows = sorted(rows, key=lambda r: (r.site_id, r.time, r.id))
+        return [
+            {
+                "id": r.id,
+                "site_id": r.site_id,
+                "time": r.time,
+                "source": r.source,
+                "url": r.url,
+                "text": r.text,
+                "kind": r.kind,
+            }
+            for r in rows
+        ]
+
+    def save_assessment(self, payload: dict[str, Any], *, as_of: datetime | None = None) -> None:
+        """Save an ``assessment.json`` dict; one per ``as_of`` (default: now), newest replaces.
+
+        :meth:`latest_assessment` returns the most recently saved payload.
+        """
+        if not isinstance(payload, dict):
+            raise InputError(f"assessment payload is a {type(payload).__name__}; expected a dict")
+        now = datetime.now(UTC)
+        when = now if as_of is None else _require_utc(as_of, "assessment as_of")
+        text = json.dumps(payload, ensure_ascii=False, default=_json_default)
+        with self._session("save an assessment", write=True) as session:
+            session.execute(delete(AssessmentRow).where(AssessmentRow.as_of == when))
+            session.add(AssessmentRow(as_of=when, saved_at=now, payload=text))
+
+    def latest_assessment(self) -> dict[str, Any] | None:
+        """The most recently saved assessment payload, or None."""
+        query = select(AssessmentRow.payload).order_by(AssessmentRow.id.desc()).limit(1)
+        with self._session("read the latest assessment") as session:
+            text = session.scalar(query)
+        return None if text is None else dict(json.loads(text))
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self._engine.dispose()
+
+
+def _assign(row: Base, columns: Mapping[str, Any]) -> None:
+    """Set attributes that differ (the ORM then updates only those columns)."""
+    for name, value in columns.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+
+
+def _key_filter(key: ObservationKey) -> list[Any]:
+    """WHERE clauses selecting the observation with ``key``."""
+    return [
+        ObservationRow.site_id == key[0],
+        ObservationRow.zone_id == key[1],
+        ObservationRow.scene_id == key[2],
+        ObservationRow.detector == key[3],
+        ObservationRow.detector_version == key[4],
+    ]
+
+
+def _write_prepared(session: Session, prepared: _PreparedObservation) -> int:
+    """Insert, replace or skip one observation; 1 if the database changed, 0 otherwise."""
+    found = session.execute(
+        select(ObservationRow.id, ObservationRow.content_hash).where(*_key_filter(prepared.key))
+    ).first()
+    if found is not None and found.content_hash == prepared.columns["content_hash"]:
+        return 0
+    if found is None:
+        names = ("site_id", "zone_id", "scene_id", "detector", "detector_version")
+        row = ObservationRow(**dict(zip(names, prepared.key)), **prepared.columns)
+        session.add(row)
+        session.flush()
+        observation_id = row.id
+    else:
+        observation_id = found.id
+        row = session.get_one(ObservationRow, observation_id)
+        _assign(row, prepared.columns)
+        session.execute(delete(DetectionRow).where(DetectionRow.observation_id == observation_id))
+    if prepared.detections:
+        session.execute(
+            insert(DetectionRow),
+            [{**d, "observation_id": observation_id} for d in prepared.detections],
+        )
+    return 1
+
+
+def _site_columns(site: Site) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Column values of a site and of its zones (by zone id)."""
+    if not isinstance(site, Site):
+        raise InputError(f"cannot store {site!r} as a site; expected a basewatch.sites.Site")
+    site_columns = {
+        "id": site.id,
+        "name": site.name,
+        "kind": site.kind,
+        "operator": site.operator,
+        "country": site.country,
+        "geometry": _geometry_text(site.geometry, f"site {site.id!r} geometry"),
+        "properties": _dumps(site.properties),
+    }
+    zones = {
+        zone.id: {
+            "id": zone.id,
+            "name": zone.name,
+            "kind": zone.kind,
+            "target": zone.target,
+            "geometry": _geometry_text(zone.geometry, f"zone {zone.key!r} geometry"),
+            "properties": _dumps(zone.properties),
+        }
+        for zone in site.zones
+    }
+    return site_columns, zones
+
+
+def _upsert_site(
+    session: Session, site_columns: dict[str, Any], zones: dict[str, dict[str, Any]]
+) -> None:
+    """Insert or update one site and make its stored zones match ``zones``."""
+    row = session.get(SiteRow, site_columns["id"])
+    if row is None:
+        row = SiteRow(**site_columns)
+        session.add(row)
+    else:
+        _assign(row, site_columns)
+    stored = {zone.id: zone for zone in row.zones}
+    for zone_id, columns in zones.items():
+        if zone_id in stored:
+            _assign(stored[zone_id], columns)
+        else:
+            row.zones.append(ZoneRow(**columns))
+    for zone_id, zone in stored.items():
+        if zone_id not in zones:
+            row.zones.remove(zone)
+
+
+def _site(row: SiteRow) -> Site:
+    """Rebuild a :class:`Site` (with zones) from its rows."""
+    zones = tuple(
+        Zone(
+            site_id=row.id,
+            id=z.id,
+            kind=z.kind,
+            target=z.target,
+            geometry=shape(json.loads(z.geometry)),
+            name=z.name,
+            properties=json.loads(z.properties),
+        )
+        for z in row.zones
+    )
+    return Site(
+        id=row.id,
+        name=row.name,
+        kind=row.kind,
+        geometry=shape(json.loads(row.geometry)),
+        operator=row.operator,
+        country=row.country,
+        zones=zones,
+        properties=json.loads(row.properties),
+    )
+
+
+def _scene_columns(scene: SceneRecord) -> dict[str, Any]:
+    """Validated column values of a scene record."""
+    if not isinstance(scene, SceneRecord):
+        raise InputError(f"cannot store {scene!r} as a scene; expected a SceneRecord")
+    bbox = tuple(scene.bbox)
+    if len(bbox) != 4 or any(_opt_float(v) is None for v in bbox):
+        raise InputError(
+            f"scene {scene.id!r} bbox is {scene.bbox!r}; expected (west, south, east, north)"
+        )
+    west, south, east, north = (float(v) for v in bbox)
+    return {
+        "id": scene.id,
+        "collection": scene.collection,
+        "sensor": scene.sensor,
+        "time": _require_utc(scene.time, f"scene {scene.id!r} time"),
+        "href": scene.href,
+        "cloud_cover": _opt_float(scene.cloud_cover),
+        "west": west,
+        "south": south,
+        "east": east,
+        "north": north,
+    }
+
+
+def _scene(row: SceneRow) -> SceneRecord:
+    """Rebuild a :class:`SceneRecord` from its row."""
+    return SceneRecord(
+        id=row.id,
+        collection=row.collection,
+        sensor=row.sensor,
+        time=row.time,
+        href=row.href,
+        cloud_cover=row.cloud_cover,
+        bbox=(row.west, row.south, row.east, row.north),
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Opening, migrating
+# --------------------------------------------------------------------------------------
+
+
+def _alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic configuration for the migrations shipped in the package (no alembic.ini)."""
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS)
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def _parse_url(url: str | os.PathLike[str]) -> URL:
+    """A SQLAlchemy URL from a URL string or a bare file path (taken as SQLite)."""
+    text = os.fspath(url)
+    if not isinstance(text, str) or not text.strip():
+        raise StoreError(
+            f"store URL is {url!r}; pass a database URL such as {DEFAULT_URL} "
+            "or a path to a .db file"
+        )
+    if "://" not in text:
+        return URL.create("sqlite", database=str(Path(text).expanduser()))
+    try:
+        parsed = make_url(text)
+    except ArgumentError as exc:
+        raise StoreError(
+            f"cannot open store {text!r}: not a database URL ({exc}). "
+            f"Fix: use e.g. {DEFAULT_URL} or postgresql+psycopg://user@host/dbname"
+        ) from exc
+    if parsed.drivername == "postgresql" and find_spec("psycopg2") is None:
+        if find_spec("psycopg") is not None:
+            parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def _is_memory(url: URL) -> bool:
+    """Whether ``url`` is an in-memory SQLite database."""
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def _prepare_sqlite_file(url: URL, shown: str) -> None:
+    """Create the parent folder of a SQLite file; refuse a folder in place of the file."""
+    if _is_memory(url) or url.database is None or url.database.startswith("file:"):
+        return
+    path = Path(url.database)
+    if path.is_dir():
+        raise StoreError(
+            f"cannot open store {shown}: {path} is a folder. Fix: give a file path, "
+            f"e.g. sqlite:///{path / 'basewatch.db'}"
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot open store {shown}: cannot create folder {path.parent} ({exc}). "
+            "Fix: choose a path in a writable folder"
+        ) from exc
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """WAL journal, foreign keys, busy timeout and real BEGIN/COMMIT transactions on SQLite."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (below)
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("PRAGMA journal_mode = WAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql(connection.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))
+
+
+def _create_engine(url: URL, shown: str) -> Engine:
+    """An engine for ``url`` (SQLite tuned by :func:`_configure_sqlite`)."""
+    kwargs: dict[str, Any] = {}
+    is_sqlite = url.get_backend_name() == "sqlite"
+    if _is_memory(url):
+        kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    elif is_sqlite:
+        kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
+    try:
+        engine = create_engine(url, **kwargs)
+    except NoSuchModuleError as exc:
+        raise StoreError(
+            f"cannot open store {shown}: unknown database kind {url.drivername!r}. "
+            f"Fix: use e.g. {DEFAULT_URL} or postgresql+psycopg://user@host/dbname"
+        ) from exc
+    except ImportError as exc:
+        raise StoreError(
+            f"cannot open store {shown}: the database driver is not installed ({exc}). "
+            "Fix: pip install 'basewatch[postgres]' and use a postgresql+psycopg:// URL"
+        ) from exc
+    except (ArgumentError, TypeError, ValueError) as exc:
+        raise StoreError(f"cannot open store {shown}: {exc}. Fix: correct the URL") from exc
+    if is_sqlite:
+        _configure_sqlite(engine)
+    return engine
+
+
+def _check_revisions(
+    current: tuple[str, ...], tables: list[str], script: ScriptDirectory, shown: str
+) -> None:
+    """Refuse databases newer than this code and non-basewatch databases."""
+    for revision in current:
+        try:
+            known = script.get_revision(revision)
+        except CommandError:
+            known = None
+        if known is None:
+            raise StoreError(
+                f"store {shown} has schema revision {revision!r}, which this basewatch does not "
+                f"know (newest known: {script.get_current_head()!r}): the database was written "
+                "by a newer basewatch. Fix: upgrade basewatch, or pass another database URL"
+            )
+    foreign = sorted(set(tables) - {"alembic_version"})
+    if not current and foreign:
+        raise StoreError(
+            f"store {shown} already holds tables ({', '.join(foreign[:5])}) but no basewatch "
+            "schema version: it is not a basewatch database. Fix: pass another database URL"
+        )
+
+
+def _migrate(engine: Engine, shown: str) -> None:
+    """Upgrade the schema to the newest revision in one transaction (no-op when current)."""
+    script = ScriptDirectory.from_config(_alembic_config())
+    head = script.get_current_head()
+    with _database_errors(shown, "open the database"), engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_heads()
+        tables = inspect(connection).get_table_names()
+    _check_revisions(tuple(current), tables, script, shown)
+    if tuple(current) == (head,):
+        return
+    writer = engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
+    with _database_errors(shown, "upgrade the schema"), writer.begin() as connection:
+        command.upgrade(_alembic_config(connection), "head")
+
+
+def open_store(url: str | os.PathLike[str] = DEFAULT_URL) -> Store:
+    """Open (and create or upgrade) the store at ``url``.
+
+    ``url`` is a SQLAlchemy URL (``sqlite:///basewatch.db``, ``postgresql+psycopg://...``)
+    or a bare file path, taken as a SQLite file. For SQLite the parent folder is created.
+    The schema is upgraded to the newest revision shipped with this code.
+
+    Raises:
+        StoreError: the URL is invalid or unreachable, the file is not a database, the
+            database belongs to another application or was written by a newer basewatch.
+    """
+    parsed = _parse_url(url)
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite":
+        _prepare_sqlite_file(parsed, shown)
+    engine = _create_engine(parsed, shown)
+    try:
+        _migrate(engine, shown)
+    except BaseException:
+        engine.dispose()
+        raise
+    return Store(engine, shown)
+
+
+# --------------------------------------------------------------------------------------
+# Export
+# --------------------------------------------------------------------------------------
+
+
+def _export_record(obs: Observation) -> dict[str, Any]:
+    """The export fields of one observation (stable floats, ISO UTC time, flags as a list)."""
+    return {
+        "site_id": obs.site_id,
+        "zone_id": obs.zone_id,
+        "time": _iso(obs.time),
+        "sensor": obs.sensor,
+        "scene_id": obs.scene_id,
+        "detector": obs.detector,
+        "detector_version": obs.detector_version,
+        "metric": obs.metric,
+        "value": None if obs.value is None else _stable_float(obs.value),
+        "clear_fraction": _stable_float(obs.clear_fraction),
+        "n_detections": len(obs.detections),
+        "flags": list(obs.flags),
+    }
+
+
+def _export_csv(observations: list[Observation]) -> str:
+    """CSV with :data:`EXPORT_COLUMNS`; empty cell for a missing value, flags joined by ``;``."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for obs in observations:
+        record = _export_record(obs)
+        record["value"] = "" if record["value"] is None else repr(record["value"])
+        record["clear_fraction"] = repr(record["clear_fraction"])
+        record["flags"] = ";".join(record["flags"])
+        writer.writerow([record[c] for c in EXPORT_COLUMNS])
+    return buffer.getvalue()
+
+
+def _export_json(observations: list[Observation]) -> str:
+    """A JSON list of export records, each with its detections (GeoJSON Features)."""
+    records = [
+        {**_export_record(o), "detections": [_rounded(d) for d in o.detections]}
+        for o in observations
+    ]
+    return json.dumps(records, indent=2, ensure_ascii=False) + "\n"
+
+
+def _centroids(store: Store) -> dict[tuple[str, str], list[float]]:
+    """``(site, zone) -> [lon, lat]`` of each stored zone's centroid, rounded."""
+    centroids: dict[tuple[str, str], list[float]] = {}
+    for site in store.sites():
+        for zone in site.zones:
+            point = shapely.centroid(zone.geometry)
+            centroids[(site.id, zone.id)] = [_stable_float(point.x), _stable_float(point.y)]
+    return centroids
+
+
+def _export_geojson(store: Store, observations: list[Observation]) -> str:
+    """A FeatureCollection with one Point Feature per observation at its zone's centroid.
+
+    The geometry is null when the zone is not in the store. Detection footprints are in the
+    JSON export.
+    """
+    centroids = _centroids(store)
+    features = []
+    for obs in observations:
+        point = centroids.get((obs.site_id, obs.zone_id))
+        geometry = None if point is None else {"type": "Point", "coordinates": point}
+        features.append({"type": "Feature", "geometry": geometry, "properties": _export_record(obs)})
+    collection = {"type": "FeatureCollection", "features": features}
+    return json.dumps(collection, indent=2, ensure_ascii=False) + "\n"
+
+
+def export_observations(store: Store, fmt: str) -> str:
+    """Export every stored observation as ``csv``, ``json`` or ``geojson`` text.
+
+    The output is deterministic (same stored content, same bytes): records are sorted by
+    site, zone, time, sensor, detector (then detector version, scene); times are ISO 8601
+    UTC with ``Z``; floats are rounded to :data:`FLOAT_DECIMALS` decimals; there are no
+    database ids or wall-clock fields.
+
+    - ``csv``: header :data:`EXPORT_COLUMNS`; ``value`` empty when unknown; flags joined
+      with ``;``.
+    - ``json``: a list of records with the same fields (flags as a list) plus
+      ``detections`` (GeoJSON Feature dicts, keys sorted).
+    - ``geojson``: a FeatureCollection with **one Point Feature per observation**, placed
+      at the zone's centroid (null geometry if the zone is not stored), properties as in
+      the CSV (flags as a list).
+    """
+    if fmt not in EXPORT_FORMATS:
+        raise InputError(f"export format is {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
+    observations = store.observations()
+    if fmt == "csv":
+        return _export_csv(observations)
+    if fmt == "json":
+        return _export_json(observations)
+    return _export_geojson(store, observations)

@@ -1,0 +1,518 @@
+"""ADS-B flight tracks: read state vectors, split them into flights, find airfield events.
+
+Analysts watching the Russian drawdown from Syria in December 2024 followed Il-76 and
+An-124 flights out of Khmeimim. This module does the same on any ADS-B state-vector
+export: it reads a CSV (one state per row) or the JSON records of the ``traffic``
+package, splits each aircraft's states into flights at time gaps, finds departures and
+arrivals at watched sites and counts heavy-transport departures per day.
+
+Inputs are normalised once, in :func:`read_states`; everything after works on the
+normalised frame. Distances are geodesic (WGS84, :class:`pyproj.Geod`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pyproj import Geod
+
+from basewatch.errors import InputError
+from basewatch.sites import Site
+
+__all__ = [
+    "COLUMNS",
+    "HEAVY_TRANSPORT_TYPES",
+    "REQUIRED_COLUMNS",
+    "Flight",
+    "FlightEvent",
+    "airfield_events",
+    "daily_departures",
+    "read_states",
+    "split_flights",
+]
+
+HEAVY_TRANSPORT_TYPES = frozenset(
+    {
+        "IL76",  # Ilyushin Il-76 / Il-78 family
+        "IL78",
+        "A124",  # Antonov An-124 (ICAO designator)
+        "AN124",  # non-standard spelling seen in some feeds
+        "A225",  # Antonov An-225
+        "AN22",  # Antonov An-22
+        "C17",  # Boeing C-17 Globemaster III
+        "C5",  # Lockheed C-5 Galaxy
+        "C5M",  # Lockheed C-5M Super Galaxy
+        "IL62",  # Ilyushin Il-62 (long-range government/VIP transport)
+        "IL96",  # Ilyushin Il-96
+        "A400",  # Airbus A400M
+        "Y20",  # Xian Y-20
+    }
+)
+"""ICAO aircraft type designators counted as heavy (strategic) transports."""
+
+REQUIRED_COLUMNS = ("timestamp", "icao24", "latitude", "longitude", "altitude")
+"""Columns a state-vector file must have; the others are filled with nulls when absent."""
+
+COLUMNS = (
+    "timestamp",
+    "icao24",
+    "callsign",
+    "typecode",
+    "latitude",
+    "longitude",
+    "altitude",
+    "groundspeed",
+    "track",
+    "vertical_rate",
+    "onground",
+)
+"""Columns of the frame returned by :func:`read_states`, in this order."""
+
+_NUMERIC_COLUMNS = ("latitude", "longitude", "altitude", "groundspeed", "track", "vertical_rate")
+_TEXT_COLUMNS = ("icao24", "callsign", "typecode")
+_TRUE_WORDS = frozenset({"true", "t", "1", "yes", "y"})
+_FALSE_WORDS = frozenset({"false", "f", "0", "no", "n"})
+_MAX_CLIMB_FT_PER_S = 100.0
+"""Fastest plausible climb (6,000 ft/min): airborne altitudes beyond it are decoding glitches."""
+_MIN_CONFIRM_ALT_CHANGE_FT = 200.0
+"""An airborne stretch counts as real flight when its altitude changes by at least this."""
+_MIN_CONFIRM_DURATION_S = 60.0
+"""... or when it lasts at least this long ..."""
+_MIN_SURFACE_ROWS = 3
+"""A stretch on the surface needs at least this many states to count as a touchdown."""
+
+_GEOD = Geod(ellps="WGS84")
+EventKind = Literal["departure", "arrival"]
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Flight:
+    """The states of one aircraft between two gaps in coverage."""
+
+    icao24: str
+    """ICAO 24-bit transponder address, lower-case hex."""
+    callsign: str
+    """Most frequent callsign of the flight ('' when none was broadcast)."""
+    typecode: str
+    """Most frequent ICAO type designator ('' when unknown)."""
+    states: pd.DataFrame = field(repr=False)
+    """This flight's rows of :func:`read_states`, sorted by time, index reset."""
+
+    @property
+    def start(self) -> datetime:
+        """Time of the first state (UTC)."""
+        return pd.Timestamp(self.states["timestamp"].iloc[0]).to_pydatetime()
+
+    @property
+    def end(self) -> datetime:
+        """Time of the last state (UTC)."""
+        return pd.Timestamp(self.states["timestamp"].iloc[-1]).to_pydatetime()
+
+    @property
+    def heavy(self) -> bool:
+        """Whether the type is in :data:`HEAVY_TRANSPORT_TYPES`."""
+        return self.typecode in HEAVY_TRANSPORT_TYPES
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlightEvent:
+    """A departure from or an arrival at a watched site."""
+
+    site_id: str
+    """Id of the site."""
+    time: datetime
+    """Lift-off (departure) or touchdown (arrival) time, timezone-aware UTC."""
+    kind: EventKind
+    """``departure`` or ``arrival``."""
+    icao24: str
+    """Transponder address of the aircraft."""
+    callsign: str
+    """Callsign of the flight ('' when none)."""
+    typecode: str
+    """ICAO type designator ('' when unknown)."""
+    heavy: bool
+    """Whether the type is a heavy transport (:data:`HEAVY_TRANSPORT_TYPES`)."""
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_states(path: Path) -> pd.DataFrame:
+    """Read ADS-B state vectors from a CSV or ``traffic`` JSON file into a normalised frame.
+
+    Accepted inputs: ``.csv`` (optionally ``.csv.gz``) with an ISO 8601 ``timestamp``
+    column, and ``.json`` / ``.json.gz`` record lists as written by the ``traffic``
+    package (``timestamp`` in epoch milliseconds). Only :data:`REQUIRED_COLUMNS` are
+    mandatory; missing optional columns are filled with nulls.
+
+    Returns a frame with :data:`COLUMNS`: ``timestamp`` as timezone-aware UTC,
+    ``icao24`` lower-case, ``typecode`` upper-case, floats for positions and kinematics
+    (null where absent or invalid) and a nullable boolean ``onground``. Rows without a
+    valid time or address are dropped; the frame is sorted by aircraft and time.
+
+    Raises :class:`~basewatch.errors.InputError` when the file is missing, unreadable,
+    lacks a required column or holds no valid state.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(
+            f"ADS-B state file {str(path)!r} does not exist; "
+            "pass the path of a CSV or traffic JSON export"
+        )
+    raw = _read_table(path)
+    raw.columns = [str(c).strip().lower() for c in raw.columns]
+    missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
+    if missing:
+        found = ", ".join(map(str, raw.columns[:12])) or "none"
+        raise InputError(
+            f"ADS-B state file {str(path)!r} lacks column(s) {', '.join(missing)} "
+            f"(found: {found}); export the states with at least {', '.join(REQUIRED_COLUMNS)}"
+        )
+    states = _normalise(raw, path)
+    if states.empty:
+        raise InputError(
+            f"ADS-B state file {str(path)!r} has no row with a valid timestamp and icao24; "
+            "check the file is a state-vector export (ISO 8601 or epoch-millisecond times)"
+        )
+    return states
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    """Read ``path`` as CSV or JSON records, turning parser failures into InputError."""
+    suffixes = [s.lower() for s in path.suffixes]
+    is_json = ".json" in suffixes
+    try:
+        if is_json:
+            table = pd.read_json(path, orient="records", dtype=False)
+        else:
+            table = pd.read_csv(path, dtype=str, keep_default_na=True, skipinitialspace=True)
+    except (ValueError, UnicodeDecodeError, OSError, EOFError, pd.errors.ParserError) as err:
+        kind = "JSON records" if is_json else "CSV"
+        raise InputError(
+            f"cannot read ADS-B state file {str(path)!r} as {kind}: {err}; "
+            "pass a CSV with a header row or a traffic JSON (.json/.json.gz) export"
+        ) from err
+    if not isinstance(table, pd.DataFrame):
+        raise InputError(
+            f"ADS-B state file {str(path)!r} is not a list of records; "
+            "pass a traffic JSON export written with orient='records'"
+        )
+    return table
+
+
+def _normalise(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Build the normalised state frame from a raw table with the required columns."""
+    out = pd.DataFrame(index=raw.index)
+    out["timestamp"] = _parse_times(raw["timestamp"], path)
+    for col in _TEXT_COLUMNS:
+        out[col] = _clean_text(raw[col]) if col in raw.columns else pd.Series(pd.NA, raw.index)
+    out["icao24"] = out["icao24"].str.lower()
+    out["typecode"] = out["typecode"].astype("string").str.upper()
+    for col in _NUMERIC_COLUMNS:
+        values = raw[col] if col in raw.columns else pd.Series(np.nan, raw.index)
+        out[col] = pd.to_numeric(values, errors="coerce").astype(float)
+    out.loc[~out["latitude"].between(-90, 90), "latitude"] = np.nan
+    out.loc[~out["longitude"].between(-180, 180), "longitude"] = np.nan
+    no_fix = out["latitude"].isna() | out["longitude"].isna()
+    out.loc[no_fix, ["latitude", "longitude"]] = np.nan
+    onground = raw["onground"] if "onground" in raw.columns else pd.Series(pd.NA, raw.index)
+    out["onground"] = _parse_bool(onground)
+    out = out.dropna(subset=["timestamp", "icao24"])
+    out = out.sort_values(["icao24", "timestamp"], kind="stable").reset_index(drop=True)
+    return out[list(COLUMNS)]
+
+
+def _parse_times(values: pd.Series, path: Path) -> pd.Series:
+    """Parse ISO 8601 strings or epoch numbers (s or ms) into UTC timestamps (NaT if bad)."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        stamps = pd.to_datetime(values, errors="coerce")
+        return stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps.dt.tz_convert("UTC")
+    numeric = pd.to_numeric(values, errors="coerce")
+    if numeric.notna().any() and numeric.notna().sum() >= values.notna().sum():
+        unit = "ms" if float(numeric.abs().max()) > 1e11 else "s"
+        return pd.to_datetime(numeric, unit=unit, utc=True, errors="coerce")
+    try:
+        return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+    except (ValueError, TypeError) as err:  # mixed garbage pandas cannot coerce
+        raise InputError(
+            f"ADS-B state file {str(path)!r} has unparseable timestamps ({err}); "
+            "write times as ISO 8601 UTC (2024-12-03T08:20:00Z) or epoch milliseconds"
+        ) from err
+
+
+def _clean_text(values: pd.Series) -> pd.Series:
+    """Strip text values, turning empty strings into nulls."""
+    text = values.astype("string").str.strip()
+    return text.mask(text == "", pd.NA)
+
+
+def _parse_bool(values: pd.Series) -> pd.Series:
+    """Parse booleans written as bools, numbers or words into a nullable boolean series."""
+    words = values.astype("string").str.strip().str.lower()
+    parsed = pd.Series(pd.NA, index=values.index, dtype="boolean")
+    parsed[words.isin(_TRUE_WORDS).fillna(False).astype(bool)] = True
+    parsed[words.isin(_FALSE_WORDS).fillna(False).astype(bool)] = False
+    return parsed
+
+
+# --------------------------------------------------------------------------- flights
+
+
+def split_flights(states: pd.DataFrame, *, max_gap_s: float = 600) -> list[Flight]:
+    """Split normalised states into flights: per aircraft, a new flight after each time gap.
+
+    A gap is more than ``max_gap_s`` seconds between consecutive states of the same
+    ``icao24``. Flights are returned in order of aircraft, then time.
+    """
+    if max_gap_s <= 0:
+        raise InputError(f"max_gap_s must be positive, got {max_gap_s!r}; pass e.g. 600")
+    missing = [c for c in COLUMNS if c not in states.columns]
+    if missing:
+        raise InputError(
+            f"states frame lacks column(s) {', '.join(missing)}; build it with read_states()"
+        )
+    if states.empty:
+        return []
+    ordered = states.sort_values(["icao24", "timestamp"], kind="stable")
+    gap = ordered.groupby("icao24", sort=False)["timestamp"].diff().dt.total_seconds()
+    icao = ordered["icao24"].astype(str).to_numpy()
+    new_aircraft = np.r_[True, icao[1:] != icao[:-1]]
+    flight_no = np.cumsum(new_aircraft | (gap > max_gap_s).to_numpy(dtype=bool))
+    return [
+        _make_flight(rows.reset_index(drop=True))
+        for _, rows in ordered.groupby(flight_no, sort=True)
+    ]
+
+
+def _make_flight(rows: pd.DataFrame) -> Flight:
+    """Wrap one flight's rows, picking its most frequent callsign and type designator."""
+    return Flight(
+        icao24=str(rows["icao24"].iloc[0]),
+        callsign=_most_common(rows["callsign"]),
+        typecode=_most_common(rows["typecode"]),
+        states=rows,
+    )
+
+
+def _most_common(values: pd.Series) -> str:
+    """Most frequent non-null value as text, '' when all are null."""
+    counts = Counter(str(v) for v in values.dropna())
+    return counts.most_common(1)[0][0] if counts else ""
+
+
+# --------------------------------------------------------------------------- events
+
+
+def airfield_events(
+    flights: Iterable[Flight],
+    sites: Sequence[Site],
+    *,
+    radius_km: float = 8.0,
+    max_alt_ft: float = 3000,
+) -> list[FlightEvent]:
+    """Find departures from and arrivals at ``sites`` in ``flights``.
+
+    A state is *at* a site when it lies within ``radius_km`` (geodesic) of the site's
+    point and is on the surface: its ``onground`` flag is true or, where the flag is not
+    broadcast, its altitude is at most ``max_alt_ft`` (low near the site). Airborne states
+    whose altitude is higher than a 6,000 ft/min climb from ``max_alt_ft`` could reach
+    since the nearest surface state are decoding glitches and ignored; so are airborne
+    stretches that neither change altitude by 200 ft, last a minute nor leave the site's
+    radius. A *departure* is a confirmed airborne stretch after a stretch at the site (its
+    time is the first airborne state); an *arrival* is a stretch at the site after a
+    confirmed airborne one (its time is the first surface state). An overflight, however
+    low the site, never is at the site unless it descends below ``max_alt_ft``.
+
+    All sites are considered; pass only airfields (``kind == "airbase"`` or sites with a
+    runway) to avoid matching helicopter pads or ports. Events are sorted by time.
+    """
+    if radius_km <= 0:
+        raise InputError(f"radius_km must be positive, got {radius_km!r}; pass e.g. 8")
+    events: list[FlightEvent] = []
+    flights = list(flights)
+    for site in sites:
+        lon, lat = site.point
+        for flight in flights:
+            events.extend(_flight_events(flight, site.id, lon, lat, radius_km, max_alt_ft))
+    events.sort(key=lambda e: (e.time, e.site_id, e.icao24, e.kind))
+    return events
+
+
+def _flight_events(
+    flight: Flight, site_id: str, lon: float, lat: float, radius_km: float, max_alt_ft: float
+) -> list[FlightEvent]:
+    """Departures and arrivals of one flight at one site."""
+    rows = flight.states.dropna(subset=["latitude", "longitude"])
+    if rows.empty:
+        return []
+    dist_km = _distance_km(rows["longitude"].to_numpy(), rows["latitude"].to_numpy(), lon, lat)
+    near = dist_km <= radius_km
+    surface = _surface_mask(rows, near, max_alt_ft)
+    times = (rows["timestamp"] - rows["timestamp"].iloc[0]).dt.total_seconds().to_numpy()
+    altitude = rows["altitude"].to_numpy(dtype=float)
+    keep = surface | _plausible_airborne(times, altitude, surface, max_alt_ft)
+    stretches = _stretches(surface[keep], near[keep], times[keep], altitude[keep], radius_km)
+    stamps = rows["timestamp"][keep]
+    return [
+        FlightEvent(
+            site_id=site_id,
+            time=pd.Timestamp(stamps.iloc[index]).to_pydatetime(),
+            kind=kind,
+            icao24=flight.icao24,
+            callsign=flight.callsign,
+            typecode=flight.typecode,
+            heavy=flight.heavy,
+        )
+        for kind, index in _transitions(stretches)
+    ]
+
+
+def _distance_km(lons: np.ndarray, lats: np.ndarray, lon: float, lat: float) -> np.ndarray:
+    """Geodesic distance in km from each (lon, lat) to the point (lon, lat)."""
+    _, _, metres = _GEOD.inv(np.full(lons.shape, lon), np.full(lats.shape, lat), lons, lats)
+    return np.asarray(metres, dtype=float) / 1000.0
+
+
+def _surface_mask(rows: pd.DataFrame, near: np.ndarray, max_alt_ft: float) -> np.ndarray:
+    """True where a state is on the surface: its flag, or low near the site where no flag."""
+    flag = rows["onground"].astype("boolean")
+    low = rows["altitude"].le(max_alt_ft) & pd.Series(near, index=rows.index)
+    return np.asarray(flag.fillna(low).fillna(False), dtype=bool)
+
+
+def _plausible_airborne(
+    times: np.ndarray, altitude: np.ndarray, surface: np.ndarray, max_alt_ft: float
+) -> np.ndarray:
+    """True for airborne states whose altitude a real climb from the surface could reach."""
+    seconds_to_surface = np.full(times.shape, np.inf)
+    surface_times = times[surface]
+    if surface_times.size:
+        pos = np.searchsorted(surface_times, times)
+        before = np.where(pos > 0, times - surface_times[np.maximum(pos - 1, 0)], np.inf)
+        after_idx = np.minimum(pos, surface_times.size - 1)
+        after = np.where(pos < surface_times.size, surface_times[after_idx] - times, np.inf)
+        seconds_to_surface = np.minimum(before, after)
+    ceiling = max_alt_ft + _MAX_CLIMB_FT_PER_S * seconds_to_surface
+    reachable = np.isnan(altitude) | (altitude <= ceiling)
+    return ~surface & reachable
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Stretch:
+    """Consecutive states of one flight in the same phase."""
+
+    surface: bool
+    """True for a stretch on the surface."""
+    near: bool
+    """For a surface stretch: whether it is within the site's radius."""
+    first: int
+    """Index (into the kept states) of its first state."""
+    confirmed: bool
+    """Whether the stretch is long or clear enough to change the flight's phase."""
+
+
+def _stretches(
+    surface: np.ndarray,
+    near: np.ndarray,
+    times: np.ndarray,
+    altitude: np.ndarray,
+    radius_km: float,
+) -> list[_Stretch]:
+    """Run-length encode the states into surface / airborne stretches and confirm them."""
+    if surface.size == 0:
+        return []
+    at_site = surface & near
+    key = np.where(surface, np.where(at_site, 2, 1), 0)
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    ends = np.r_[starts[1:], key.size]
+    out = []
+    for first, stop in zip(starts, ends, strict=True):
+        if surface[first]:
+            confirmed = bool(stop - first >= _MIN_SURFACE_ROWS or stop == key.size)
+        else:
+            confirmed = _airborne_confirmed(
+                times[first:stop], altitude[first:stop], near[first:stop]
+            )
+        out.append(
+            _Stretch(
+                surface=bool(surface[first]),
+                near=bool(at_site[first]),
+                first=int(first),
+                confirmed=confirmed,
+            )
+        )
+    if out and not out[0].surface:  # a flight that starts in the air was airborne before
+        out[0] = _Stretch(surface=False, near=False, first=out[0].first, confirmed=True)
+    return out
+
+
+def _airborne_confirmed(times: np.ndarray, altitude: np.ndarray, near: np.ndarray) -> bool:
+    """Whether an airborne stretch is real flight rather than a flicker of the surface flag."""
+    if times[-1] - times[0] >= _MIN_CONFIRM_DURATION_S or not near.all():
+        return True
+    known = altitude[~np.isnan(altitude)]
+    return bool(known.size >= 2 and np.ptp(known) >= _MIN_CONFIRM_ALT_CHANGE_FT)
+
+
+def _transitions(stretches: list[_Stretch]) -> list[tuple[EventKind, int]]:
+    """Walk confirmed stretches and return (kind, first-state index) of each event."""
+    phase: str | None = None  # "site", "elsewhere" (surface away from the site) or "air"
+    events: list[tuple[EventKind, int]] = []
+    for stretch in stretches:
+        if not stretch.confirmed:
+            continue
+        if stretch.surface:
+            new = "site" if stretch.near else "elsewhere"
+            if new == "site" and phase == "air":
+                events.append(("arrival", stretch.first))
+        else:
+            new = "air"
+            if phase == "site":
+                events.append(("departure", stretch.first))
+        phase = new
+    return events
+
+
+# --------------------------------------------------------------------------- counts
+
+
+def daily_departures(
+    events: Iterable[FlightEvent],
+    *,
+    site_id: str,
+    heavy_only: bool = True,
+    start: date | None = None,
+    end: date | None = None,
+) -> list[tuple[date, int]]:
+    """Count departures from ``site_id`` per UTC day, zeros included.
+
+    The days run from ``start`` to ``end`` inclusive; each defaults to the first / last
+    day of any event at ``site_id`` (arrivals included, so a quiet end of the period
+    shows as zeros). With ``heavy_only`` only heavy transports are counted. Returns
+    ``[]`` when the site has no event and no span is given.
+    """
+    at_site = [e for e in events if e.site_id == site_id]
+    days = [_utc_day(e.time) for e in at_site]
+    first = start or (min(days) if days else None)
+    last = end or (max(days) if days else None)
+    if first is None or last is None:
+        return []
+    if last < first:
+        raise InputError(f"end {last} is before start {first}; pass end on or after start")
+    counts = Counter(
+        _utc_day(e.time) for e in at_site if e.kind == "departure" and (e.heavy or not heavy_only)
+    )
+    span = (last - first).days + 1
+    return [(d, counts.get(d, 0)) for d in (first + timedelta(days=i) for i in range(span))]
+
+
+def _utc_day(moment: datetime) -> date:
+    """UTC calendar day of a timezone-aware (or naive-UTC) datetime."""
+    return pd.Timestamp(moment).tz_convert("UTC").date() if moment.tzinfo else moment.date()

@@ -1,0 +1,440 @@
+"""Tests for basewatch.tracks: reading ADS-B states, splitting flights, airfield events."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pyproj import Geod
+from shapely.geometry import Point
+
+from basewatch.errors import InputError
+from basewatch.sites import Site
+from basewatch.tracks import (
+    COLUMNS,
+    HEAVY_TRANSPORT_TYPES,
+    FlightEvent,
+    airfield_events,
+    daily_departures,
+    read_states,
+    split_flights,
+)
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "adsb_tracks_traffic_samples"
+GEOD = Geod(ellps="WGS84")
+KHMEIMIM = (35.9486, 35.4011)  # lon, lat
+FIELD_FT = 150.0  # field elevation, feet
+DAY1 = datetime(2024, 12, 1, tzinfo=UTC)
+
+
+def _site(site_id: str, lon: float, lat: float, kind: str = "airbase") -> Site:
+    return Site(id=site_id, name=site_id.title(), kind=kind, geometry=Point(lon, lat))
+
+
+# --------------------------------------------------------------------------- synthetic tracks
+
+
+def _leg(
+    rows: list[dict],
+    *,
+    aircraft: tuple[str, str, str],
+    start: datetime,
+    seconds: int,
+    step: int,
+    lon: float,
+    lat: float,
+    bearing: float,
+    speed_kt: float,
+    alt: float,
+    climb_fpm: float,
+    onground: bool,
+) -> tuple[datetime, float, float, float]:
+    """Append states of a straight leg; return end time, lon, lat, altitude."""
+    icao, callsign, typecode = aircraft
+    t, x, y, z = start, lon, lat, alt
+    for _ in range(0, seconds, step):
+        rows.append(
+            {
+                "timestamp": t.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "icao24": icao,
+                "callsign": callsign,
+                "typecode": typecode,
+                "latitude": round(y, 6),
+                "longitude": round(x, 6),
+                "altitude": round(z),
+                "groundspeed": speed_kt,
+                "track": bearing,
+                "vertical_rate": climb_fpm,
+                "onground": onground,
+            }
+        )
+        x, y, _ = GEOD.fwd(x, y, bearing, speed_kt * 0.514444 * step)
+        z = max(FIELD_FT, z + climb_fpm * step / 60.0)
+        t += timedelta(seconds=step)
+    return t, x, y, z
+
+
+def _departure(rows: list[dict], aircraft: tuple[str, str, str], start: datetime) -> datetime:
+    """Taxi 5 min at the base, then climb away to the north-east; return lift-off time."""
+    lon, lat = KHMEIMIM
+    t, x, y, _ = _leg(
+        rows,
+        aircraft=aircraft,
+        start=start,
+        seconds=300,
+        step=10,
+        lon=lon,
+        lat=lat,
+        bearing=90,
+        speed_kt=12,
+        alt=FIELD_FT,
+        climb_fpm=0,
+        onground=True,
+    )
+    _leg(
+        rows,
+        aircraft=aircraft,
+        start=t,
+        seconds=900,
+        step=10,
+        lon=x,
+        lat=y,
+        bearing=45,
+        speed_kt=250,
+        alt=FIELD_FT + 300,
+        climb_fpm=2000,
+        onground=False,
+    )
+    return t
+
+
+def _arrival(rows: list[dict], aircraft: tuple[str, str, str], start: datetime) -> datetime:
+    """Descend from 60 km south-west onto the base, taxi 3 min; return touchdown time."""
+    lon, lat = KHMEIMIM
+    far_lon, far_lat, _ = GEOD.fwd(lon, lat, 225, 60_000)
+    seconds = int(60_000 / (200 * 0.514444)) // 10 * 10
+    t, x, y, _ = _leg(
+        rows,
+        aircraft=aircraft,
+        start=start,
+        seconds=seconds,
+        step=10,
+        lon=far_lon,
+        lat=far_lat,
+        bearing=45,
+        speed_kt=200,
+        alt=10_000,
+        climb_fpm=-(10_000 - FIELD_FT) / (seconds / 60) * 1.02,
+        onground=False,
+    )
+    _leg(
+        rows,
+        aircraft=aircraft,
+        start=t,
+        seconds=180,
+        step=10,
+        lon=x,
+        lat=y,
+        bearing=45,
+        speed_kt=15,
+        alt=FIELD_FT,
+        climb_fpm=0,
+        onground=True,
+    )
+    return t
+
+
+def _overflight(rows: list[dict], aircraft: tuple[str, str, str], start: datetime) -> None:
+    """Cross right over the base at 35,000 ft."""
+    lon, lat = KHMEIMIM
+    west_lon, west_lat, _ = GEOD.fwd(lon, lat, 270, 50_000)
+    _leg(
+        rows,
+        aircraft=aircraft,
+        start=start,
+        seconds=400,
+        step=10,
+        lon=west_lon,
+        lat=west_lat,
+        bearing=90,
+        speed_kt=480,
+        alt=35_000,
+        climb_fpm=0,
+        onground=False,
+    )
+
+
+IL76_A = ("15B0A1", "RFF7086", "IL76")
+AN124 = ("151DA2", "RFF7801", "A124")
+AIRLINER = ("4BA9C3", "THY123", "B738")
+IL76_D = ("15B0B7", "RFF7090", "IL76")
+LOCAL = ("7A0001", "SYR501", "A320")
+
+
+@pytest.fixture
+def scenario(tmp_path: Path) -> tuple[Path, dict[str, datetime]]:
+    """A CSV with a departure, an arrival, an overflight, one aircraft seen twice, a local."""
+    rows: list[dict] = []
+    times = {
+        "a_dep": _departure(rows, IL76_A, DAY1 + timedelta(hours=6)),
+        "b_arr": _arrival(rows, AN124, DAY1 + timedelta(hours=9)),
+        "d_arr": _arrival(rows, IL76_D, DAY1 + timedelta(hours=17)),
+        # IL76_D sits unseen on the apron for a day and a half: a gap, then a departure
+        "d_dep": _departure(rows, IL76_D, DAY1 + timedelta(days=2, hours=6)),
+        "local_dep": _departure(rows, LOCAL, DAY1 + timedelta(hours=12)),
+    }
+    _overflight(rows, AIRLINER, DAY1 + timedelta(hours=7))
+    rows.sort(key=lambda r: r["timestamp"])  # interleave aircraft as a real feed does
+    path = tmp_path / "states.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path, times
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def test_read_states_normalises_csv(scenario: tuple[Path, dict[str, datetime]]) -> None:
+    path, _ = scenario
+    states = read_states(path)
+    assert list(states.columns) == list(COLUMNS)
+    assert str(states["timestamp"].dt.tz) == "UTC"
+    assert set(states["icao24"]) == {"15b0a1", "151da2", "4ba9c3", "15b0b7", "7a0001"}
+    assert set(states["typecode"]) == {"IL76", "A124", "B738", "A320"}
+    assert states["onground"].dtype == "boolean"
+    assert states["altitude"].dtype == float
+    first = states[states["icao24"] == "15b0a1"].iloc[0]
+    assert first["timestamp"] == pd.Timestamp("2024-12-01T06:00:00Z")
+    assert bool(first["onground"]) is True
+    # sorted by aircraft then time
+    assert states.equals(states.sort_values(["icao24", "timestamp"]).reset_index(drop=True))
+
+
+def test_read_states_fills_optional_columns_and_parses_words(tmp_path: Path) -> None:
+    path = tmp_path / "minimal.csv"
+    path.write_text(
+        "Timestamp,ICAO24,Latitude,Longitude,Altitude,OnGround\n"
+        "2024-12-02T10:00:00+03:00,ABC123,35.4,35.95,150,yes\n"
+        "2024-12-02T07:00:10Z,abc123,91.0,35.95,400,0\n"
+        "not-a-time,abc123,35.4,35.95,150,\n"
+    )
+    states = read_states(path)
+    assert len(states) == 2  # the row without a valid time is dropped
+    assert states["timestamp"].tolist() == [
+        pd.Timestamp("2024-12-02T07:00:00Z"),
+        pd.Timestamp("2024-12-02T07:00:10Z"),
+    ]
+    assert states["onground"].tolist() == [True, False]
+    assert states["callsign"].isna().all() and states["vertical_rate"].isna().all()
+    assert pd.isna(states["latitude"].iloc[1])  # latitude 91 is not a position
+
+
+def test_read_states_traffic_json_without_onground() -> None:
+    path = DATA / "inflight_refuelling.json.gz"
+    if not path.exists():
+        pytest.skip(f"traffic ADS-B sample not present at {path}")
+    states = read_states(path)
+    assert len(states) == 10_397
+    assert states["onground"].isna().all()  # the sample carries no onground column
+    assert states["timestamp"].iloc[0] == pd.Timestamp("2020-06-30T20:06:25Z")
+    assert states["latitude"].isna().any() and states["latitude"].notna().mean() > 0.9
+    assert set(states["callsign"].dropna()) == {"FAF4011"}
+
+
+def test_read_states_json_epoch_ms(tmp_path: Path) -> None:
+    path = tmp_path / "states.json.gz"
+    records = (
+        '[{"timestamp": 1733032800000, "icao24": "15B0A1", "latitude": 35.4, '
+        '"longitude": 35.9, "altitude": null, "onground": true}]'
+    )
+    with gzip.open(path, "wt") as fh:
+        fh.write(records)
+    states = read_states(path)
+    assert states["timestamp"].iloc[0] == pd.Timestamp("2024-12-01T06:00:00Z")
+    assert states["icao24"].iloc[0] == "15b0a1"
+    assert states["typecode"].isna().all()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        (
+            "states.csv",
+            "timestamp,icao24,latitude,altitude\n2024-12-01T00:00:00Z,a,1,2\n",
+            "longitude",
+        ),
+        ("states.csv", "hello world\nthis is not a state file\n", "lacks column"),
+        ("states.csv", b"\x89PNG\r\n\x1a\n\x00\xff\xfe\x00garbage", "cannot read"),
+        ("states.json", "{not json", "cannot read"),
+        ("states.json.gz", b"not gzip at all", "cannot read"),
+        ("states.csv", "timestamp,icao24,latitude,longitude,altitude\nx,,1,2,3\n", "no row"),
+    ],
+)
+def test_read_states_rejects_bad_files(
+    tmp_path: Path, name: str, content: str | bytes, message: str
+) -> None:
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    with pytest.raises(InputError, match=message) as info:
+        read_states(path)
+    assert str(path) in str(info.value)
+
+
+def test_read_states_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="does not exist"):
+        read_states(tmp_path / "nope.csv")
+
+
+# --------------------------------------------------------------------------- flights
+
+
+def test_split_flights_splits_at_gaps(scenario: tuple[Path, dict[str, datetime]]) -> None:
+    path, times = scenario
+    flights = split_flights(read_states(path))
+    by_aircraft: dict[str, list] = {}
+    for f in flights:
+        by_aircraft.setdefault(f.icao24, []).append(f)
+    assert {k: len(v) for k, v in by_aircraft.items()} == {
+        "15b0a1": 1,
+        "151da2": 1,
+        "4ba9c3": 1,
+        "15b0b7": 2,
+        "7a0001": 1,
+    }
+    first, second = by_aircraft["15b0b7"]
+    assert first.end < times["d_arr"] + timedelta(minutes=4) < second.start
+    assert second.start == times["d_dep"] - timedelta(minutes=5)
+    assert (first.callsign, first.typecode, first.heavy) == ("RFF7090", "IL76", True)
+    assert by_aircraft["7a0001"][0].heavy is False
+    # a gap limit longer than the 36-hour pause keeps the aircraft in one flight
+    assert len(split_flights(read_states(path), max_gap_s=48 * 3600)) == 5
+
+
+def test_split_flights_rejects_bad_gap(scenario: tuple[Path, dict[str, datetime]]) -> None:
+    with pytest.raises(InputError, match="max_gap_s"):
+        split_flights(read_states(scenario[0]), max_gap_s=0)
+
+
+# --------------------------------------------------------------------------- events
+
+
+def _summary(events: list[FlightEvent]) -> list[tuple[str, str, datetime]]:
+    return [(e.kind, e.icao24, e.time) for e in events]
+
+
+def test_airfield_events_synthetic(scenario: tuple[Path, dict[str, datetime]]) -> None:
+    path, times = scenario
+    flights = split_flights(read_states(path))
+    events = airfield_events(flights, [_site("khmeimim", *KHMEIMIM)])
+    assert _summary(events) == [
+        ("departure", "15b0a1", times["a_dep"]),
+        ("arrival", "151da2", times["b_arr"]),
+        ("departure", "7a0001", times["local_dep"]),
+        ("arrival", "15b0b7", times["d_arr"]),
+        ("departure", "15b0b7", times["d_dep"]),
+    ]  # the 35,000 ft overflight of 4ba9c3 is not an event
+    assert all(e.site_id == "khmeimim" for e in events)
+    assert [e.heavy for e in events] == [True, True, False, True, True]
+    assert events[1].typecode == "A124" and events[1].callsign == "RFF7801"
+    assert all(e.time.tzinfo is not None for e in events)
+
+
+def test_airfield_events_only_near_the_site(scenario: tuple[Path, dict[str, datetime]]) -> None:
+    flights = split_flights(read_states(scenario[0]))
+    tartus = _site("tartus", 35.8925, 34.9131, kind="naval_base")  # ~55 km south
+    assert airfield_events(flights, [tartus]) == []
+    # a radius wide enough to include Khmeimim catches the same movements
+    assert len(airfield_events(flights, [tartus], radius_km=60)) == 5
+
+
+def test_airfield_events_without_onground_flag(
+    scenario: tuple[Path, dict[str, datetime]], tmp_path: Path
+) -> None:
+    """Feeds without the surface flag fall back to 'low near the site'."""
+    path, _ = scenario
+    table = pd.read_csv(path).drop(columns=["onground"])
+    bare = tmp_path / "no_onground.csv"
+    table.to_csv(bare, index=False)
+    events = airfield_events(split_flights(read_states(bare)), [_site("khmeimim", *KHMEIMIM)])
+    assert [(e.kind, e.icao24) for e in events] == [
+        ("departure", "15b0a1"),
+        ("arrival", "151da2"),
+        ("departure", "7a0001"),
+        ("arrival", "15b0b7"),
+        ("departure", "15b0b7"),
+    ]
+
+
+def test_airfield_events_ignore_decoding_glitches(
+    scenario: tuple[Path, dict[str, datetime]], tmp_path: Path
+) -> None:
+    """Surface states flagged airborne with absurd altitudes (as in real feeds) add nothing."""
+    path, times = scenario
+    table = pd.read_csv(path)
+    taxi = table.index[(table["icao24"] == "15B0A1") & table["onground"]]
+    glitches = zip(taxi[5:8].tolist() + taxi[15:17].tolist(), [34_000, 36_000, 36_050, 1e5, 150])
+    for row, altitude in glitches:
+        table.loc[row, ["onground", "altitude"]] = [False, altitude]
+    glitchy = tmp_path / "glitchy.csv"
+    table.to_csv(glitchy, index=False)
+    events = airfield_events(split_flights(read_states(glitchy)), [_site("khmeimim", *KHMEIMIM)])
+    a_events = [(e.kind, e.time) for e in events if e.icao24 == "15b0a1"]
+    assert a_events == [("departure", times["a_dep"])]
+
+
+def test_zurich_sample_landings_and_takeoffs() -> None:
+    """The traffic package's Zurich sample: 10 flights on the surface at LSZH.
+
+    Read flight by flight (onground flag and altitude), the sample holds four landings
+    (CAI3208, VJT796, EDW229, and SWR5220 after a 3.5-hour flight), five take-offs
+    (ACA879, SWR137H, SWR5220, AEE5ZH, ENT57BW) and two aircraft that only move on the
+    ground (SWISS, SWR75C). Its surface states carry flicking flags and altitudes up to
+    39,675 ft, which must not create events.
+    """
+    path = DATA / "zurich_airport.json.gz"
+    if not path.exists():
+        pytest.skip(f"traffic ADS-B sample not present at {path}")
+    flights = split_flights(read_states(path))
+    assert len(flights) == 10
+    events = airfield_events(flights, [_site("lszh", 8.5492, 47.4647)])
+    arrivals = {e.callsign for e in events if e.kind == "arrival"}
+    departures = {e.callsign for e in events if e.kind == "departure"}
+    assert arrivals == {"CAI3208", "VJT796", "EDW229", "SWR5220"}
+    assert departures == {"ACA879", "SWR137H", "SWR5220", "AEE5ZH", "ENT57BW"}
+    assert len(events) == 9
+    by_call = {(e.callsign, e.kind): e.time for e in events}
+    assert by_call[("EDW229", "arrival")] == datetime(2019, 10, 24, 20, 21, 44, tzinfo=UTC)
+    assert by_call[("SWR5220", "departure")] < by_call[("SWR5220", "arrival")]
+    # the same movements are invisible from an airfield 60 km away (Bern, LSZB)
+    assert airfield_events(flights, [_site("lszb", 7.4971, 46.9141)]) == []
+
+
+# --------------------------------------------------------------------------- counts
+
+
+def test_daily_departures(scenario: tuple[Path, dict[str, datetime]]) -> None:
+    flights = split_flights(read_states(scenario[0]))
+    events = airfield_events(flights, [_site("khmeimim", *KHMEIMIM)])
+    heavy = daily_departures(events, site_id="khmeimim")
+    assert heavy == [(date(2024, 12, 1), 1), (date(2024, 12, 2), 0), (date(2024, 12, 3), 1)]
+    every = daily_departures(events, site_id="khmeimim", heavy_only=False)
+    assert every == [(date(2024, 12, 1), 2), (date(2024, 12, 2), 0), (date(2024, 12, 3), 1)]
+    wider = daily_departures(
+        events, site_id="khmeimim", start=date(2024, 11, 30), end=date(2024, 12, 4)
+    )
+    assert [n for _, n in wider] == [0, 1, 0, 1, 0]
+    assert daily_departures(events, site_id="tartus") == []
+
+
+def test_heavy_types_are_icao_designators() -> None:
+    assert {"IL76", "A124", "C17", "A400"} <= HEAVY_TRANSPORT_TYPES
+    assert all(t == t.upper() and " " not in t for t in HEAVY_TRANSPORT_TYPES)
