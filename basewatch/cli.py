@@ -231,7 +231,7 @@ def scenes_search(
         collections=collections or None,
         max_cloud=max_cloud,
     )
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": s.id,
             "collection": s.collection,

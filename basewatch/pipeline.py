@@ -204,12 +204,13 @@ def run_demo(
 ) -> DemoResult:
     """Build the simulated ``syria-2024`` scenario into ``out`` and run the whole pipeline on it."""
     from basewatch.errors import InputError
-    from basewatch.scenario import build_scenario
 
     if n_sites < 2:
         raise InputError(
             f"--sites {n_sites}: the demo has at least its 2 Syrian sites; give N >= 2"
         )
+    from basewatch.scenario import build_scenario
+
     root = Path(out)
     paths = build_scenario(root, n_sites=n_sites, progress=build_progress)
     if build_only:

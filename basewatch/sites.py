@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -95,7 +96,7 @@ class Registry:
     source: str = ""
     """Where the registry was read from (file path or bundled name)."""
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Site]:
         return iter(self.sites)
 
     def __len__(self) -> int:

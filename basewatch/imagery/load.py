@@ -6,10 +6,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import shapely
 from affine import Affine
 from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import transform as shapely_transform
 
 from basewatch.errors import ImageryError
 from basewatch.imagery.catalog import Scene
@@ -49,7 +49,7 @@ def zone_grid(
     c = geometry.centroid
     crs = utm_crs(c.x, c.y)
     to_utm = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
-    projected = shapely_transform(to_utm.transform, geometry)
+    projected = shapely.transform(geometry, lambda xy: np.column_stack(to_utm.transform(*xy.T)))
     minx, miny, maxx, maxy = projected.bounds
     r = resolution_m
     x0 = math.floor((minx - margin_m) / r) * r

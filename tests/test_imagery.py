@@ -1,0 +1,159 @@
+"""Band aliases, STAC item parsing (real provider metadata) and per-zone chip loading."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pystac
+import pytest
+import rasterio
+from affine import Affine
+from shapely.geometry import box
+
+from basewatch.errors import ImageryError, InputError
+from basewatch.imagery.bands import canonical_band, map_assets
+from basewatch.imagery.catalog import Scene, open_catalog, scene_from_item
+from basewatch.imagery.load import load_chip, utm_crs, zone_grid
+from basewatch.sites import Zone
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "stac_items_real"
+
+
+def test_aliases_cover_both_naming_conventions() -> None:
+    assert canonical_band("B02") == "blue" and canonical_band("blue") == "blue"
+    assert canonical_band("SCL") == "scl" and canonical_band("VH") == "vh"
+    assert canonical_band("B8A") == "nir08" and canonical_band("B08") == "nir"
+    assert canonical_band("thumbnail") is None
+    assert map_assets(["B02", "B03", "B04", "B08", "B11", "SCL", "visual"]) == {
+        "blue": "B02",
+        "green": "B03",
+        "red": "B04",
+        "nir": "B08",
+        "swir16": "B11",
+        "scl": "SCL",
+        "visual": "visual",
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "epsg"),
+    [
+        ("earth-search-v0_S2A_28QCH_20200714_0_L2A.json", 32628),
+        ("planetary-computer_S2B_MSIL2A_20190629T212529_R043_T06VVN.json", 32606),
+    ],
+)
+def test_real_provider_items_parse(name: str, epsg: int) -> None:
+    path = SHARED / name
+    if not path.exists():
+        pytest.skip(f"real STAC metadata not found at {SHARED} (../shared/data is absent)")
+    item = pystac.Item.from_dict(json.loads(path.read_text()))
+    scene = scene_from_item(item)
+    assert scene is not None
+    assert scene.sensor == "sentinel-2"
+    assert set(scene.assets) == {"blue", "green", "red", "nir", "swir16", "scl"}
+    assert "B02" in scene.assets["blue"].rsplit("/", 1)[-1]
+    assert scene.scales["blue"] == (1e-4, 0.0) and scene.scales["scl"] == (1.0, 0.0)
+    assert scene.cloud_cover is not None and 0 <= scene.cloud_cover <= 100
+    assert scene.time.tzinfo is not None
+    fields = {**item.properties, **item.assets["B02"].extra_fields}
+    assert fields.get("proj:epsg") == epsg or fields.get("proj:code") == f"EPSG:{epsg}"
+
+
+def _write_band(path: Path, data: np.ndarray, transform: Affine, crs: str = "EPSG:32636") -> None:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        height=data.shape[0],
+        width=data.shape[1],
+        count=1,
+        dtype=data.dtype,
+        crs=crs,
+        transform=transform,
+        nodata=0,
+        tiled=True,
+        blockxsize=128,
+        blockysize=128,
+    ) as dst:
+        dst.write(data, 1)
+
+
+@pytest.fixture
+def s2_scene(tmp_path: Path) -> tuple[Scene, Zone]:
+    """A 4 km S2-like tile (10 m bands, 20 m SCL) whose west half is cloud."""
+    x0, y0 = 770_000.0, 3_925_000.0  # EPSG:32636, near Khmeimim
+    t10 = Affine(10, 0, x0, 0, -10, y0)
+    t20 = Affine(20, 0, x0, 0, -20, y0)
+    rng = np.random.default_rng(0)
+    assets = {}
+    for name, refl in (("blue", 0.07), ("green", 0.09), ("red", 0.11), ("nir", 0.25)):
+        data = (rng.normal(refl, 0.005, (400, 400)) * 10_000).astype(np.uint16)
+        _write_band(tmp_path / f"{name}.tif", data, t10)
+        assets[name] = str(tmp_path / f"{name}.tif")
+    scl = np.full((200, 200), 4, np.uint8)
+    scl[:, :100] = 9  # cloud high probability over the west half
+    _write_band(tmp_path / "scl.tif", scl, t20)
+    assets["scl"] = str(tmp_path / "scl.tif")
+    scales = {k: (1e-4, 0.0) for k in assets if k != "scl"} | {"scl": (1.0, 0.0)}
+    scene = Scene(
+        id="S2-test",
+        collection="sentinel-2-l2a",
+        sensor="sentinel-2",
+        time=datetime(2024, 12, 1, 8, 20, tzinfo=UTC),
+        bbox=(35.0, 35.0, 36.5, 36.0),
+        cloud_cover=50.0,
+        assets=assets,
+        scales=scales,
+    )
+    from pyproj import Transformer
+
+    to_wgs = Transformer.from_crs("EPSG:32636", "EPSG:4326", always_xy=True)
+    # A 600 m x 300 m zone straddling the cloud edge (x0 + 2000 m), 60 % on the cloudy side.
+    w, s = to_wgs.transform(x0 + 1640, y0 - 2300)
+    e, n = to_wgs.transform(x0 + 2240, y0 - 2000)
+    zone = Zone(site_id="s", id="apron", kind="apron", target="aircraft", geometry=box(w, s, e, n))
+    return scene, zone
+
+
+def test_load_chip_reads_zone_window_with_scl_mask(s2_scene: tuple[Scene, Zone]) -> None:
+    scene, zone = s2_scene
+    chip = load_chip(scene, zone)
+    assert chip.crs == "EPSG:32636" and chip.resolution_m == 10.0
+    assert chip.transform.c % 10 == 0 and chip.transform.f % 10 == 0  # snapped grid
+    h, w = chip.zone_mask.shape
+    assert chip.bands["blue"].shape == (h, w)
+    assert 115 <= w <= 125 and 85 <= h <= 95  # zone plus 300 m margins, not the 4 km tile
+    assert float(np.nanmedian(chip.bands["nir"])) == pytest.approx(0.25, abs=0.01)
+    # The zone is not a UTM-aligned box (it was drawn in lon/lat), so allow a few pixels.
+    assert chip.clear_fraction == pytest.approx(0.4, abs=0.05)
+
+
+def test_zone_grid_is_stable_for_the_same_zone(s2_scene: tuple[Scene, Zone]) -> None:
+    _, zone = s2_scene
+    assert (
+        zone_grid(zone.geometry, resolution_m=10, margin_m=300)[:4]
+        == zone_grid(zone.geometry, resolution_m=10, margin_m=300)[:4]
+    )
+    assert utm_crs(35.9, 35.4).to_epsg() == 32636
+    assert utm_crs(-70.0, -33.0).to_epsg() == 32719
+
+
+def test_corrupt_asset_is_a_clear_imagery_error(
+    s2_scene: tuple[Scene, Zone], tmp_path: Path
+) -> None:
+    scene, zone = s2_scene
+    broken = tmp_path / "broken.tif"
+    broken.write_bytes(Path(scene.assets["blue"]).read_bytes()[:300])
+    bad = Scene(**{**scene.__dict__, "assets": {**scene.assets, "blue": str(broken)}})
+    with pytest.raises(ImageryError, match="broken.tif"):
+        load_chip(bad, zone)
+
+
+def test_open_catalog_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such catalogue"):
+        open_catalog(tmp_path / "missing.json")
+    with pytest.raises(InputError, match="without a catalog.json"):
+        open_catalog(tmp_path)
