@@ -58,8 +58,8 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
-    inspect,
     insert,
+    inspect,
     make_url,
     select,
 )
@@ -121,6 +121,7 @@ MIGRATIONS = "basewatch:migrations"
 _BEGIN_OPTION = "basewatch_sqlite_begin"
 
 ObservationKey = tuple[str, str, str, str, str]
+_KEY_NAMES = ("site_id", "zone_id", "scene_id", "detector", "detector_version")
 
 
 # --------------------------------------------------------------------------------------
@@ -365,8 +366,8 @@ def _json_default(value: Any) -> Any:
         return value.__geo_interface__
     if isinstance(value, datetime):
         return _iso(value)
-    if isinstance(value, tuple | set | frozenset):
-        return sorted(value) if isinstance(value, set | frozenset) else list(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
     for attr in ("tolist", "item"):  # numpy arrays and scalars
         if hasattr(value, attr):
             return getattr(value, attr)()
@@ -386,7 +387,7 @@ def _iso(value: datetime) -> str:
 
 
 def _require_utc(value: Any, what: str) -> datetime:
-    """Return ``value`` converted to UTC; raise InputError unless it is a timezone-aware datetime."""
+    """``value`` in UTC; InputError unless it is a timezone-aware datetime."""
     if not isinstance(value, datetime):
         raise InputError(f"{what} is {value!r}; expected a timezone-aware datetime")
     if value.tzinfo is None or value.utcoffset() is None:
@@ -497,7 +498,7 @@ def _prepare(obs: Observation) -> _PreparedObservation:
         obs.detector_version,
     )
     what = "observation " + "/".join(map(str, key))
-    for name, part in zip(("site_id", "zone_id", "scene_id", "detector", "detector_version"), key):
+    for name, part in zip(_KEY_NAMES, key, strict=True):
         if not isinstance(part, str) or not part:
             raise InputError(f"{what}: {name} is {part!r}; expected a non-empty string")
     time = _require_utc(obs.time, f"{what} time")
@@ -574,10 +575,7 @@ def _database_error(url: str, action: str, exc: BaseException) -> StoreError:
     reason = detail[0] if detail else type(exc).__name__
     lowered = reason.lower()
     if "not a database" in lowered or "malformed" in lowered:
-        fix = (
-            "the file is not a basewatch SQLite database; pass another database URL "
-            "or move this file away so a new store is created"
-        )
+        fix = "pass another database URL, or move this file away so a new store is created"
     elif "locked" in lowered or "busy" in lowered:
         fix = "another process holds the write lock; retry when it has finished"
     elif "readonly" in lowered or "read-only" in lowered or "permission" in lowered:
@@ -887,8 +885,7 @@ def _write_prepared(session: Session, prepared: _PreparedObservation) -> int:
     if found is not None and found.content_hash == prepared.columns["content_hash"]:
         return 0
     if found is None:
-        names = ("site_id", "zone_id", "scene_id", "detector", "detector_version")
-        row = ObservationRow(**dict(zip(names, prepared.key)), **prepared.columns)
+        row = ObservationRow(**dict(zip(_KEY_NAMES, prepared.key, strict=True)), **prepared.columns)
         session.add(row)
         session.flush()
         observation_id = row.id
@@ -1042,14 +1039,17 @@ def _parse_url(url: str | os.PathLike[str]) -> URL:
         return URL.create("sqlite", database=str(Path(text).expanduser()))
     try:
         parsed = make_url(text)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:
         raise StoreError(
             f"cannot open store {text!r}: not a database URL ({exc}). "
             f"Fix: use e.g. {DEFAULT_URL} or postgresql+psycopg://user@host/dbname"
         ) from exc
-    if parsed.drivername == "postgresql" and find_spec("psycopg2") is None:
-        if find_spec("psycopg") is not None:
-            parsed = parsed.set(drivername="postgresql+psycopg")
+    if (
+        parsed.drivername == "postgresql"
+        and find_spec("psycopg2") is None
+        and find_spec("psycopg") is not None
+    ):
+        parsed = parsed.set(drivername="postgresql+psycopg")  # what [postgres] installs
     return parsed
 
 
@@ -1252,7 +1252,9 @@ def _export_geojson(store: Store, observations: list[Observation]) -> str:
     for obs in observations:
         point = centroids.get((obs.site_id, obs.zone_id))
         geometry = None if point is None else {"type": "Point", "coordinates": point}
-        features.append({"type": "Feature", "geometry": geometry, "properties": _export_record(obs)})
+        features.append(
+            {"type": "Feature", "geometry": geometry, "properties": _export_record(obs)}
+        )
     collection = {"type": "FeatureCollection", "features": features}
     return json.dumps(collection, indent=2, ensure_ascii=False) + "\n"
 

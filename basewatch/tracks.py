@@ -87,6 +87,8 @@ _MIN_CONFIRM_DURATION_S = 60.0
 """... or when it lasts at least this long ..."""
 _MIN_SURFACE_ROWS = 3
 """A stretch on the surface needs at least this many states to count as a touchdown."""
+_MIN_FIRST_AIRBORNE_ROWS = 5
+"""A track opening with this many airborne states was flying before it was first seen."""
 
 _GEOD = Geod(ellps="WGS84")
 EventKind = Literal["departure", "arrival"]
@@ -327,8 +329,8 @@ def airfield_events(
     stretches that neither change altitude by 200 ft, last a minute nor leave the site's
     radius. A *departure* is a confirmed airborne stretch after a stretch at the site (its
     time is the first airborne state); an *arrival* is a stretch at the site after a
-    confirmed airborne one (its time is the first surface state). An overflight, however
-    low the site, never is at the site unless it descends below ``max_alt_ft``.
+    confirmed airborne one (its time is the first surface state). An overflight is never at
+    the site: it is airborne and, where no flag is sent, above ``max_alt_ft``.
 
     All sites are considered; pass only airfields (``kind == "airbase"`` or sites with a
     runway) to avoid matching helicopter pads or ports. Events are sorted by time.
@@ -358,7 +360,7 @@ def _flight_events(
     times = (rows["timestamp"] - rows["timestamp"].iloc[0]).dt.total_seconds().to_numpy()
     altitude = rows["altitude"].to_numpy(dtype=float)
     keep = surface | _plausible_airborne(times, altitude, surface, max_alt_ft)
-    stretches = _stretches(surface[keep], near[keep], times[keep], altitude[keep], radius_km)
+    stretches = _stretches(surface[keep], near[keep], times[keep], altitude[keep])
     stamps = rows["timestamp"][keep]
     return [
         FlightEvent(
@@ -423,7 +425,6 @@ def _stretches(
     near: np.ndarray,
     times: np.ndarray,
     altitude: np.ndarray,
-    radius_km: float,
 ) -> list[_Stretch]:
     """Run-length encode the states into surface / airborne stretches and confirm them."""
     if surface.size == 0:
@@ -448,8 +449,10 @@ def _stretches(
                 confirmed=confirmed,
             )
         )
-    if out and not out[0].surface:  # a flight that starts in the air was airborne before
-        out[0] = _Stretch(surface=False, near=False, first=out[0].first, confirmed=True)
+    opening = int(ends[0])  # states in the first stretch
+    if not out[0].surface and opening >= _MIN_FIRST_AIRBORNE_ROWS:
+        # a track that opens with several airborne states (e.g. on final) was flying before
+        out[0] = _Stretch(surface=False, near=False, first=0, confirmed=True)
     return out
 
 

@@ -1,0 +1,536 @@
+"""Render an assessment as one self-contained HTML page (inline CSS and SVG, no network).
+
+The page is built from ``assessment.json`` (DESIGN.md) extended with per-observation
+fields. Every string from the assessment or the registry is untrusted: the Jinja2
+template escapes it, and chart labels are escaped by matplotlib's SVG writer.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+import numpy as np
+from markupsafe import Markup
+
+from basewatch.errors import InputError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from basewatch.sites import Site
+
+__all__ = ["POSTURES", "render_report", "write_report"]
+
+POSTURES = ("present", "reduced", "withdrawing", "withdrawn", "reinforcing", "unknown")
+"""Site postures known to the report; others are shown as given with a neutral badge."""
+
+HTML_SUFFIXES = (".html", ".htm")
+"""File suffixes :func:`write_report` writes."""
+
+TOP_INDICATORS = 3
+"""Indicators shown per site in the summary table."""
+
+CLEAR_FRACTION_CONCLUSIVE = 0.5
+"""Clear fraction below which an observation without a ``conclusive`` key is not conclusive."""
+
+_SENSOR_STYLE = {
+    "sentinel-1": ("#1f77b4", "o"),
+    "sentinel-2": ("#2ca02c", "s"),
+    "highres": ("#9467bd", "^"),
+}
+_OTHER_STYLES = (("#8c564b", "D"), ("#e377c2", "v"), ("#17becf", "P"), ("#7f7f7f", "X"))
+_SIGNIFICANT_COLOUR = "#c0392b"
+_CHANGE_COLOUR = "#f39c12"
+_EXPECTED_COLOUR = "#555555"
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Point:
+    """One observation ready to plot."""
+
+    time: datetime
+    """Acquisition time (UTC)."""
+    sensor: str
+    """Sensor name as given."""
+    value: float | None
+    """Observed value, None when the chip was unusable."""
+    expected: float | None
+    """Expected level from the zone's baseline."""
+    conclusive: bool
+    """Whether the observation can support a judgement (clear enough)."""
+    significant: bool
+    """Whether it departs significantly from the expected level."""
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def render_report(
+    assessment: Mapping[str, Any],
+    *,
+    sites: Sequence[Site] | None = None,
+    title: str = "basewatch report",
+) -> str:
+    """Render ``assessment`` as a complete, self-contained HTML page.
+
+    ``sites`` (registry :class:`~basewatch.sites.Site` objects) add names, kinds,
+    operators, coordinates and sources to the sections of the sites they match; registry
+    sites without an assessment are listed as such. The page has a summary table, one
+    section per site with its indicators and, per zone, a time-series chart (inline SVG)
+    and a table of changes, a "method and limits" section and the generation and as-of
+    times. It loads nothing from the network.
+
+    Raises :class:`~basewatch.errors.InputError` when ``assessment`` is not a mapping
+    with a ``sites`` list.
+    """
+    site_dicts = _assessment_sites(assessment)
+    registry = {s.id: s for s in sites or ()}
+    views = [
+        _site_view(i, raw, registry.get(str(raw.get("site_id", ""))))
+        for i, raw in enumerate(site_dicts)
+    ]
+    assessed = {v["site_id"] for v in views}
+    unassessed = [s.name or s.id for s in sites or () if s.id not in assessed]
+    template = _environment().get_template("report.html.j2")
+    return template.render(
+        title=title,
+        generated=_format_time(assessment.get("generated")) or _format_time(datetime.now(UTC)),
+        as_of=_format_time(assessment.get("as_of")),
+        sites=views,
+        unassessed=unassessed,
+        postures=POSTURES,
+        clear_threshold=CLEAR_FRACTION_CONCLUSIVE,
+    )
+
+
+def write_report(
+    assessment: Mapping[str, Any],
+    out: Path,
+    *,
+    sites: Sequence[Site] | None = None,
+    title: str = "basewatch report",
+) -> Path:
+    """Render ``assessment`` and write it to ``out`` (``.html``/``.htm``); return ``out``.
+
+    The file is written atomically (a temporary file renamed into place); missing parent
+    folders are created. A ``.pdf`` path raises :class:`~basewatch.errors.InputError`
+    (PDF output comes in a later version), and so does a path that cannot be written.
+    """
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix == ".pdf":
+        raise InputError(
+            f"report path {str(out)!r}: PDF output comes in a later version; "
+            "write an .html report and print it to PDF from a browser"
+        )
+    if suffix not in HTML_SUFFIXES:
+        raise InputError(
+            f"report path {str(out)!r} has suffix {suffix or '(none)'!r}; "
+            "name the report file with .html"
+        )
+    page = render_report(assessment, sites=sites, title=title)
+    try:
+        _write_atomically(out, page)
+    except OSError as err:
+        raise InputError(
+            f"report path {str(out)!r}: cannot write ({err.strerror or err}); "
+            "choose a writable folder"
+        ) from err
+    return out
+
+
+def _write_atomically(out: Path, text: str) -> None:
+    """Write ``text`` to a temporary file next to ``out`` and rename it into place."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------- views
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    """The Jinja2 environment: package templates, autoescape on, strict undefined."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("basewatch.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _assessment_sites(assessment: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The assessment's site entries, checked to be mappings."""
+    if not isinstance(assessment, Mapping):
+        raise InputError(
+            f"assessment must be a dict (assessment.json), got {type(assessment).__name__}; "
+            "load it with json.load"
+        )
+    raw_sites = assessment.get("sites", [])
+    if not isinstance(raw_sites, list) or not all(isinstance(s, Mapping) for s in raw_sites):
+        raise InputError(
+            "assessment['sites'] must be a list of site objects; "
+            "check the file is an assessment.json written by 'basewatch assess'"
+        )
+    return raw_sites
+
+
+def _site_view(index: int, raw: Mapping[str, Any], site: Site | None) -> dict[str, Any]:
+    """Template data for one assessed site."""
+    site_id = str(raw.get("site_id") or (site.id if site else f"site-{index + 1}"))
+    posture = str(raw.get("posture") or "unknown")
+    indicators = [str(i) for i in _as_list(raw.get("indicators"))]
+    zones = [
+        _zone_view(site_id, z, site) for z in _as_list(raw.get("zones")) if isinstance(z, Mapping)
+    ]
+    return {
+        "site_id": site_id,
+        "anchor": f"site-{index + 1}-{_slug(site_id)}",
+        "name": str(raw.get("name") or (site.name if site else "") or site_id),
+        "posture": posture,
+        "posture_class": posture if posture in POSTURES else "unknown",
+        "confidence": _format_fraction(raw.get("confidence")),
+        "indicators": indicators,
+        "top_indicators": indicators[:TOP_INDICATORS],
+        "more_indicators": max(0, len(indicators) - TOP_INDICATORS),
+        "meta": _site_meta(site),
+        "sources": [str(s) for s in _as_list(site.properties.get("sources"))] if site else [],
+        "zones": zones,
+        "latest": _format_time(max((z["latest"] for z in zones if z["latest"]), default=None)),
+    }
+
+
+def _site_meta(site: Site | None) -> list[tuple[str, str]]:
+    """(label, value) pairs describing a registry site."""
+    if site is None:
+        return []
+    lon, lat = site.point
+    pairs = [
+        ("kind", site.kind.replace("_", " ")),
+        ("operator", site.operator),
+        ("country", site.country),
+        (
+            "location",
+            f"{abs(lat):.4f}° {'N' if lat >= 0 else 'S'}, "
+            f"{abs(lon):.4f}° {'E' if lon >= 0 else 'W'}",
+        ),
+    ]
+    return [(label, value) for label, value in pairs if value]
+
+
+def _zone_view(site_id: str, raw: Mapping[str, Any], site: Site | None) -> dict[str, Any]:
+    """Template data for one zone: chart, change rows and observation counts."""
+    zone_id = str(raw.get("zone_id") or "zone")
+    metric = str(raw.get("metric") or "value")
+    points = _points(raw.get("observations"))
+    changes = [_change_row(c) for c in _as_list(raw.get("changes")) if isinstance(c, Mapping)]
+    usable = [p for p in points if p.value is not None]
+    return {
+        "zone_id": zone_id,
+        "anchor": _slug(zone_id),
+        "name": _zone_name(site, zone_id),
+        "metric": metric,
+        "metric_label": metric.replace("_", " "),
+        "svg": _chart_svg(points, raw.get("changes"), metric=metric, salt=f"{site_id}/{zone_id}"),
+        "changes": changes,
+        "n_observations": sum(isinstance(o, Mapping) for o in _as_list(raw.get("observations"))),
+        "n_usable": len(usable),
+        "n_conclusive": sum(p.conclusive for p in usable),
+        "n_significant": sum(p.significant for p in usable),
+        "latest": max((p.time for p in usable), default=None),
+        "latest_text": _format_time(max((p.time for p in usable), default=None)),
+        "latest_value": _format_number(max(usable, key=lambda p: p.time).value) if usable else "",
+    }
+
+
+def _zone_name(site: Site | None, zone_id: str) -> str:
+    """The registry name of a zone, '' when unknown."""
+    if site is None:
+        return ""
+    for zone in site.zones:
+        if zone.id == zone_id:
+            return zone.name
+    return ""
+
+
+def _change_row(raw: Mapping[str, Any]) -> dict[str, str]:
+    """Display strings for one change bracket."""
+    direction = str(raw.get("direction") or "")
+    arrow = {"down": "↓", "up": "↑"}.get(direction, "")
+    return {
+        "after": _format_time(raw.get("after"), date_only=True) or "—",
+        "before": _format_time(raw.get("before"), date_only=True) or "—",
+        "direction": f"{arrow} {direction}".strip() or "—",
+        "from": _format_number(raw.get("from")),
+        "to": _format_number(raw.get("to")),
+        "significant": _yes_no(raw.get("significant")),
+    }
+
+
+def _points(raw_observations: Any) -> list[_Point]:
+    """Observations with a parseable time, sorted by time."""
+    points = []
+    for raw in _as_list(raw_observations):
+        if not isinstance(raw, Mapping):
+            continue
+        time = _parse_time(raw.get("time"))
+        if time is None:
+            continue
+        value = _as_float(raw.get("value"))
+        clear = _as_float(raw.get("clear_fraction"))
+        conclusive = raw.get("conclusive")
+        if conclusive is None:
+            conclusive = clear is None or clear >= CLEAR_FRACTION_CONCLUSIVE
+        points.append(
+            _Point(
+                time=time,
+                sensor=str(raw.get("sensor") or "unknown"),
+                value=value,
+                expected=_as_float(raw.get("expected")),
+                conclusive=bool(conclusive) and value is not None,
+                significant=bool(raw.get("significant")) and value is not None,
+            )
+        )
+    return sorted(points, key=lambda p: p.time)
+
+
+# --------------------------------------------------------------------------- chart
+
+
+def _chart_svg(points: list[_Point], raw_changes: Any, *, metric: str, salt: str) -> Markup | None:
+    """The zone's time series as an inline ``<svg>`` element, None without usable values."""
+    usable = [p for p in points if p.value is not None]
+    if not usable:
+        return None
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": salt, "font.size": 9}):
+        fig = Figure(figsize=(7.6, 2.9), layout="constrained")
+        FigureCanvasAgg(fig)  # explicit non-interactive canvas; no pyplot, no display
+        ax = fig.add_subplot()
+        _draw_changes(ax, raw_changes)
+        _draw_expected(ax, points)
+        _draw_sensors(ax, usable)
+        _draw_significant(ax, usable)
+        _style_axes(ax, metric, usable)
+        buffer = io.StringIO()
+        fig.savefig(
+            buffer,
+            format="svg",
+            metadata={"Creator": None, "Date": None, "Format": None, "Type": None},
+        )
+    return Markup(_inline_svg(buffer.getvalue()))
+
+
+def _draw_changes(ax: Axes, raw_changes: Any) -> None:
+    """Shade each change bracket (last old-level to first new-level observation)."""
+    labelled = False
+    for raw in _as_list(raw_changes):
+        if not isinstance(raw, Mapping):
+            continue
+        after, before = _parse_time(raw.get("after")), _parse_time(raw.get("before"))
+        if after is None and before is None:
+            continue
+        label = None if labelled else "change window"
+        if after is not None and before is not None and before > after:
+            start, stop = _x([after, before])
+            ax.axvspan(start, stop, color=_CHANGE_COLOUR, alpha=0.25, lw=0, label=label)
+        else:
+            (moment,) = _x([after or before])
+            ax.axvline(moment, color=_CHANGE_COLOUR, lw=2, alpha=0.7, label=label)
+        labelled = True
+
+
+def _draw_expected(ax: Axes, points: list[_Point]) -> None:
+    """The expected level over time as a dashed line."""
+    expected = [p for p in points if p.expected is not None]
+    if expected:
+        ax.plot(
+            _x([p.time for p in expected]),
+            _y([p.expected for p in expected]),
+            ls="--",
+            lw=1.2,
+            color=_EXPECTED_COLOUR,
+            label="expected level",
+            drawstyle="steps-post" if len(expected) > 1 else "default",
+            marker=None if len(expected) > 1 else "_",
+        )
+
+
+def _draw_sensors(ax: Axes, points: list[_Point]) -> None:
+    """Values per sensor; conclusive points filled, cloudy/non-conclusive ones hollow."""
+    sensors = sorted({p.sensor for p in points})
+    others = iter(_OTHER_STYLES * (len(sensors) // len(_OTHER_STYLES) + 1))
+    for sensor in sensors:
+        colour, marker = _SENSOR_STYLE.get(sensor) or next(others)
+        mine = [p for p in points if p.sensor == sensor]
+        ax.plot(
+            _x([p.time for p in mine]), _y([p.value for p in mine]), color=colour, lw=0.8, alpha=0.5
+        )
+        for conclusive in (True, False):
+            subset = [p for p in mine if p.conclusive is conclusive]
+            if not subset:
+                continue
+            label = _plain(sensor) if conclusive else f"{_plain(sensor)} (not conclusive)"
+            ax.scatter(
+                _x([p.time for p in subset]),
+                _y([p.value for p in subset]),
+                s=28,
+                marker=marker,
+                label=label,
+                zorder=3,
+                linewidths=1.2,
+                facecolors=colour if conclusive else "none",
+                edgecolors=colour,
+            )
+
+
+def _draw_significant(ax: Axes, points: list[_Point]) -> None:
+    """Ring the observations that depart significantly from the expected level."""
+    marked = [p for p in points if p.significant]
+    if marked:
+        ax.scatter(
+            _x([p.time for p in marked]),
+            _y([p.value for p in marked]),
+            s=110,
+            marker="o",
+            facecolors="none",
+            edgecolors=_SIGNIFICANT_COLOUR,
+            linewidths=1.6,
+            zorder=4,
+            label="significant",
+        )
+
+
+def _style_axes(ax: Axes, metric: str, points: list[_Point]) -> None:
+    """Date axis, labels, grid and legend."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.ticker import MaxNLocator
+
+    locator = AutoDateLocator(minticks=3, maxticks=8)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    ax.set_ylabel(_plain(metric.replace("_", " ")))
+    ax.set_ylim(bottom=min(0.0, *(p.value or 0.0 for p in points)))
+    if all(p.value is None or float(p.value).is_integer() for p in points):
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(True, color="#dddddd", lw=0.6)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+
+
+def _x(times: Sequence[datetime | None]) -> np.ndarray:
+    """Matplotlib date numbers for UTC datetimes."""
+    from matplotlib.dates import date2num
+
+    return np.atleast_1d(np.asarray(date2num(list(times)), dtype=float))
+
+
+def _y(values: Sequence[float | None]) -> np.ndarray:
+    """Values as a float array (None as NaN)."""
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+def _inline_svg(document: str) -> str:
+    """Strip the XML declaration, DOCTYPE and comments so the SVG can sit inside HTML."""
+    start = document.find("<svg")
+    if start < 0:
+        raise RuntimeError("matplotlib produced no <svg> element")
+    body = re.sub(r"<!--.*?-->", "", document[start:], flags=re.DOTALL)
+    return re.sub(r"\n\s*\n", "\n", body).strip()
+
+
+def _plain(text: str) -> str:
+    """Text for a matplotlib label, with ``$`` escaped so it is never parsed as math."""
+    return text.replace("$", r"\$")
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _as_list(value: Any) -> list[Any]:
+    """A list from a list/tuple, [] for anything else (missing keys, None)."""
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def _as_float(value: Any) -> float | None:
+    """A finite float, or None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _parse_time(value: Any) -> datetime | None:
+    """A timezone-aware UTC datetime from an ISO string, date or datetime; None if invalid."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str) and value.strip():
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _format_time(value: Any, *, date_only: bool = False) -> str:
+    """``2024-12-03 08:20 UTC`` (or ``2024-12-03``); the input as text when unparseable."""
+    moment = _parse_time(value)
+    if moment is None:
+        return str(value) if isinstance(value, str) else ""
+    is_midnight = (moment.hour, moment.minute, moment.second) == (0, 0, 0)
+    if date_only and (is_midnight or (isinstance(value, str) and len(value.strip()) <= 10)):
+        return moment.strftime("%Y-%m-%d")
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _format_number(value: Any) -> str:
+    """A count without a trailing .0, other numbers to 2 decimals, '—' when missing."""
+    number = _as_float(value)
+    if number is None:
+        return "—"
+    return str(int(number)) if number.is_integer() else f"{number:.2f}"
+
+
+def _format_fraction(value: Any) -> str:
+    """A 0-1 fraction as a whole percentage, '—' when missing."""
+    number = _as_float(value)
+    return "—" if number is None else f"{round(100 * number)} %"
+
+
+def _yes_no(value: Any) -> str:
+    """'yes' / 'no' / '—' for a boolean-ish value."""
+    return "—" if value is None else ("yes" if value else "no")
+
+
+def _slug(text: str) -> str:
+    """An HTML id fragment: letters, digits, '-' and '_' only."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "x"

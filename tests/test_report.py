@@ -1,0 +1,449 @@
+"""Tests for basewatch.report: the self-contained HTML report."""
+
+from __future__ import annotations
+
+import copy
+import re
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from shapely.geometry import Point, box
+
+from basewatch.errors import InputError
+from basewatch.report import render_report, write_report
+from basewatch.sites import Site, Zone
+
+VOID = {
+    "area",
+    "base",
+    "br",
+    "col",
+    "embed",
+    "hr",
+    "img",
+    "input",
+    "link",
+    "meta",
+    "source",
+    "track",
+    "wbr",
+}
+
+
+class _Checker(HTMLParser):
+    """Collects tags, attributes and text; checks that elements nest and close properly."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.tags: list[str] = []
+        self.attrs: list[tuple[str, str, str | None]] = []
+        self.ids: list[str] = []
+        self.text: list[str] = []
+        self.doctype = ""
+
+    def handle_decl(self, decl: str) -> None:
+        self.doctype = decl
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._record(tag, attrs)
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._record(tag, attrs)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in VOID:
+            return
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"unexpected </{tag}>, open: {self.stack[-3:]}")
+            return
+        self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+    def _record(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        for name, value in attrs:
+            self.attrs.append((tag, name, value))
+            if name == "id" and value is not None and tag not in _SVG_TAGS:
+                self.ids.append(value)
+
+
+_SVG_TAGS = {
+    "svg",
+    "g",
+    "path",
+    "defs",
+    "clippath",
+    "use",
+    "rect",
+    "text",
+    "style",
+    "tspan",
+    "metadata",
+    "polyline",
+    "line",
+}
+
+
+def _parse(page: str) -> _Checker:
+    checker = _Checker()
+    checker.feed(page)
+    checker.close()
+    assert checker.doctype.lower() == "doctype html"
+    assert not checker.errors, checker.errors[:5]
+    assert checker.stack == [], f"unclosed elements: {checker.stack}"
+    return checker
+
+
+# --------------------------------------------------------------------------- realistic input
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _series(
+    rng: np.random.Generator,
+    *,
+    level: float,
+    after_level: float,
+    change_at: datetime,
+    sensor: str,
+    start: datetime,
+    every_days: int,
+    cloudy_share: float,
+) -> list[dict[str, Any]]:
+    """Observations of one sensor: Poisson counts around ``level`` then ``after_level``."""
+    out = []
+    t = start
+    while t < datetime(2024, 12, 20, tzinfo=UTC):
+        clear = 1.0 if sensor == "sentinel-1" else float(rng.uniform(0, 1))
+        cloudy = sensor != "sentinel-1" and rng.uniform() < cloudy_share
+        clear = round(min(clear, 0.3) if cloudy else max(clear, 0.7), 2)
+        mean = level if t < change_at else after_level
+        value = int(rng.poisson(mean)) if clear > 0.05 else None
+        significant = value is not None and t >= change_at and abs(value - level) > 2
+        out.append(
+            {
+                "time": _iso(t),
+                "sensor": sensor,
+                "scene_id": f"{sensor[:2].upper()}_{t:%Y%m%d}",
+                "value": value,
+                "clear_fraction": clear,
+                "expected": level,
+                "p_value": 0.001 if significant else 0.4,
+                "significant": significant,
+                "conclusive": clear >= 0.5,
+            }
+        )
+        t += timedelta(days=every_days, hours=float(rng.integers(-3, 4)))
+    return out
+
+
+@pytest.fixture
+def assessment() -> dict[str, Any]:
+    """Two sites as in December 2024: Tartus withdrawing, Khmeimim reduced."""
+    rng = np.random.default_rng(20241208)
+    start = datetime(2024, 10, 1, 8, 20, tzinfo=UTC)
+    departure = datetime(2024, 12, 2, tzinfo=UTC)
+    piers = _series(
+        rng,
+        level=6,
+        after_level=0.2,
+        change_at=departure,
+        sensor="sentinel-1",
+        start=start,
+        every_days=6,
+        cloudy_share=0,
+    ) + _series(
+        rng,
+        level=6,
+        after_level=0.2,
+        change_at=departure,
+        sensor="sentinel-2",
+        start=start + timedelta(days=2),
+        every_days=5,
+        cloudy_share=0.3,
+    )
+    anchorage = _series(
+        rng,
+        level=1,
+        after_level=1,
+        change_at=departure,
+        sensor="sentinel-1",
+        start=start,
+        every_days=6,
+        cloudy_share=0,
+    )
+    apron = _series(
+        rng,
+        level=12,
+        after_level=5,
+        change_at=datetime(2024, 12, 9, tzinfo=UTC),
+        sensor="sentinel-2",
+        start=start,
+        every_days=5,
+        cloudy_share=0.35,
+    )
+    apron += _series(
+        rng,
+        level=12,
+        after_level=5,
+        change_at=datetime(2024, 12, 9, tzinfo=UTC),
+        sensor="highres",
+        start=start + timedelta(days=11),
+        every_days=20,
+        cloudy_share=0,
+    )
+    return {
+        "generated": "2024-12-20T06:00:00Z",
+        "as_of": "2024-12-19T08:20:00Z",
+        "sites": [
+            {
+                "site_id": "tartus",
+                "name": "Tartus Naval Base",
+                "posture": "withdrawing",
+                "confidence": 0.9,
+                "indicators": [
+                    "piers: ship count fell from 6 to 0 between 2024-12-01 and 2024-12-03",
+                    "no warship at the piers on 4 consecutive radar passes",
+                    "anchorage unchanged",
+                    "flotilla reported at sea off Tartus on 2024-12-03",
+                ],
+                "zones": [
+                    {
+                        "zone_id": "piers",
+                        "metric": "ship_count",
+                        "observations": piers,
+                        "changes": [
+                            {
+                                "after": "2024-12-01",
+                                "before": "2024-12-03",
+                                "direction": "down",
+                                "from": 6,
+                                "to": 0,
+                                "significant": True,
+                            }
+                        ],
+                    },
+                    {
+                        "zone_id": "anchorage",
+                        "metric": "ship_count",
+                        "observations": anchorage,
+                        "changes": [],
+                    },
+                ],
+            },
+            {
+                "site_id": "khmeimim",
+                "name": "Khmeimim Air Base",
+                "posture": "reduced",
+                "confidence": 0.62,
+                "indicators": ["main apron: aircraft count down from 12 to 5"],
+                "zones": [
+                    {
+                        "zone_id": "main-apron",
+                        "metric": "aircraft_count",
+                        "observations": apron,
+                        "changes": [
+                            {
+                                "after": "2024-12-07T08:20:00Z",
+                                "before": "2024-12-10T08:25:00Z",
+                                "direction": "down",
+                                "from": 12,
+                                "to": 5,
+                                "significant": True,
+                            }
+                        ],
+                    },
+                    {"zone_id": "helipad", "metric": "aircraft_count"},
+                ],
+            },
+        ],
+    }
+
+
+@pytest.fixture
+def registry() -> list[Site]:
+    khmeimim = Site(
+        id="khmeimim",
+        name="Khmeimim Air Base",
+        kind="airbase",
+        operator="RU",
+        country="SY",
+        geometry=Point(35.9486, 35.4011),
+        zones=(
+            Zone(
+                site_id="khmeimim",
+                id="main-apron",
+                kind="apron",
+                target="aircraft",
+                name="Main combat-aircraft apron",
+                geometry=box(35.952, 35.403, 35.958, 35.405),
+            ),
+        ),
+        properties={"sources": ["https://en.wikipedia.org/wiki/Khmeimim_Air_Base"]},
+    )
+    latakia = Site(
+        id="latakia-port", name="Latakia Port", kind="naval_base", geometry=Point(35.77, 35.52)
+    )
+    return [khmeimim, latakia]
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_report_is_valid_and_complete(assessment: dict[str, Any], registry: list[Site]) -> None:
+    page = render_report(assessment, sites=registry)
+    checker = _parse(page)
+    text = " ".join(" ".join(checker.text).split())
+    assert "Tartus Naval Base" in text and "Khmeimim Air Base" in text
+    assert "withdrawing" in text and "reduced" in text
+    assert "90 %" in text and "62 %" in text
+    # one chart per zone with usable observations (helipad has none)
+    assert page.count("<svg") == 3
+    assert "No usable observation in this zone yet." in text
+    # the change tables carry the brackets
+    assert "2024-12-01" in text and "2024-12-03" in text and "↓ down" in text
+    assert "2024-12-07 08:20 UTC" in text
+    # posture badges carry the posture class
+    assert 'class="badge posture-withdrawing"' in page
+    assert 'class="badge posture-reduced"' in page
+    # registry details and the unassessed site
+    assert "Main combat-aircraft apron" in text
+    assert "35.4011° N, 35.9486° E" in text
+    assert "Latakia Port" in text and "without an assessment" in text
+    # method section, times
+    assert "Method and limits" in text
+    assert "2024-12-20 06:00 UTC" in text and "2024-12-19 08:20 UTC" in text
+    # summary links point at sections that exist
+    anchors = {v[1:] for t, n, v in checker.attrs if t == "a" and n == "href" and v}
+    assert anchors and anchors <= set(checker.ids)
+    assert len(checker.ids) == len(set(checker.ids))
+
+
+def test_chart_marks_conclusive_hollow_and_significant(assessment: dict[str, Any]) -> None:
+    page = render_report({"sites": [assessment["sites"][0]]})
+    svg = page[page.index("<svg") : page.index("</svg>")]
+    assert "<?xml" not in page and "<!DOCTYPE svg" not in page
+    # legend entries from the chart (text kept as text in the SVG)
+    for label in (
+        "sentinel-1",
+        "sentinel-2",
+        "sentinel-2 (not conclusive)",
+        "significant",
+        "expected level",
+        "change window",
+    ):
+        assert f">{label}<" in svg, label
+    # hollow markers are drawn without fill
+    assert "fill: none" in svg or 'fill="none"' in svg
+
+
+def test_untrusted_strings_are_escaped(assessment: dict[str, Any]) -> None:
+    evil = copy.deepcopy(assessment)
+    evil["sites"][0]["name"] = '<script>alert("x")</script>'
+    evil["sites"][0]["indicators"].append('<img src="https://evil.example/x.png">')
+    evil["sites"][0]["zones"][0]["zone_id"] = "<b>piers</b>"
+    evil["sites"][0]["zones"][0]["observations"][0]["sensor"] = "<script>s1</script>$x$"
+    evil["sites"][1]["posture"] = '"><script>'
+    page = render_report(evil, title="<i>title</i>")
+    assert "<script" not in page.lower()
+    assert "<img" not in page and "<b>piers" not in page and "<i>title" not in page
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
+    assert "&lt;script&gt;s1&lt;/script&gt;$x$" in page  # in the chart legend, escaped
+    checker = _parse(page)
+    assert any('<script>alert("x")</script>' in t for t in checker.text)
+    # unknown posture shown as given but with the neutral badge
+    assert 'class="badge posture-unknown"' in page
+
+
+def test_no_external_resources(assessment: dict[str, Any], registry: list[Site]) -> None:
+    page = render_report(assessment, sites=registry)
+    checker = _parse(page)
+    for tag, name, value in checker.attrs:
+        if name in {"src", "href", "xlink:href", "action", "srcset", "poster", "data"}:
+            assert value is not None and not re.match(r"\s*(https?:)?//", value), (tag, value)
+    assert not {"script", "link", "img", "iframe"} & set(checker.tags)
+    assert "url(http" not in page and "@import" not in page
+    # the source link stays as plain text
+    assert "https://en.wikipedia.org/wiki/Khmeimim_Air_Base" in " ".join(checker.text)
+
+
+def test_empty_assessment_says_nothing_is_watched() -> None:
+    page = render_report({"generated": "2024-12-20T06:00:00Z", "sites": []})
+    checker = _parse(page)
+    text = " ".join(" ".join(checker.text).split())
+    assert "No sites are watched" in text
+    assert "<svg" not in page and "<table" not in page
+    assert "Method and limits" in text
+
+
+def test_tolerates_missing_optional_keys() -> None:
+    page = render_report(
+        {
+            "sites": [
+                {
+                    "site_id": "x",
+                    "zones": [
+                        {
+                            "observations": [
+                                {"time": "2024-12-01T00:00:00Z", "value": 3},
+                                {"time": "not a time", "value": 4},
+                                {"time": "2024-12-02", "value": None, "clear_fraction": 0.0},
+                                {"value": 5},
+                            ],
+                            "changes": [{"direction": "up"}],
+                        }
+                    ],
+                },
+                {},
+            ]
+        }
+    )
+    checker = _parse(page)
+    text = " ".join(" ".join(checker.text).split())
+    assert page.count("<svg") == 1
+    assert "unknown" in text and "site-2" in text  # defaults for a bare site
+    assert "4 observations, 1 usable" in text
+
+
+@pytest.mark.parametrize("bad", [[], {"sites": "tartus"}, {"sites": [1, 2]}])
+def test_rejects_non_assessments(bad: Any) -> None:
+    with pytest.raises(InputError, match="assessment"):
+        render_report(bad)
+
+
+def test_write_report(tmp_path: Path, assessment: dict[str, Any], registry: list[Site]) -> None:
+    out = write_report(assessment, tmp_path / "out" / "report.html", sites=registry)
+    assert out == tmp_path / "out" / "report.html"
+    page = out.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "Khmeimim Air Base" in page
+    assert [p.name for p in out.parent.iterdir()] == ["report.html"]  # no temp file left
+
+
+def test_write_report_refuses_pdf_and_unknown_suffixes(
+    tmp_path: Path, assessment: dict[str, Any]
+) -> None:
+    with pytest.raises(InputError, match="PDF output comes in a later version"):
+        write_report(assessment, tmp_path / "report.pdf")
+    with pytest.raises(InputError, match=r"\.html"):
+        write_report(assessment, tmp_path / "report.txt")
+    assert list(tmp_path.iterdir()) == []
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(InputError, match="cannot write"):
+        write_report(assessment, blocker / "report.html")
+
+
+def test_render_is_deterministic(assessment: dict[str, Any]) -> None:
+    assert render_report(assessment) == render_report(assessment)
