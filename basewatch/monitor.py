@@ -7,13 +7,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from basewatch.store import SceneRecord, Store
-
 from basewatch.errors import BasewatchError
 from basewatch.imagery.catalog import Catalog, Scene
 from basewatch.imagery.load import LoadParams, load_chip
 from basewatch.observe import Observation, detector_identity, observable, observe
 from basewatch.sites import Registry, Zone
+from basewatch.store import SceneRecord, Store
 
 Progress = Callable[[int, int], None]
 """Callback ``progress(done, total)``."""
@@ -111,6 +110,13 @@ def observe_task(task: ChipTask, load: LoadParams) -> Observation:
     return observe(chip, task.zone)
 
 
+def _reason(exc: Exception) -> str:
+    """A one-line reason for a failed chip; unexpected errors keep their type for bug reports."""
+    if isinstance(exc, BasewatchError):
+        return str(exc)
+    return f"internal error ({type(exc).__name__}: {exc}); please report it"
+
+
 def _results(
     tasks: list[ChipTask], params: MonitorParams
 ) -> Iterator[tuple[ChipTask, Observation | None, str]]:
@@ -118,8 +124,8 @@ def _results(
         for task in tasks:
             try:
                 yield task, observe_task(task, params.load), ""
-            except BasewatchError as exc:
-                yield task, None, str(exc)
+            except Exception as exc:  # one bad chip must not stop the run: record and go on
+                yield task, None, _reason(exc)
         return
     with cf.ProcessPoolExecutor(max_workers=params.workers) as pool:
         futures = {pool.submit(observe_task, t, params.load): t for t in tasks}
@@ -127,8 +133,8 @@ def _results(
             task = futures[future]
             try:
                 yield task, future.result(), ""
-            except BasewatchError as exc:
-                yield task, None, str(exc)
+            except Exception as exc:  # one bad chip must not stop the run: record and go on
+                yield task, None, _reason(exc)
 
 
 def run_monitor(
