@@ -1,0 +1,789 @@
+"""Radar (Sentinel-1-like) detector: CFAR on linear backscatter, objects from pixel clusters.
+
+The detector works on one co-polarised band (VV) in linear units. For each pixel it estimates the
+local clutter (mean and equivalent number of looks, ENL) in a square background ring around a
+guard window, both scaled to the expected object size, and flags the pixel when it exceeds the
+gamma-distribution quantile for the chosen false-alarm probability (Pfa). Bright pixels are
+censored from the clutter estimate and the estimate is repeated, so dense anchorages or rows of
+vehicles do not raise their own threshold. Objects seeded inside the search mask may grow a
+little way out of it through very bright pixels (ships under a quay's smeared edge); flagged
+pixels far from any bright core are dropped, and objects are cut where the brightness along
+their axis falls into a deep valley (ships moored bow to stern along a pier). Length, width and
+heading come from image moments; objects outside the target's size range or without a bright
+enough peak are dropped, as are faint returns lined up with a much brighter target along an
+image axis (side lobes; azimuth ambiguities far along track are not handled yet).
+
+The module also holds small helpers (input checks, moment geometry) that the other detector
+modules import.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy import ndimage
+from scipy.special import gammaincinv
+from skimage.filters import threshold_otsu
+from skimage.morphology import disk, remove_small_objects
+
+from basewatch.detect import Detection
+from basewatch.errors import InputError
+
+NAME = "sar-cfar"
+"""Detector name recorded with every observation."""
+VERSION = "0.1.0"
+"""Detector version; part of an observation's identity."""
+
+TARGETS = ("ship", "vehicle", "aircraft", "any")
+"""Values accepted for ``target``."""
+
+
+# --------------------------------------------------------------------------------------------
+# Shared helpers (also used by basewatch.detect.optical and basewatch.detect.highres)
+# --------------------------------------------------------------------------------------------
+
+
+def check_pixel_size(value: float, *, name: str = "pixel_size_m") -> float:
+    """Return ``value`` as float, or raise :class:`InputError` unless it is finite and > 0."""
+    try:
+        size = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a number of metres, got {value!r}") from None
+    if not math.isfinite(size) or size <= 0:
+        raise InputError(f"{name} must be a positive number of metres, got {value!r}")
+    return size
+
+
+def check_array(array: object, *, name: str, ndim: int) -> np.ndarray:
+    """Return ``array`` as a numpy array of ``ndim`` dimensions, or raise :class:`InputError`."""
+    arr = np.asarray(array)
+    if arr.ndim != ndim:
+        raise InputError(
+            f"{name} must be a {ndim}-D array, got shape {arr.shape}; "
+            f"pass a single {'band' if ndim == 2 else 'image'} of shape "
+            f"{'(rows, cols)' if ndim == 2 else '(rows, cols, 3)'}"
+        )
+    if arr.dtype.kind not in "biuf":
+        raise InputError(f"{name} must hold numbers, got dtype {arr.dtype}")
+    return arr
+
+
+def check_mask(mask: object, *, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Return ``mask`` as a boolean array of ``shape``, or raise :class:`InputError`."""
+    arr = np.asarray(mask)
+    if arr.shape != shape:
+        raise InputError(
+            f"{name} must have the image's shape {shape}, got {arr.shape}; "
+            "build it on the same pixel grid as the image"
+        )
+    return arr.astype(bool, copy=False)
+
+
+def check_target(target: str, allowed: Sequence[str]) -> str:
+    """Return ``target`` or raise :class:`InputError` naming the allowed values."""
+    if target not in allowed:
+        raise InputError(f"target must be one of {', '.join(allowed)}; got {target!r}")
+    return target
+
+
+def moment_geometry(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    weights: np.ndarray | None = None,
+    *,
+    extra_var: float = 1.0 / 12.0,
+) -> tuple[tuple[float, float], float, float, float]:
+    """Centroid ``(col, row)``, length and width (pixels) and heading of a set of pixels.
+
+    Length and width are those of the uniform rectangle with the same second moments:
+    ``sqrt(12 * variance)`` along the principal axes. ``extra_var`` is added to both
+    variances: ``1/12`` treats each pixel as a unit square (binary masks); a negative value
+    removes a known blur (e.g. ``-psf_sigma**2`` for contrast-weighted moments).
+    Heading is the major axis in degrees clockwise from grid north (up), in [0, 180).
+    """
+    r = rows.astype(np.float64)
+    c = cols.astype(np.float64)
+    w = np.ones_like(r) if weights is None else np.clip(weights.astype(np.float64), 0, None)
+    total = w.sum()
+    if not total > 0:
+        w = np.ones_like(r)
+        total = w.sum()
+    r0 = float((w * r).sum() / total)
+    c0 = float((w * c).sum() / total)
+    dr, dc = r - r0, c - c0
+    cov = np.array(
+        [[(w * dc * dc).sum(), (w * dc * dr).sum()], [(w * dc * dr).sum(), (w * dr * dr).sum()]]
+    ) / float(total)
+    evals, evecs = np.linalg.eigh(cov)
+    major = evecs[:, 1]
+    length = math.sqrt(max(12.0 * (evals[1] + extra_var), 0.0))
+    width = math.sqrt(max(12.0 * (evals[0] + extra_var), 0.0))
+    heading = math.degrees(math.atan2(major[0], -major[1])) % 180.0
+    if length - width < 1e-6 * max(length, 1.0):
+        heading = 0.0
+    return (c0, r0), length, width, heading
+
+
+def bbox_of(rows: np.ndarray, cols: np.ndarray) -> tuple[int, int, int, int]:
+    """Pixel box ``(col_min, row_min, width, height)`` of a set of pixels."""
+    c0, r0 = int(cols.min()), int(rows.min())
+    return c0, r0, int(cols.max()) - c0 + 1, int(rows.max()) - r0 + 1
+
+
+def masked_window_stats(
+    values: np.ndarray, weights: np.ndarray, size: int, guard: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sum of weights, mean and variance of ``values`` in a square window (minus a guard).
+
+    The window is ``size`` pixels on a side; the centred ``guard`` square is left out (0: no
+    guard). Pixels with weight 0 do not count, so masks and censoring are honoured; windows
+    that cross the image border use the pixels inside it. Returns ``(count, mean, var)``;
+    mean and variance are NaN where the count is 0.
+    """
+    v = np.where(weights > 0, values, 0.0).astype(np.float64)
+    m = weights.astype(np.float64)
+
+    def window_sum(a: np.ndarray) -> np.ndarray:
+        total = ndimage.uniform_filter(a, size, mode="constant") * float(size * size)
+        if guard > 0:
+            total -= ndimage.uniform_filter(a, guard, mode="constant") * float(guard * guard)
+        return total
+
+    count = window_sum(m)
+    s1 = window_sum(m * v)
+    s2 = window_sum(m * v * v)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ok = count > 0.5
+        mean = np.where(ok, s1 / np.where(ok, count, 1.0), np.nan)
+        var = np.where(ok, s2 / np.where(ok, count, 1.0) - mean * mean, np.nan)
+    return count, mean, np.clip(var, 0.0, None)
+
+
+def dilate(mask: np.ndarray, radius: float) -> np.ndarray:
+    """Pixels within ``radius`` pixels (Euclidean) of a True pixel; fast for large radii."""
+    if radius <= 0 or not mask.any():
+        return mask.copy()
+    if radius < 3:
+        return ndimage.binary_dilation(mask, structure=disk(int(round(radius))))
+    return ndimage.distance_transform_edt(~mask) <= radius
+
+
+def odd(n: float, minimum: int = 1) -> int:
+    """The odd integer nearest to ``n`` and not below ``minimum``."""
+    k = max(int(round(n)), minimum)
+    return k if k % 2 == 1 else k + 1
+
+
+# --------------------------------------------------------------------------------------------
+# Parameters
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetSize:
+    """Size range and CFAR windows that suit one kind of target."""
+
+    min_length_m: float
+    """Shortest object kept (metres, major axis)."""
+    max_length_m: float
+    """Longest object kept (metres, major axis)."""
+    max_width_m: float
+    """Widest object kept (metres, minor axis)."""
+    guard_m: float
+    """Side of the guard window (metres): pixels this close are not clutter."""
+    background_m: float
+    """Side of the background window (metres) in which the clutter is estimated."""
+    merge_m: float
+    """Flagged pixels closer than this (metres) belong to one object."""
+    min_peak_db: float
+    """Brightest pixel of a kept object is at least this far (dB) above the clutter mean;
+    keeps land, piers and breakwaters that the water mask lets in from passing as ships."""
+    grow_m: float
+    """An object seeded inside the search mask may extend this far (metres) outside it
+    through pixels at least ``min_peak_db`` above the clutter (moored ships under a quay's
+    smeared edge)."""
+
+
+TARGET_SIZES: dict[str, TargetSize] = {
+    "ship": TargetSize(
+        min_length_m=15.0,
+        max_length_m=420.0,
+        max_width_m=80.0,
+        guard_m=120.0,
+        background_m=500.0,
+        merge_m=6.0,
+        min_peak_db=15.0,
+        grow_m=30.0,
+    ),
+    "vehicle": TargetSize(
+        min_length_m=3.0,
+        max_length_m=30.0,
+        max_width_m=20.0,
+        guard_m=50.0,
+        background_m=250.0,
+        merge_m=3.0,
+        min_peak_db=6.0,
+        grow_m=0.0,
+    ),
+    "aircraft": TargetSize(
+        min_length_m=10.0,
+        max_length_m=100.0,
+        max_width_m=100.0,
+        guard_m=100.0,
+        background_m=400.0,
+        merge_m=10.0,
+        min_peak_db=6.0,
+        grow_m=0.0,
+    ),
+    "any": TargetSize(
+        min_length_m=3.0,
+        max_length_m=420.0,
+        max_width_m=100.0,
+        guard_m=120.0,
+        background_m=500.0,
+        merge_m=10.0,
+        min_peak_db=6.0,
+        grow_m=0.0,
+    ),
+}
+"""Default size range and windows per ``target``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CfarParams:
+    """Settings of :func:`detect`. ``None`` means: take the value for the target's size."""
+
+    pfa: float = 1e-6
+    """Probability of false alarm per pixel of homogeneous clutter."""
+    guard_m: float | None = None
+    """Side of the guard window in metres (None: from the target's size)."""
+    background_m: float | None = None
+    """Side of the background window in metres (None: from the target's size)."""
+    censor_iterations: int = 2
+    """How often the clutter is re-estimated with the flagged pixels left out."""
+    min_enl: float = 1.0
+    """Lowest equivalent number of looks assumed for the clutter (1: exponential)."""
+    max_enl: float = 30.0
+    """Highest equivalent number of looks assumed for the clutter."""
+    min_background_pixels: int = 30
+    """Fewest clutter pixels in a window; below it the whole search area's clutter is used."""
+    min_length_m: float | None = None
+    """Shortest object kept, metres (None: from the target)."""
+    max_length_m: float | None = None
+    """Longest object kept, metres (None: from the target)."""
+    max_width_m: float | None = None
+    """Widest object kept, metres (None: from the target)."""
+    merge_m: float | None = None
+    """Flagged pixels closer than this belong to one object (None: from the target)."""
+    min_pixels: int = 1
+    """Fewest flagged pixels in an object."""
+    split_min_part_m: float = 40.0
+    """An object is cut at a deep brightness valley along its axis only if both parts are
+    at least this long (metres)."""
+    split_valley_ratio: float = 0.05
+    """Depth of such a valley: the summed brightness across the object there is below this
+    fraction of the brightest cross-section on either side (-13 dB)."""
+    core_halo_m: float = 20.0
+    """Flagged pixels farther than this (metres, at least one pixel) from a pixel
+    ``min_peak_db`` above the clutter are dropped before objects are formed."""
+    min_peak_db: float | None = None
+    """Brightest pixel over clutter mean (dB) an object needs (None: from the target)."""
+    grow_m: float | None = None
+    """How far objects may grow out of the search mask (None: from the target)."""
+    sidelobe_ratio: float = 0.03
+    """An object whose peak is below this fraction of a brighter object's peak (-15 dB) and
+    that lies on that object's row or column band, within the side-lobe reach, is a side
+    lobe (or range/azimuth streak) of it and is dropped."""
+    sidelobe_reach: float = 3.0
+    """Side lobes are looked for up to this many lengths of the bright object..."""
+    sidelobe_reach_m: float = 300.0
+    """...and at least this far (metres) from its centre."""
+    contrast_full_score_db: float = 20.0
+    """Object-to-clutter contrast (dB) that earns score 1; 0 dB earns 0."""
+
+
+# --------------------------------------------------------------------------------------------
+# Water mask
+# --------------------------------------------------------------------------------------------
+
+WATER_CELL_M = 10.0
+"""Images finer than this are block-averaged to about this cell size before masking."""
+WATER_SMOOTH_M = 50.0
+"""Side of the window in which pixels vote for water or land."""
+WATER_BRIGHT_DB = 8.0
+"""Pixels this much brighter than typical land (ships, urban points) abstain from the vote."""
+WATER_MAX_TARGET_M2 = 40_000.0
+"""Bright patches larger than this (urban blocks) are land and vote as land."""
+WATER_MIN_AREA_M2 = 40_000.0
+"""Dark patches smaller than this (radar shadows, smooth roofs) are not water."""
+WATER_MIN_SEPARATION_DB = 4.0
+"""Water and land classes closer than this (dB) mean the image holds only one of them."""
+WATER_MAX_DB = -15.0
+"""Median backscatter (dB) below which a one-class image is taken as all water."""
+
+
+def water_mask(image: np.ndarray, *, pixel_size_m: float) -> np.ndarray:
+    """Water pixels from the radar image itself.
+
+    The log backscatter is block-averaged to about 10 m and median-filtered over about 50 m;
+    Otsu's threshold splits it into water and land when the image holds two distinct classes
+    (medians at least 4 dB apart, the brighter one holding a patch of at least 4 ha so that a
+    crowded anchorage is not taken for land); otherwise the whole image is water when its
+    median is below -15 dB, else land. Each pixel is then classified by a majority vote of
+    the pixels in a 50 m window in which compact patches (< 4 ha) of pixels 8 dB brighter
+    than typical land (ships, bright points) and their neighbours do not vote, so ships, also
+    those moored alongside a quay, fall inside the water. Isolated pixels are opened away and
+    dark patches smaller than 4 ha dropped. NaN is never water.
+
+    Args:
+        image: linear backscatter (VV), 2-D float; NaN where there is no data.
+        pixel_size_m: pixel size in metres.
+
+    Returns:
+        Boolean array of the image's shape, True on water.
+    """
+    arr = check_array(image, name="image", ndim=2).astype(np.float64, copy=False)
+    px = check_pixel_size(pixel_size_m)
+    finite = np.isfinite(arr)
+    out = np.zeros(arr.shape, dtype=bool)
+    if arr.size == 0 or not finite.any():
+        return out
+    factor = max(1, int(round(WATER_CELL_M / px)))
+    cell = px * factor
+    with np.errstate(divide="ignore", invalid="ignore"):
+        db = 10.0 * np.log10(np.clip(np.where(finite, arr, np.nan), 1e-10, None))
+    coarse = _block_nanmean(db, factor)
+    ok = np.isfinite(coarse)
+    if not ok.any():
+        return out
+    window = odd(WATER_SMOOTH_M / cell, 3)
+    filled = np.where(ok, coarse, float(np.nanmedian(coarse)))
+    smooth = ndimage.median_filter(filled, size=window, mode="nearest")
+    split = _split_levels(smooth[ok])
+    max_cells = max(1, int(round(WATER_MAX_TARGET_M2 / (cell * cell))))
+    if split is not None:
+        # Land is extensive: bright classes made only of small patches are ships, not land.
+        big = remove_small_objects(ok & (smooth >= split[0]), max_size=max_cells)
+        if not big.any():
+            split = None
+    if split is None:
+        water = np.full(coarse.shape, bool(np.median(smooth[ok]) < WATER_MAX_DB)) & ok
+    else:
+        threshold, land_level = split
+        bright = ndimage.binary_dilation(filled > land_level + WATER_BRIGHT_DB)
+        bright = bright & ~remove_small_objects(bright, max_size=max_cells)
+        voters = ok & ~bright
+        landlike = voters & (filled >= threshold)
+        n_votes = ndimage.uniform_filter(voters.astype(np.float64), window, mode="constant")
+        n_land = ndimage.uniform_filter(landlike.astype(np.float64), window, mode="constant")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            water = np.where(n_votes > 1e-9, n_land < 0.5 * n_votes, smooth < threshold) & ok
+        water = ndimage.binary_opening(water, structure=disk(1))
+        min_cells = max(1, int(round(WATER_MIN_AREA_M2 / (cell * cell))))
+        water = remove_small_objects(water, max_size=min_cells - 1)
+    full = np.repeat(np.repeat(water, factor, axis=0), factor, axis=1)
+    out = full[: arr.shape[0], : arr.shape[1]] & finite
+    return out
+
+
+def _block_nanmean(a: np.ndarray, factor: int) -> np.ndarray:
+    """Mean of ``factor`` x ``factor`` blocks, ignoring NaN (partial blocks at the edges)."""
+    if factor == 1:
+        return a
+    rows = -(-a.shape[0] // factor) * factor
+    cols = -(-a.shape[1] // factor) * factor
+    padded = np.full((rows, cols), np.nan)
+    padded[: a.shape[0], : a.shape[1]] = a
+    blocks = padded.reshape(rows // factor, factor, cols // factor, factor)
+    good = np.isfinite(blocks)
+    total = np.where(good, blocks, 0.0).sum(axis=(1, 3))
+    count = good.sum(axis=(1, 3))
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _split_levels(samples: np.ndarray) -> tuple[float, float] | None:
+    """Otsu threshold and land level (dB) of smoothed samples; None for a one-class image."""
+    lo, hi = np.percentile(samples, [1, 99])
+    if hi - lo < 1e-6:
+        return None
+    threshold = float(threshold_otsu(np.clip(samples, lo, hi)))
+    below, above = samples[samples < threshold], samples[samples >= threshold]
+    if below.size <= 0.01 * samples.size or above.size <= 0.01 * samples.size:
+        return None
+    land_level = float(np.median(above))
+    if land_level - float(np.median(below)) < WATER_MIN_SEPARATION_DB:
+        return None
+    return threshold, land_level
+
+
+# --------------------------------------------------------------------------------------------
+# CFAR detection
+# --------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=32)
+def _gamma_multiplier_table(pfa: float) -> tuple[np.ndarray, np.ndarray]:
+    """``log(ENL)`` grid and the matching threshold/mean ratios of a unit-mean gamma law."""
+    enl = np.geomspace(0.3, 200.0, 96)
+    mult = gammaincinv(enl, 1.0 - pfa) / enl
+    return np.log(enl), mult
+
+
+def gamma_threshold_factor(enl: np.ndarray | float, pfa: float) -> np.ndarray:
+    """Threshold over clutter mean such that a gamma(ENL) variable exceeds it with ``pfa``."""
+    log_enl, mult = _gamma_multiplier_table(float(pfa))
+    return np.interp(np.log(np.clip(enl, 0.3, 200.0)), log_enl, mult)
+
+
+def _resolve(params: CfarParams, target: str, px: float) -> dict[str, float]:
+    """Effective sizes (pixels and metres) for this target and pixel size."""
+    size = TARGET_SIZES[target]
+
+    def pick(value: float | None, default: float) -> float:
+        return float(default if value is None else value)
+
+    guard_m = pick(params.guard_m, size.guard_m)
+    background_m = pick(params.background_m, size.background_m)
+    guard = odd(guard_m / px, 3)
+    background = max(odd(background_m / px, 3), guard + 8)
+    background = background if background % 2 == 1 else background + 1
+    return {
+        "guard": guard,
+        "background": background,
+        "min_length_m": pick(params.min_length_m, size.min_length_m),
+        "max_length_m": pick(params.max_length_m, size.max_length_m),
+        "max_width_m": pick(params.max_width_m, size.max_width_m),
+        "merge_px": pick(params.merge_m, size.merge_m) / px,
+        "min_peak_db": pick(params.min_peak_db, size.min_peak_db),
+        "grow_px": pick(params.grow_m, size.grow_m) / px,
+    }
+
+
+def cfar_map(
+    image: np.ndarray,
+    eligible: np.ndarray,
+    *,
+    guard: int,
+    background: int,
+    params: CfarParams,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flag pixels above the local gamma CFAR threshold, with iterative censoring.
+
+    Args:
+        image: linear intensity, finite where ``eligible``.
+        eligible: pixels that may be flagged and that form the clutter.
+        guard: side of the guard window (pixels).
+        background: side of the background window (pixels).
+        params: Pfa, ENL limits, censoring iterations.
+
+    Returns:
+        ``(flagged, clutter_mean, threshold)`` arrays of the image's shape.
+    """
+    values = np.where(eligible, image, 0.0)
+    samples = values[eligible]
+    median = float(np.median(samples))
+    global_mean = float(samples[samples <= np.quantile(samples, 0.99)].mean())
+    global_thr = median * float(gamma_threshold_factor(params.min_enl, params.pfa))
+    censored = eligible & (values > global_thr)
+    flagged = np.zeros(image.shape, dtype=bool)
+    mean = np.full(image.shape, global_mean)
+    threshold = np.full(image.shape, global_thr)
+    for _ in range(params.censor_iterations + 1):
+        clutter = eligible & ~censored
+        count, mean, var = masked_window_stats(values, clutter, background, guard)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            enl = np.clip(mean * mean / var, params.min_enl, params.max_enl)
+        sparse = ~(count >= params.min_background_pixels)
+        mean = np.where(sparse, global_mean, mean)
+        enl = np.where(sparse | ~np.isfinite(enl), params.min_enl, enl)
+        threshold = mean * gamma_threshold_factor(enl, params.pfa)
+        flagged = eligible & (values > threshold)
+        censored = ndimage.binary_dilation(flagged, iterations=1) & eligible
+    return flagged, mean, threshold
+
+
+def detect(
+    image: np.ndarray,
+    *,
+    pixel_size_m: float,
+    search_mask: np.ndarray | None = None,
+    target: str = "ship",
+    params: CfarParams | None = None,
+) -> list[Detection]:
+    """Bright objects in a radar image by CFAR.
+
+    Args:
+        image: linear backscatter (VV), 2-D float; NaN where there is no data.
+        pixel_size_m: pixel size in metres.
+        search_mask: True where targets may be (water for ships, the zone's ground for
+            vehicles); the clutter is estimated from these pixels only. None: everywhere.
+        target: ``ship``, ``vehicle``, ``aircraft`` or ``any``; sets the size range and windows.
+        params: detector settings; defaults to :class:`CfarParams()`.
+
+    Returns:
+        One :class:`Detection` per object, class ``target`` (``object`` for ``any``), sorted by
+        row then column.
+    """
+    arr = check_array(image, name="image", ndim=2).astype(np.float64, copy=False)
+    px = check_pixel_size(pixel_size_m)
+    check_target(target, TARGETS)
+    params = params or CfarParams()
+    if not 0.0 < params.pfa < 0.5:
+        raise InputError(f"params.pfa must be in (0, 0.5), got {params.pfa!r}")
+    valid = np.isfinite(arr) & (arr >= 0)
+    eligible = valid
+    if search_mask is not None:
+        eligible = valid & check_mask(search_mask, name="search_mask", shape=arr.shape)
+    if arr.size == 0 or eligible.sum() < 2:
+        return []
+    if float(np.ptp(arr[eligible])) <= 0.0:
+        return []
+    cfg = _resolve(params, target, px)
+    flagged, mean, threshold = cfar_map(
+        arr,
+        eligible,
+        guard=int(cfg["guard"]),
+        background=int(cfg["background"]),
+        params=params,
+    )
+    if not flagged.any():
+        return []
+    if search_mask is not None and cfg["grow_px"] >= 1:
+        flagged = _grow_outside(arr, flagged, eligible, valid, mean, cfg)
+    flagged = _near_cores(arr, flagged, mean, cfg, max(params.core_halo_m / px, 1.0))
+    labels = _group(flagged, cfg["merge_px"])
+    core_level = mean * 10.0 ** (cfg["min_peak_db"] / 10.0)
+    labels = _split_at_valleys(arr, labels, core_level, params, px)
+    objects = _measure(arr, labels, mean, eligible, px)
+    objects = [o for o in objects if _keep(o, cfg, px, params.min_pixels)]
+    objects = _drop_sidelobes(objects, params, px)
+    cls = "object" if target == "any" else target
+    return [_to_detection(o, cls, params) for o in objects]
+
+
+def _grow_outside(
+    image: np.ndarray,
+    flagged: np.ndarray,
+    eligible: np.ndarray,
+    valid: np.ndarray,
+    clutter: np.ndarray,
+    cfg: dict[str, float],
+) -> np.ndarray:
+    """Extend flagged objects out of the search mask through very bright pixels nearby."""
+    distance, (near_r, near_c) = ndimage.distance_transform_edt(~eligible, return_indices=True)
+    band = (distance > 0) & (distance <= cfg["grow_px"]) & valid
+    if not band.any():
+        return flagged
+    reference = clutter[near_r, near_c]
+    bright = band & (image > reference * 10.0 ** (cfg["min_peak_db"] / 10.0))
+    candidates = flagged | bright
+    labels, _ = ndimage.label(candidates, structure=np.ones((3, 3), dtype=bool))
+    seeded = np.unique(labels[flagged])
+    return np.isin(labels, seeded[seeded > 0])
+
+
+def _near_cores(
+    image: np.ndarray,
+    flagged: np.ndarray,
+    clutter: np.ndarray,
+    cfg: dict[str, float],
+    halo_px: float,
+) -> np.ndarray:
+    """Flagged pixels within ``halo_px`` of a core pixel (``min_peak_db`` above the clutter).
+
+    Dimmer flagged pixels far from any bright core (a pier or quay edge between two moored
+    ships) would otherwise chain separate targets into one object.
+    """
+    core = flagged & (image >= clutter * 10.0 ** (cfg["min_peak_db"] / 10.0))
+    return flagged & dilate(core, halo_px)
+
+
+def _group(flagged: np.ndarray, merge_px: float) -> np.ndarray:
+    """Label flagged pixels; pixels within ``merge_px`` of each other share a label."""
+    radius = math.floor(merge_px / 2.0)
+    if radius >= 1:
+        grown = dilate(flagged, radius)
+        labels, _ = ndimage.label(grown, structure=np.ones((3, 3), dtype=bool))
+        return np.where(flagged, labels, 0)
+    labels, _ = ndimage.label(flagged, structure=np.ones((3, 3), dtype=bool))
+    return labels
+
+
+def _split_at_valleys(
+    image: np.ndarray, labels: np.ndarray, core_level: np.ndarray, params: CfarParams, px: float
+) -> np.ndarray:
+    """Cut objects where the brightness along their major axis drops deeply between two
+    bright parts, each at least ``split_min_part_m`` long (ships moored bow to stern).
+
+    A valley must hold no core pixel (``core_level``: ``min_peak_db`` above the clutter)."""
+    out = labels.copy()
+    next_label = int(labels.max()) + 1
+    min_part = params.split_min_part_m / px
+    for index, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        local = labels[sl] == index
+        rows, cols = np.nonzero(local)
+        if rows.size < 4:
+            continue
+        _, length, _, heading = moment_geometry(rows, cols)
+        if length < 2 * min_part:
+            continue
+        t = math.radians(heading)
+        along = cols * math.sin(t) - rows * math.cos(t)
+        bins = np.floor(along - along.min()).astype(int)
+        values = image[sl][local]
+        profile = np.bincount(bins, weights=values, minlength=bins.max() + 1)
+        has_core = np.zeros(profile.size, dtype=bool)
+        has_core[bins[values >= core_level[sl][local]]] = True
+        cuts = _valleys(profile, has_core, min_part, params.split_valley_ratio)
+        if not cuts:
+            continue
+        part = np.searchsorted(np.asarray(cuts), bins, side="right")
+        region = out[sl]
+        for k in range(1, len(cuts) + 1):
+            sel = part == k
+            region[rows[sel], cols[sel]] = next_label
+            next_label += 1
+    return out
+
+
+def _valleys(profile: np.ndarray, has_core: np.ndarray, min_part: float, ratio: float) -> list[int]:
+    """Bin indices where ``profile`` falls below ``ratio`` times the peaks on both sides and
+    no core pixel lies, leaving parts of at least ``min_part`` bins."""
+    cuts: list[int] = []
+    start = 0
+    n = profile.size
+    for i in range(int(math.ceil(min_part)), n - int(math.ceil(min_part)) + 1):
+        if i - start < min_part:
+            continue
+        left = float(profile[start:i].max())
+        right = float(profile[i:].max())
+        deep = profile[i] < ratio * min(left, right) and not has_core[i]
+        if deep and profile[i] <= profile[max(i - 1, 0)]:
+            # lowest point of this valley
+            j = i
+            while j + 1 < n and profile[j + 1] < profile[j] and not has_core[j + 1]:
+                j += 1
+            if n - j < min_part:
+                break
+            cuts.append(j)
+            start = j
+    return cuts
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Object:
+    """Measurements of one candidate object (internal)."""
+
+    bbox: tuple[int, int, int, int]
+    centroid: tuple[float, float]
+    length_m: float
+    width_m: float
+    heading_deg: float
+    area_px: int
+    peak: float
+    peak_db: float
+    contrast_db: float
+
+
+def _measure(
+    image: np.ndarray, labels: np.ndarray, clutter: np.ndarray, inside: np.ndarray, px: float
+) -> list[_Object]:
+    """Geometry, peak and contrast of each labelled object.
+
+    The peak is taken over the object's pixels inside the search mask, so an object that is
+    bright only where it grew out of the mask (a crane on a quay) does not pass as a ship.
+    """
+    out: list[_Object] = []
+    for index, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        local = labels[sl] == index
+        rows, cols = np.nonzero(local)
+        values = image[sl][local]
+        rows = rows + sl[0].start
+        cols = cols + sl[1].start
+        centroid, length, width, heading = moment_geometry(rows, cols)
+        bg = clutter[sl][local]
+        bg_mean = float(np.nanmean(bg)) if np.isfinite(bg).any() else float("nan")
+        mean_val = float(values.mean())
+        in_mask = inside[sl][local]
+        peak = float(values[in_mask].max()) if in_mask.any() else 0.0
+        contrast = _db_ratio(mean_val, bg_mean)
+        out.append(
+            _Object(
+                bbox=bbox_of(rows, cols),
+                centroid=centroid,
+                length_m=length * px,
+                width_m=width * px,
+                heading_deg=heading,
+                area_px=int(rows.size),
+                peak=peak,
+                peak_db=_db_ratio(peak, bg_mean),
+                contrast_db=contrast,
+            )
+        )
+    return out
+
+
+def _db_ratio(value: float, reference: float) -> float:
+    """``10 log10(value / reference)``; 0 when either is not positive or not finite."""
+    if not (value > 0 and reference > 0 and math.isfinite(value) and math.isfinite(reference)):
+        return 0.0
+    return 10.0 * math.log10(value / reference)
+
+
+def _keep(obj: _Object, cfg: dict[str, float], px: float, min_pixels: int) -> bool:
+    """Whether an object is bright enough and its size fits the target (one pixel of
+    tolerance for blur and partial pixels)."""
+    if obj.area_px < min_pixels or obj.peak_db < cfg["min_peak_db"]:
+        return False
+    return (
+        obj.length_m + px >= cfg["min_length_m"]
+        and obj.length_m - px <= cfg["max_length_m"]
+        and obj.width_m - px <= cfg["max_width_m"]
+    )
+
+
+def _drop_sidelobes(objects: list[_Object], params: CfarParams, px: float) -> list[_Object]:
+    """Remove faint objects on the row/column band of a much brighter object nearby."""
+    if len(objects) < 2 or params.sidelobe_ratio <= 0:
+        return objects
+    order = sorted(range(len(objects)), key=lambda i: -objects[i].peak)
+    dropped: set[int] = set()
+    for i in order:
+        if i in dropped:
+            continue
+        bright = objects[i]
+        c0, r0, w, h = bright.bbox
+        reach = max(params.sidelobe_reach * max(w, h), params.sidelobe_reach_m / px)
+        for j, other in enumerate(objects):
+            if j == i or j in dropped or other.peak >= params.sidelobe_ratio * bright.peak:
+                continue
+            oc, orow = other.centroid
+            on_row = r0 - 0.5 <= orow <= r0 + h - 0.5 and abs(oc - bright.centroid[0]) <= reach
+            on_col = c0 - 0.5 <= oc <= c0 + w - 0.5 and abs(orow - bright.centroid[1]) <= reach
+            if on_row or on_col:
+                dropped.add(j)
+    kept = [o for k, o in enumerate(objects) if k not in dropped]
+    return sorted(kept, key=lambda o: (o.centroid[1], o.centroid[0]))
+
+
+def _to_detection(obj: _Object, cls: str, params: CfarParams) -> Detection:
+    """Wrap an internal object as a :class:`Detection`."""
+    score = min(max(obj.contrast_db / params.contrast_full_score_db, 0.0), 1.0)
+    return Detection(
+        bbox_px=obj.bbox,
+        score=round(score, 4),
+        cls=cls,
+        centroid_px=(round(obj.centroid[0], 3), round(obj.centroid[1], 3)),
+        length_m=round(obj.length_m, 2),
+        width_m=round(obj.width_m, 2),
+        heading_deg=round(obj.heading_deg, 2),
+        area_px=obj.area_px,
+    )
