@@ -24,7 +24,7 @@ from skimage.morphology import disk
 from skimage.segmentation import watershed
 
 from basewatch.detect import Detection
-from basewatch.detect.sar import (
+from basewatch.detect._common import (
     bbox_of,
     check_array,
     check_mask,

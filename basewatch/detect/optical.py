@@ -28,7 +28,7 @@ from skimage.morphology import h_maxima, remove_small_holes, remove_small_object
 from skimage.segmentation import watershed
 
 from basewatch.detect import Detection
-from basewatch.detect.sar import (
+from basewatch.detect._common import (
     bbox_of,
     check_array,
     check_mask,
