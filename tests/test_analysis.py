@@ -15,6 +15,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from shapely.geometry import Point, box
 
 from basewatch.analysis import (
@@ -673,3 +675,92 @@ def test_bad_assess_inputs_raise_input_error() -> None:
         assess([], SITES, as_of="2024-12-05")  # type: ignore[arg-type]
     with pytest.raises(InputError):
         AssessParams(changes=BaselineParams())  # type: ignore[arg-type]
+
+
+def test_invalid_observation_values_name_the_scene() -> None:
+    t = datetime(2024, 12, 1, 8, tzinfo=UTC)
+    bad = _obs("tartus", "piers", "sentinel-1", "ship_count", t, -3.0, 1.0)
+    with pytest.raises(InputError, match="sentinel-1-20241201T0800"):
+        assess([bad], SITES)
+    bad = _obs("tartus", "piers", "sentinel-1", "ship_count", t, 3.0, 1.0)
+    bad = Observation(**{**bad.__dict__, "clear_fraction": 1.5})
+    with pytest.raises(InputError, match="clear_fraction"):
+        assess([bad], SITES)
+
+
+def test_sub_metre_image_inside_the_bracket_narrows_it() -> None:
+    obs = [o for o in tartus_piers(1) if o.sensor == "sentinel-1"]
+    s1 = _significant_drops(zone_changes(_series(obs)))[0]
+    assert (s1.after.date(), s1.before.date()) == (date(2024, 11, 27), date(2024, 12, 3))
+    hr = [
+        _obs("tartus", "piers", "highres", "ship_count", datetime(2024, 11, 30, 10, tzinfo=UTC),
+             6.0, 1.0),
+        _obs("tartus", "piers", "highres", "ship_count", datetime(2024, 12, 2, 10, tzinfo=UTC),
+             0.0, 1.0),
+    ]  # fmt: skip
+    (both,) = _significant_drops(zone_changes(_series(obs + hr)))
+    assert (both.after.date(), both.before.date()) == (date(2024, 11, 30), date(2024, 12, 2))
+    assert both.dated_with == ("highres",)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 300),
+            st.one_of(st.none(), st.integers(0, 40).map(float)),
+            st.sampled_from([0.0, 0.5, 0.69, 0.7, 1.0]),
+            st.sampled_from(["sentinel-1", "sentinel-2", "highres"]),
+        ),
+        max_size=60,
+    )
+)
+def test_assess_never_fails_on_valid_observations(
+    rows: list[tuple[int, float | None, float, str]],
+) -> None:
+    t0 = datetime(2024, 3, 1, 9, tzinfo=UTC)
+    obs = [
+        Observation(
+            **{
+                **_obs("tartus", "piers", sensor, "ship_count", t0, value, clear).__dict__,
+                "time": t0 + timedelta(days=day),
+                "scene_id": f"{sensor}-{k}",
+            }
+        )
+        for k, (day, value, clear, sensor) in enumerate(rows)
+    ]
+    result = assess(obs, SITES)
+    tartus = _site(result, "tartus")
+    assert tartus["posture"] in ("present", "reduced", "withdrawing", "withdrawn",
+                                 "reinforcing", "unknown")  # fmt: skip
+    assert 0.0 <= tartus["confidence"] <= 1.0
+    assert len(_zone_json(result, "tartus", "piers")["observations"]) == len(obs)
+    json.dumps(result)
+
+
+def test_one_image_per_sensor_at_the_new_level_is_persistent_across_sensors() -> None:
+    """S1 has seen the S-400 position empty once (12 December), a 0.5 m image once
+    (13 December): together that is two clear observations at the new level."""
+    s1 = [o for o in khmeimim_s400(0) if o.time.date() <= date(2024, 12, 13)]
+    assert [o.value for o in s1 if o.time.date() > date(2024, 12, 10)] == [0.0]
+    alone = zone_changes(_series(s1))
+    assert not _significant_drops(alone)
+    assert alone and not alone[-1].significant and "need 2" in alone[-1].reason
+    hr = _obs("khmeimim", "s400-position", "highres", "vehicle_count",
+              datetime(2024, 12, 13, 10, tzinfo=UTC), 0.0, 1.0)  # fmt: skip
+    (drop,) = _significant_drops(zone_changes(_series([*s1, hr])))
+    assert drop.after.date() == date(2024, 12, 9)
+    assert drop.before.date() == date(2024, 12, 12)
+    assert set(drop.sensors) == {"highres", "sentinel-1"}
+    assert drop.n_after == 2
+
+
+def test_a_change_of_one_object_does_not_move_the_posture() -> None:
+    site = SITES[0]
+    as_of = datetime(2024, 12, 16, tzinfo=UTC)
+    tiny = _change(0, 1, 1e-4, 10)
+    res = site_posture(site, [_zr("transport-apron", tiny, metric="aircraft_count")], as_of=as_of)
+    assert res.posture == "present"
+    assert "too small a change to matter" in res.indicators[0]
+    gone = _change(1, 0, 1e-4, 10)
+    assert site_posture(site, [_zr("transport-apron", gone)], as_of=as_of).posture == "present"

@@ -83,6 +83,15 @@ def _version_key(version: str) -> tuple[Any, ...]:
     return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", version))
 
 
+def _check_observation(k: int, o: Observation) -> None:
+    where = f"observation {k} (scene {o.scene_id!r}, zone {o.site_id}/{o.zone_id})"
+    if o.value is not None and not (isinstance(o.value, int | float) and not o.value < 0):
+        raise InputError(f"{where} has value {o.value!r}; use a count >= 0, or None if unusable")
+    cf = o.clear_fraction
+    if not isinstance(cf, int | float) or not (0.0 <= cf <= 1.0):
+        raise InputError(f"{where} has clear_fraction {cf!r}; it must be in [0, 1]")
+
+
 def _select(observations: Iterable[Observation], as_of: datetime | None) -> list[Observation]:
     """Observations up to ``as_of``, one per (site, zone, scene, detector, metric): the
     newest detector version, in a deterministic order."""
@@ -93,6 +102,7 @@ def _select(observations: Iterable[Observation], as_of: datetime | None) -> list
                 f"observations[{k}] is a {type(o).__name__}; expected basewatch.observe.Observation"
             )
         t = as_utc(o.time, name=f"observations[{k}].time")
+        _check_observation(k, o)
         if as_of is not None and t > as_of:
             continue
         key = (o.site_id, o.zone_id, o.scene_id, o.detector, o.metric, o.sensor)

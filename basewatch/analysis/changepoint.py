@@ -6,30 +6,37 @@ Method, per series (one sensor/detector of one zone):
    order.
 2. Candidate cuts: :mod:`ruptures` PELT with the L1 (median) cost, ``min_size`` =
    ``min_persist`` (>= 2) and a penalty ``penalty_scale * sigma * log(n)`` where ``sigma``
-   is a robust noise scale (:func:`robust_sigma`). The L1 cost and the minimum
-   segment length ignore isolated outliers, such as the single empty pass of an apron
-   that is sometimes empty.
-3. Each cut is tested against the segment before it (:func:`shift_p_value`): the old
-   segment is fitted with the baseline's two-state count model, the new segment's
-   typical extreme ``c`` (upper quartile for a drop, lower quartile for a rise) is taken,
-   and the p-value is the binomial probability that at least as many of the ``k`` new
-   observations lie at or beyond ``c`` if they came from the old model. This is the chance
-   of a *run* of ``k`` passes this low (or high): a pier never empty gives tiny p-values
-   after two empty passes, an apron empty on one pass in five needs three or more.
-   Cuts that fail (p >= alpha, new segment shorter than ``min_persist`` clear observations
-   or old segment shorter than ``min_history``) are removed one at a time, weakest
-   first, and the rest re-tested.
-4. A trailing run of unusual observations too short or too weak to be significant is
+   is a robust noise scale (:func:`robust_sigma`). The L1 cost and the minimum segment
+   length ignore isolated outliers, such as the single empty pass of a sometimes-empty
+   apron. Shifts of the median smaller than ``min_shift`` (relative) or ``min_shift_abs``
+   are dropped.
+3. Each cut is tested (:func:`shift_p_value`): the shorter side (the *run*) against the
+   two-state count model of the longer side, with a run statistic (beta-binomial chance of
+   this many passes this low, given how often the old level was this low) and a
+   likelihood-ratio statistic (Monte Carlo with a fixed seed), Bonferroni-combined. A
+   pier that was never empty gives tiny p-values after two empty passes; an apron empty
+   on one pass in five needs three or more low passes, or counts the old regime never
+   showed (3-5 aircraft where there were 0 or 12-20). A run that reaches the end of the
+   series is tested as it stands; a run elsewhere is multiplied by the number of places
+   it could have been found. Failing cuts are removed one at a time, weakest first, and
+   the rest re-tested.
+4. Dating: the cut is moved to the most likely split nearby; ``after`` is the last
+   observation clearly at the old level and ``before`` the first clearly at the new one
+   (likelihood ratio of the two sides' models above ``dating_lr``, and on the right side:
+   an empty pass never counts as presence). Ambiguous observations in between widen the
+   bracket. A significant change needs ``min_persist`` clear observations from
+   ``before`` on.
+5. A trailing run of unusual observations too short or too weak to be significant is
    returned as a *candidate* change with ``significant=False`` and a reason.
 
 A zone with several series (:func:`zone_changes`) merges changes of the same direction
-that lie within ``merge_days`` of each other into one event. The event is dated by the
-observations of *every* series: the bracket starts from the most significant series'
-bracket and is narrowed by other series' clear observations inside it, each classified as
-old or new level against that series' own levels. ``after`` is the last observation at
-the old level, ``before`` the first at the new one. A sub-metre series outweighs a 10 m
-one: if a higher-resolution image after the change still shows the old level, the event
-is not significant.
+that lie within ``merge_days`` of each other into one event, with the p-value and levels
+of its most significant series. The event is dated by the observations of *every*
+series: the primary bracket is narrowed by other series' clear observations inside it,
+each classified as old or new level (by its own bracket for a series with its own
+change, else by the nearer of its own old level and that level scaled by the primary's
+ratio). A sub-metre series outweighs a 10 m one: if a higher-resolution image after the
+change still shows the old level, the event is not significant.
 """
 
 from __future__ import annotations
@@ -56,6 +63,8 @@ from basewatch.errors import InputError
 SENSOR_WEIGHT: dict[str, float] = {"highres": 1.0, "sentinel-1": 0.8, "sentinel-2": 0.7}
 """Evidence weight of one sensor's counts: sub-metre counts are the strongest."""
 DEFAULT_SENSOR_WEIGHT = 0.6
+COMBINED = "combined"
+"""Label of a zone's merged series (all sensors, scaled to one)."""
 
 
 def sensor_weight(sensor: str) -> float:
@@ -102,7 +111,7 @@ class ChangeParams:
                 raise InputError(f"ChangeParams.{name} must be a positive number, got {v!r}")
         if not isinstance(self.dating_lr, int | float) or not self.dating_lr >= 1:
             raise InputError(
-                f"ChangeParams.dating_lr must be a number >= 1, got {self.dating_lr!r}; use e.g. 3"
+                f"ChangeParams.dating_lr must be a number >= 1, got {self.dating_lr!r}; use e.g. 8"
             )
         if not isinstance(self.min_shift, int | float) or not (0 <= self.min_shift < 1):
             raise InputError(
@@ -411,8 +420,10 @@ def find_changes(
     """Significant level shifts of one series, plus a trailing candidate if any.
 
     Only clear observations are used: value not None/NaN and, when ``clear`` is given,
-    ``clear_fraction >= params.baseline.min_clear``. The result is in time order; all
-    entries except possibly the last (the candidate) have ``significant=True``.
+    ``clear_fraction >= params.baseline.min_clear``. The result is in time order. Entries
+    with ``significant=False`` are the trailing candidate, or shifts that passed the test
+    but kept fewer than ``min_persist`` observations clearly at the new level once dated
+    (their ``reason`` says which).
     """
     params = params or ChangeParams()
     n = len(times)
@@ -557,6 +568,8 @@ class _Clear:
     days: np.ndarray
     values: np.ndarray
     times: list[datetime]
+    obs_sensors: tuple[str, ...] = ()
+    """Sensor of each observation (combined series only)."""
 
 
 def _clear_series(s: Series, params: BaselineParams) -> _Clear:
@@ -593,11 +606,12 @@ def _levels(
     series: _Clear, primary: Change, after_day: float, window: float
 ) -> tuple[float, float] | None:
     """Old and new level of a series without its own change, in its own scale: the median
-    of its clear counts in the window before the event, scaled by the primary's ratio."""
-    if primary.level_from <= 0:
-        return None
+    of its clear counts in the window before the event, scaled by the primary's ratio; the
+    primary's own levels when the series has no count there (a sparse sub-metre series)."""
     sel = (series.days <= after_day) & (series.days >= after_day - window)
     if not np.any(sel):
+        return primary.level_from, primary.level_to
+    if primary.level_from <= 0:
         return None
     old = float(np.median(series.values[sel]))
     return old, old * primary.level_to / primary.level_from
@@ -629,67 +643,147 @@ def _classify(
     return "old" if _is_at(v, old, new) else None
 
 
+def _weight(si: int, ch: Change, clear: list[_Clear]) -> float:
+    """Evidence weight of a series' change: its sensor's, or the best of a combined run's."""
+    if clear[si].sensor == COMBINED:
+        return max((sensor_weight(x) for x in ch.sensors), default=DEFAULT_SENSOR_WEIGHT)
+    return sensor_weight(clear[si].sensor)
+
+
 def _merge_cluster(
     cluster: list[tuple[int, Change]],
     clear: list[_Clear],
     next_start: float,
     params: ChangeParams,
 ) -> Change:
-    """One event from the changes of several series (see the module docstring)."""
+    """One event from the changes of several series (see the module docstring).
+
+    ``clear`` holds the zone's real series, then possibly the combined series, which
+    takes part in the choice of the primary change but not in the dating walk (its
+    observations are the real series' observations).
+    """
     sig = [it for it in cluster if it[1].significant]
     pool = sig or cluster
-    psi, primary = min(
-        pool, key=lambda it: (it[1].p_value, -sensor_weight(clear[it[0]].sensor), it[0])
-    )
+    psi, primary = min(pool, key=lambda it: (it[1].p_value, -_weight(it[0], it[1], clear), it[0]))
+    w_primary = _weight(psi, primary, clear)
     own = dict(cluster)
+    real = [si for si, s in enumerate(clear) if s.sensor != COMBINED]
     a_day, b_day = day_numbers([primary.after, primary.before])
     levels = {
-        si: None if si in own else _levels(s, primary, a_day, params.baseline.window_days)
-        for si, s in enumerate(clear)
+        si: None if si in own else _levels(clear[si], primary, a_day, params.baseline.window_days)
+        for si in real
     }
     inside = sorted(
-        (d, si, i) for si, s in enumerate(clear) for i, d in enumerate(s.days) if a_day < d < b_day
+        (d, si, i) for si in real for i, d in enumerate(clear[si].days) if a_day < d < b_day
     )
     after, before = primary.after, primary.before
-    after_sensor = before_sensor = clear[psi].sensor
+    dated = set(primary.dated_with) if clear[psi].sensor == COMBINED else {clear[psi].sensor}
+    after_sensors, before_sensors = set(dated), set(dated)
     for _, si, i in inside:
         label = _classify(clear[si], i, own.get(si), levels[si])
         if label == "new":
-            before, before_sensor = clear[si].times[i], clear[si].sensor
+            before, before_sensors = clear[si].times[i], {clear[si].sensor}
             break
         if label == "old":
-            after, after_sensor = clear[si].times[i], clear[si].sensor
+            after, after_sensors = clear[si].times[i], {clear[si].sensor}
     b_day = day_numbers([before])[0]
     n_after, contradiction = 0, None
-    for si, s in enumerate(clear):
+    for si in real:
+        s = clear[si]
         if si in own:
             n_after += own[si].n_after
             continue
         for i in map(int, np.flatnonzero((s.days >= b_day) & (s.days < next_start))):
             label = _classify(s, i, None, levels[si])
             n_after += int(label == "new")
-            stronger = sensor_weight(s.sensor) > sensor_weight(clear[psi].sensor)
+            stronger = sensor_weight(s.sensor) > w_primary
             if label == "old" and stronger and contradiction is None:
                 contradiction = f"{s.sensor} image of {s.times[i]:%Y-%m-%d} shows the old level"
+    n_after = max([n_after] + [ch.n_after for si, ch in cluster if clear[si].sensor == COMBINED])
     significant = bool(sig) and contradiction is None
-    reason = primary.reason if contradiction is None else f"contradicted: {contradiction}"
+    reason = primary.reason
+    if contradiction is not None:
+        reason = f"contradicted: {contradiction}"
+    elif not sig and n_after >= params.min_persist and primary.reason.startswith("only"):
+        reason = f"not significant yet (p = {primary.p_value:.3g})"
+    sensors = {x for si, ch in pool for x in (ch.sensors if clear[si].sensor == COMBINED else
+                                             (clear[si].sensor,))}  # fmt: skip
     return replace(
         primary,
         after=after,
         before=before,
         significant=significant,
         n_after=n_after,
-        sensors=tuple(sorted({clear[si].sensor for si, _ in pool})),
-        dated_with=tuple(sorted({after_sensor, before_sensor})),
+        sensors=tuple(sorted(sensors)),
+        dated_with=tuple(sorted(after_sensors | before_sensors)),
         reason=reason,
     )
+
+
+def _combined_series(clear: list[_Clear], params: ChangeParams) -> _Clear | None:
+    """All series of a zone merged in time order, each scaled to the busiest series.
+
+    A series with at least ``min_history`` clear counts is scaled by the ratio of upper
+    quartiles (busiest / its own) when that ratio is off 1 by more than 25 %, and left out
+    when its upper quartile is 0 (it never sees the target); a sparser series (e.g. a few
+    sub-metre images) counts the same objects and is taken as is. Scaled values are
+    rounded to whole counts.
+    """
+    if len(clear) < 2:
+        return None
+    ref = max(clear, key=lambda c: (c.values.size, sensor_weight(c.sensor)))
+    ref_q = float(np.quantile(ref.values, 0.75)) if ref.values.size else 0.0
+    parts: list[tuple[float, float, datetime, str]] = []
+    for c in clear:
+        factor = 1.0
+        if c is not ref and c.values.size >= params.baseline.min_history:
+            q = float(np.quantile(c.values, 0.75))
+            if q <= 0:
+                continue
+            factor = ref_q / q if ref_q > 0 else 1.0
+            if abs(factor - 1.0) <= 0.25:
+                factor = 1.0
+        parts += [
+            (float(d), float(np.round(v * factor)), t, c.sensor)
+            for d, v, t in zip(c.days, c.values, c.times, strict=True)
+        ]
+    if len({p[3] for p in parts}) < 2:
+        return None
+    parts.sort(key=lambda p: (p[0], p[3]))
+    return _Clear(
+        COMBINED,
+        np.array([p[0] for p in parts]),
+        np.array([p[1] for p in parts]),
+        [p[2] for p in parts],
+        tuple(p[3] for p in parts),
+    )
+
+
+def _combined_changes(comb: _Clear, params: ChangeParams) -> list[Change]:
+    """Changes of the combined series, labelled with the sensors that show them."""
+    out = []
+    for ch in find_changes(comb.times, list(comb.values), params=params, sensor=COMBINED):
+        b = next(i for i, t in enumerate(comb.times) if t >= ch.before)
+        a = max(i for i, t in enumerate(comb.times) if t <= ch.after)
+        run = comb.obs_sensors[b : b + max(ch.n_after, 1)]
+        out.append(
+            replace(
+                ch,
+                sensors=tuple(sorted(set(run))),
+                dated_with=tuple(sorted({comb.obs_sensors[a], comb.obs_sensors[b]})),
+            )
+        )
+    return out
 
 
 def zone_changes(series: Sequence[Series], *, params: ChangeParams | None = None) -> list[Change]:
     """Changes of one zone, merged over its series and dated with every series.
 
-    See the module docstring for the merging and dating rules. The result is in time
-    order; candidate (not significant) events are included with ``significant=False``.
+    Each series is searched on its own and, when the zone has several, the series merged
+    into one (:func:`_combined_series`) are searched too, so that a change seen by two
+    sensors with one image each still counts as persistent. See the module docstring for
+    the merging and dating rules. The result is in time order; candidate (not
+    significant) events are included with ``significant=False``.
     """
     params = params or ChangeParams()
     clear = [_clear_series(s, params.baseline) for s in series]
@@ -698,6 +792,10 @@ def zone_changes(series: Sequence[Series], *, params: ChangeParams | None = None
         for si, s in enumerate(clear)
         for ch in find_changes(s.times, list(s.values), params=params, sensor=s.sensor)
     ]
+    comb = _combined_series(clear, params)
+    if comb is not None:
+        items += [(len(clear), ch) for ch in _combined_changes(comb, params)]
+        clear.append(comb)
     clusters = _cluster(items, params.merge_days)
     starts = [min(day_numbers([ch.after])[0] for _, ch in cl) for cl in clusters]
     events = []

@@ -7,9 +7,9 @@ the earliest one:
 * ``emptied``: the new level is about zero (``<= empty_level`` or ``<= empty_ratio`` x the
   old level, and below half the old level);
 * ``dropped``: the new level is at most ``1 - min_drop`` x the old level;
-* ``rose``: the new level is at least ``1 + min_drop`` x the old level (or rose from about
-  zero);
-* ``steady``: no significant change, or the level came back;
+* ``rose``: the new level is at least ``1 + min_drop`` x the old level;
+* ``steady``: no significant change, the level came back, or it moved by less than
+  ``min_change_abs`` objects;
 * ``unknown``: no clear observation, no conclusive judgement (history too short), or no
   clear observation in the last ``stale_days``.
 
@@ -67,6 +67,9 @@ class PostureParams:
     """A new level at or below this share of the old level is about zero."""
     min_drop: float = 0.4
     """Relative drop (or rise) of the level for ``dropped`` (``rose``)."""
+    min_change_abs: float = 2.0
+    """Smallest change of the level, in objects, that changes a zone's status (0 -> 1 or
+    1 -> 0 is within detector noise)."""
     withdrawn_min_obs: int = 3
     """Clear observations at about zero needed in every zone for ``withdrawn``."""
     present_full_obs: int = 12
@@ -85,7 +88,8 @@ class PostureParams:
     """A surge's departure rate must be at least this many departures per day."""
 
     def __post_init__(self) -> None:
-        for name in ("horizon_days", "stale_days", "flight_ratio", "flight_min_rate"):
+        names = ("horizon_days", "stale_days", "flight_ratio", "flight_min_rate", "min_change_abs")
+        for name in names:
             v = getattr(self, name)
             if not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
                 raise InputError(f"PostureParams.{name} must be a positive number, got {v!r}")
@@ -288,9 +292,11 @@ def zone_status(
     base, last = events[0].level_from, events[-1]
     status = _classify_level(base, last.level_to, params)
     if status == "steady":
+        unit = _unit(zr.metric)
         sentence = (
-            f"{label}: back to about {fmt_count(last.level_to)} {_unit(zr.metric)} since "
-            f"{last.before:%Y-%m-%d} after changes since {events[0].after:%Y-%m-%d}"
+            f"{label}: about {fmt_count(last.level_to)} {unit} since {last.before:%Y-%m-%d} "
+            f"(was {fmt_count(base)} until {events[0].after:%Y-%m-%d}; "
+            f"{'back to the earlier level' if len(events) > 1 else 'too small a change to matter'})"
         )
         return ZoneStatus(
             zone_id=zr.zone_id, status="steady", sentence=sentence, sufficiency=sufficiency
@@ -308,11 +314,13 @@ def zone_status(
 
 
 def _classify_level(base: float, new: float, params: PostureParams) -> str:
+    if abs(new - base) < params.min_change_abs:
+        return "steady"
     if new < 0.5 * base and new <= max(params.empty_level, params.empty_ratio * base):
         return "emptied"
     if new <= (1.0 - params.min_drop) * base:
         return "dropped"
-    if new >= (1.0 + params.min_drop) * base or (base <= params.empty_level < new):
+    if new >= (1.0 + params.min_drop) * base:
         return "rose"
     return "steady"
 
