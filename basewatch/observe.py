@@ -120,7 +120,7 @@ def run_detector(chip: Chip, target: str) -> list[Detection]:
 def detection_feature(det: Detection, chip: Chip) -> dict[str, Any]:
     """A detection as a GeoJSON Feature (footprint in EPSG:4326) in the DESIGN.md format."""
     col, row = det.centroid_px
-    x, y = chip.transform * (col, row)
+    x, y = chip.transform @ (col, row)
     if det.length_m and det.width_m:
         heading = math.radians(det.heading_deg or 0.0)
         half_l, half_w = det.length_m / 2, det.width_m / 2
@@ -133,7 +133,7 @@ def detection_feature(det: Detection, chip: Chip) -> dict[str, Any]:
     else:
         c0, r0, w, h = det.bbox_px
         corners = [
-            chip.transform * (c, r)
+            chip.transform @ (c, r)
             for c, r in ((c0, r0), (c0 + w, r0), (c0 + w, r0 + h), (c0, r0 + h))
         ]
     to_wgs = _to_wgs84(chip.crs)

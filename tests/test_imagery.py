@@ -141,6 +141,7 @@ def test_zone_grid_is_stable_for_the_same_zone(s2_scene: tuple[Scene, Zone]) -> 
     assert utm_crs(-70.0, -33.0).to_epsg() == 32719
 
 
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 def test_corrupt_asset_is_a_clear_imagery_error(
     s2_scene: tuple[Scene, Zone], tmp_path: Path
 ) -> None:
