@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 EXTRAS := dev,web,postgres,dask
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test lint typecheck system-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy basewatch
 
-test: lint typecheck
+# Browser tests drive Debian's Chromium (never a downloaded browser); install it when we can.
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing: browser tests will skip (install Debian's chromium)"; fi; }
+
+test: lint typecheck system-deps
 	$(PY) -m pytest
 
 clean:

@@ -12,12 +12,13 @@ normalised frame. Distances are geodesic (WGS84, :class:`pyproj.Geod`).
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -28,14 +29,22 @@ from basewatch.sites import Site
 
 __all__ = [
     "COLUMNS",
+    "EVENT_FIELDS",
     "HEAVY_TRANSPORT_TYPES",
     "REQUIRED_COLUMNS",
+    "AircraftType",
     "Flight",
     "FlightEvent",
+    "TrackWarning",
     "airfield_events",
+    "daily_counts",
     "daily_departures",
+    "event_record",
+    "flight_summaries",
+    "read_aircraft_types",
     "read_states",
     "split_flights",
+    "with_types",
 ]
 
 HEAVY_TRANSPORT_TYPES = frozenset(
@@ -89,6 +98,9 @@ _MIN_SURFACE_ROWS = 3
 """A stretch on the surface needs at least this many states to count as a touchdown."""
 _MIN_FIRST_AIRBORNE_ROWS = 5
 """A track opening with this many airborne states was flying before it was first seen."""
+
+_MAX_ROWS_SHOWN = 5
+"""How many offending row numbers a warning lists."""
 
 _GEOD = Geod(ellps="WGS84")
 EventKind = Literal["departure", "arrival"]
@@ -226,9 +238,65 @@ def _normalise(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
     out.loc[no_fix, ["latitude", "longitude"]] = np.nan
     onground = raw["onground"] if "onground" in raw.columns else pd.Series(pd.NA, raw.index)
     out["onground"] = _parse_bool(onground)
+    out = _drop_and_warn(out, path)
     out = out.dropna(subset=["timestamp", "icao24"])
     out = out.sort_values(["icao24", "timestamp"], kind="stable").reset_index(drop=True)
     return out[list(COLUMNS)]
+
+
+class TrackWarning(UserWarning):
+    """A state-vector file has rows basewatch repaired or ignored (named by file and row)."""
+
+
+def _row_names(path: Path, index: pd.Index) -> str:
+    """File row numbers of ``index`` (CSV lines counting the header, or JSON record indices)."""
+    is_json = ".json" in [s.lower() for s in path.suffixes]
+    numbers = [int(i) + (0 if is_json else 2) for i in index[:_MAX_ROWS_SHOWN]]
+    more = f" and {len(index) - _MAX_ROWS_SHOWN} more" if len(index) > _MAX_ROWS_SHOWN else ""
+    word = "record" if is_json else "row"
+    return (
+        f"{word}s {', '.join(map(str, numbers))}{more}"
+        if len(numbers) > 1
+        else (f"{word} {numbers[0]}{more}")
+    )
+
+
+def _drop_and_warn(out: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Warn about bad rows (naming file and rows); drop exact duplicates."""
+    where = f"ADS-B state file {str(path)!r}"
+    bad_time = out.index[out["timestamp"].isna() | out["icao24"].isna()]
+    if len(bad_time):
+        warnings.warn(
+            f"{where}: {_row_names(path, bad_time)} lack a valid timestamp or icao24; ignored",
+            TrackWarning,
+            stacklevel=4,
+        )
+    no_fix = out.index[out["latitude"].isna() & out["timestamp"].notna()]
+    if len(no_fix):
+        warnings.warn(
+            f"{where}: {_row_names(path, no_fix)} have no valid position (null or out of "
+            "range); they count for time and altitude only",
+            TrackWarning,
+            stacklevel=4,
+        )
+    dupes = out.index[out.duplicated(keep="first")]
+    if len(dupes):
+        warnings.warn(
+            f"{where}: {_row_names(path, dupes)} repeat an earlier row exactly; dropped",
+            TrackWarning,
+            stacklevel=4,
+        )
+        out = out.drop(index=dupes)
+    valid = out.dropna(subset=["timestamp", "icao24"])
+    backwards = valid.groupby("icao24", sort=False)["timestamp"].diff().dt.total_seconds() < 0
+    if backwards.any():
+        warnings.warn(
+            f"{where}: {_row_names(path, valid.index[backwards.to_numpy()])} go back in time "
+            "for their aircraft; states were sorted by time",
+            TrackWarning,
+            stacklevel=4,
+        )
+    return out
 
 
 def _parse_times(values: pd.Series, path: Path) -> pd.Series:
@@ -519,3 +587,137 @@ def daily_departures(
 def _utc_day(moment: datetime) -> date:
     """UTC calendar day of a timezone-aware (or naive-UTC) datetime."""
     return pd.Timestamp(moment).tz_convert("UTC").date() if moment.tzinfo else moment.date()
+
+
+# --------------------------------------------------------------------------- types and counts
+
+
+@dataclass(frozen=True, kw_only=True)
+class AircraftType:
+    """What a user's table says about one transponder address."""
+
+    typecode: str
+    """ICAO type designator, upper-case (``IL76``, ``A124``)."""
+    registration: str = ""
+    """Registration mark (``RA-78830``), '' when unknown."""
+
+
+EVENT_FIELDS = ("icao24", "callsign", "site_id", "event", "time")
+"""Keys every JSON event record carries (more may follow: typecode, registration, heavy)."""
+
+
+def read_aircraft_types(path: Path) -> dict[str, AircraftType]:
+    """Read a CSV of ``icao24, type[, registration]`` into a map keyed by lower-case icao24.
+
+    The type column may be called ``type``, ``typecode`` or ``aircraft_type``. Raises
+    :class:`InputError` naming the file (and row) when it cannot be used.
+    """
+    path = Path(path)
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
+        raise InputError(
+            f"cannot read aircraft type file {str(path)!r} ({err}); "
+            "pass a CSV with columns icao24,type,registration"
+        ) from err
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    type_col = next((c for c in ("type", "typecode", "aircraft_type") if c in table), None)
+    if "icao24" not in table.columns or type_col is None:
+        raise InputError(
+            f"aircraft type file {str(path)!r} lacks an icao24 or type column (found: "
+            f"{', '.join(table.columns) or 'none'}); write a header icao24,type,registration"
+        )
+    out: dict[str, AircraftType] = {}
+    for index, row in table.iterrows():
+        icao = str(row["icao24"]).strip().lower()
+        if not icao:
+            raise InputError(
+                f"aircraft type file {str(path)!r}, row {int(str(index)) + 2}: empty icao24; "
+                "give the 24-bit address in hex"
+            )
+        reg = str(row.get("registration", "") or "").strip()
+        out[icao] = AircraftType(typecode=str(row[type_col]).strip().upper(), registration=reg)
+    return out
+
+
+def with_types(events: Iterable[FlightEvent], types: dict[str, AircraftType]) -> list[FlightEvent]:
+    """Events with type (and heavy flag) taken from ``types`` where it knows the aircraft."""
+    out = []
+    for e in events:
+        known = types.get(e.icao24)
+        if known is not None and known.typecode:
+            e = replace(e, typecode=known.typecode, heavy=known.typecode in HEAVY_TRANSPORT_TYPES)
+        out.append(e)
+    return out
+
+
+def event_record(
+    event: FlightEvent, types: dict[str, AircraftType] | None = None
+) -> dict[str, Any]:
+    """The JSON record of one event: :data:`EVENT_FIELDS` then typecode, registration, heavy."""
+    known = (types or {}).get(event.icao24)
+    return {
+        "icao24": event.icao24,
+        "callsign": event.callsign,
+        "site_id": event.site_id,
+        "event": event.kind,
+        "time": pd.Timestamp(event.time).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "typecode": event.typecode,
+        "registration": known.registration if known else "",
+        "heavy": event.heavy,
+    }
+
+
+def daily_counts(events: Iterable[FlightEvent]) -> list[dict[str, Any]]:
+    """Departures and arrivals per site, UTC day and aircraft type ('' when unknown).
+
+    Returns records ``{"site_id", "day", "typecode", "heavy", "departures", "arrivals"}``
+    sorted by site, day and type; only combinations with at least one event appear.
+    """
+    counts: Counter[tuple[str, date, str, bool, str]] = Counter(
+        (e.site_id, _utc_day(e.time), e.typecode, e.heavy, e.kind) for e in events
+    )
+    keys = sorted({k[:4] for k in counts})
+    return [
+        {
+            "site_id": site,
+            "day": day.isoformat(),
+            "typecode": typecode,
+            "heavy": heavy,
+            "departures": counts[(site, day, typecode, heavy, "departure")],
+            "arrivals": counts[(site, day, typecode, heavy, "arrival")],
+        }
+        for site, day, typecode, heavy in keys
+    ]
+
+
+def flight_summaries(
+    flights: Iterable[Flight],
+    events: Iterable[FlightEvent],
+    types: dict[str, AircraftType] | None = None,
+) -> list[dict[str, Any]]:
+    """One record per flight: address, callsign, type, start, end, states and its events.
+
+    ``events`` entries are ``"<kind>@<site_id>"`` for the events inside the flight's span.
+    """
+    events = list(events)
+    out = []
+    for f in flights:
+        known = (types or {}).get(f.icao24)
+        inside = [
+            f"{e.kind}@{e.site_id}"
+            for e in events
+            if e.icao24 == f.icao24 and f.start <= e.time <= f.end
+        ]
+        out.append(
+            {
+                "icao24": f.icao24,
+                "callsign": f.callsign,
+                "typecode": known.typecode if known and known.typecode else f.typecode,
+                "start": pd.Timestamp(f.start).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "end": pd.Timestamp(f.end).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "states": len(f.states),
+                "events": inside,
+            }
+        )
+    return out

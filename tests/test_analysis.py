@@ -1,10 +1,7 @@
 """Tests of basewatch.analysis: baselines, change points, posture and the assessment dict.
 
-The series are generated here, seeded, after the December 2024 scenario: Tartus piers
-seen by Sentinel-1 (every 6 days) and Sentinel-2 (every 5 days, a third of it cloudy);
-the Khmeimim main apron seen by Sentinel-2 (two relative orbits, 2-3 days apart), empty on
-about one clear pass in five; the S-400 position seen by Sentinel-1 (ascending and
-descending passes). Counts carry detector noise: missed objects and false detections.
+The seeded series come from basewatch.analysis.simulate (the December 2024 scenario:
+Tartus piers, the sometimes-empty Khmeimim main apron, the S-400 position).
 """
 
 from __future__ import annotations
@@ -17,7 +14,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from shapely.geometry import Point, box
 
 from basewatch.analysis import (
     AssessParams,
@@ -35,145 +31,20 @@ from basewatch.analysis import (
     zone_changes,
 )
 from basewatch.analysis.changepoint import Change, shift_p_value
+from basewatch.analysis.simulate import (
+    END,
+    SITES,
+    khmeimim_apron,
+    khmeimim_s400,
+    scenario,
+    tartus_piers,
+)
+from basewatch.analysis.simulate import observation as _obs
+from basewatch.analysis.simulate import series_by_sensor as _series
 from basewatch.errors import InputError
 from basewatch.observe import Observation
-from basewatch.sites import Site, Zone
 
-END = date(2024, 12, 20)
-
-# --------------------------------------------------------------------------- scenario
-
-
-def _passes(start: date, step: int, hour: int, end: date = END) -> list[datetime]:
-    t = datetime(start.year, start.month, start.day, hour, 20, tzinfo=UTC)
-    out = []
-    while t.date() <= end:
-        out.append(t)
-        t += timedelta(days=step)
-    return out
-
-
-def _obs(
-    site: str, zone: str, sensor: str, metric: str, t: datetime, value: float | None, clear: float
-) -> Observation:
-    return Observation(
-        site_id=site,
-        zone_id=zone,
-        scene_id=f"{sensor}-{t:%Y%m%dT%H%M}",
-        time=t,
-        sensor=sensor,
-        detector={"sentinel-1": "sar-cfar", "sentinel-2": "s2-objects"}.get(sensor, "hr"),
-        detector_version="1.0",
-        metric=metric,
-        value=value,
-        clear_fraction=clear,
-        flags=() if clear >= 0.7 else ("cloudy",),
-    )
-
-
-def tartus_piers(seed: int, *, drop: date | None = date(2024, 12, 2)) -> list[Observation]:
-    """4-7 vessels until ``drop``, none after; S1 every 6 days, S2 every 5 (1/3 cloudy)."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for sensor, start, step, hour in (
-        ("sentinel-1", date(2024, 6, 6), 6, 4),
-        ("sentinel-2", date(2024, 6, 4), 5, 8),
-    ):
-        for t in _passes(start, step, hour):
-            true = int(rng.integers(4, 8)) if drop is None or t.date() <= drop else 0
-            miss = 0.05 if sensor == "sentinel-1" else 0.1
-            count = true - rng.binomial(true, miss) + rng.binomial(1, 0.05)
-            if sensor == "sentinel-2" and rng.random() < 1 / 3:
-                clear = float(rng.uniform(0.0, 0.5))
-            else:
-                clear = float(rng.uniform(0.85, 1.0)) if sensor == "sentinel-2" else 1.0
-            value = None if clear < 0.3 else float(count)
-            out.append(_obs("tartus", "piers", sensor, "ship_count", t, value, clear))
-    return out
-
-
-def khmeimim_apron(seed: int, *, change: bool = True) -> list[Observation]:
-    """12-20 aircraft, 0 on ~1 clear pass in 5; at most 5 from 2024-12-04 (S2 only)."""
-    rng = np.random.default_rng(seed)
-    times = sorted(_passes(date(2024, 6, 3), 5, 8) + _passes(date(2024, 6, 5), 5, 8))
-    out = []
-    for t in times:
-        clear = float(rng.uniform(0.0, 0.5)) if rng.random() < 0.25 else float(rng.uniform(0.85, 1))
-        if change and t.date() >= date(2024, 12, 4):
-            count = int(rng.integers(0, 6))
-        else:
-            count = 0 if rng.random() < 0.2 else int(rng.integers(12, 21))
-        value = None if clear < 0.2 else float(count)
-        out.append(_obs("khmeimim", "main-apron", "sentinel-2", "aircraft_count", t, value, clear))
-    return out
-
-
-def khmeimim_s400(seed: int, *, change: bool = True) -> list[Observation]:
-    """About 9 launchers and radars until 2024-12-10, none after (S1 asc + desc)."""
-    rng = np.random.default_rng(seed)
-    times = sorted(_passes(date(2024, 6, 6), 6, 4) + _passes(date(2024, 6, 9), 6, 15))
-    out = []
-    for t in times:
-        true = 0 if change and t.date() > date(2024, 12, 10) else 9
-        count = true - rng.binomial(true, 0.08) + rng.binomial(1, 0.05)
-        out.append(
-            _obs("khmeimim", "s400-position", "sentinel-1", "vehicle_count", t, float(count), 1.0)
-        )
-    return out
-
-
-def scenario(seed: int, *, change: bool = True) -> list[Observation]:
-    """All three zones of the demo scenario."""
-    drop = date(2024, 12, 2) if change else None
-    return (
-        tartus_piers(seed, drop=drop)
-        + khmeimim_apron(seed, change=change)
-        + khmeimim_s400(seed, change=change)
-    )
-
-
-def _zone(site: str, zid: str, kind: str, target: str, x: float, y: float) -> Zone:
-    return Zone(
-        site_id=site, id=zid, kind=kind, target=target, geometry=box(x, y, x + 0.003, y + 0.003)
-    )
-
-
-SITES = [
-    Site(
-        id="khmeimim",
-        name="Khmeimim Air Base",
-        kind="airbase",
-        geometry=Point(35.9486, 35.4011),
-        zones=(
-            _zone("khmeimim", "main-apron", "apron", "aircraft", 35.945, 35.405),
-            _zone("khmeimim", "transport-apron", "apron", "aircraft", 35.952, 35.407),
-            _zone("khmeimim", "s400-position", "air_defence_position", "vehicle", 35.94, 35.39),
-        ),
-    ),
-    Site(
-        id="tartus",
-        name="Tartus naval facility",
-        kind="naval_base",
-        geometry=Point(35.8725, 34.9117),
-        zones=(_zone("tartus", "piers", "pier", "ship", 35.87, 34.91),),
-    ),
-]
-
-
-def _series(obs: list[Observation], *, until: date | None = None) -> list[Series]:
-    groups: dict[str, list[Observation]] = {}
-    for o in obs:
-        if until is None or o.time.date() <= until:
-            groups.setdefault(o.sensor, []).append(o)
-    return [
-        Series(
-            sensor=k,
-            times=tuple(o.time for o in g),
-            values=tuple(o.value for o in g),
-            clear=tuple(o.clear_fraction for o in g),
-        )
-        for k, g in sorted(groups.items())
-    ]
+# --------------------------------------------------------------------------- helpers
 
 
 def _judge(obs: list[Observation], **kw: object):  # type: ignore[no-untyped-def]
@@ -419,11 +290,36 @@ def test_shift_p_value_is_small_for_a_run_of_empty_passes_only_where_emptiness_i
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"min_persist": 0}, {"penalty_scale": -1}, {"min_shift": 1.5}, {"dating_lr": 0.5}]
+    "kwargs",
+    [
+        {"min_persist": 0},
+        {"penalty_scale": -1},
+        {"min_shift": 1.5},
+        {"dating_lr": 0.5},
+        {"tail_scan": -1},
+        {"tail_scan": 2.5},
+    ],
 )
 def test_bad_change_params_raise_input_error(kwargs: dict[str, float]) -> None:
     with pytest.raises(InputError):
         ChangeParams(**kwargs)  # type: ignore[arg-type]
+
+
+def test_short_final_run_on_a_sometimes_empty_apron_is_found_by_the_tail_scan() -> None:
+    # three months of a Sentinel-2 apron empty on 5 of 13 clear passes, then the withdrawal
+    # (0, 2, 3, 0 aircraft): PELT's penalty, scaled to the empty passes, proposes no cut there
+    counts = [15, 12, 0, 18, 0, 15, 15, 18, 0, 0, 10, 0, 12, 0, 2, 3, 0]
+    t0 = datetime(2024, 9, 2, 8, tzinfo=UTC)
+    times = [t0 + timedelta(days=6 * i) for i in range(len(counts))]
+    values = [float(c) for c in counts]
+    (drop,) = [c for c in find_changes(times, values) if c.significant]
+    assert drop.direction == "down" and drop.level_to <= 2
+    assert drop.before >= times[13] and drop.after <= times[12]
+    assert drop.p_value < 0.01
+    pelt_only = find_changes(times, values, params=ChangeParams(tail_scan=0))
+    assert not [c for c in pelt_only if c.significant]
+    # the same data without the final run: nothing to find
+    assert not [c for c in find_changes(times[:13], values[:13]) if c.significant]
 
 
 # --------------------------------------------------------------------------- posture

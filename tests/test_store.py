@@ -36,6 +36,7 @@ from basewatch.store import (
     Store,
     export_observations,
     open_store,
+    schema_head,
 )
 
 TABLES = {
@@ -48,6 +49,7 @@ TABLES = {
     "chip_status",
     "evidence",
     "assessments",
+    "alerts",
 }
 FORMATS = ("csv", "json", "geojson")
 
@@ -184,12 +186,13 @@ def test_migrations_create_schema_and_record_version(tmp_path: Path) -> None:
     db = tmp_path / "nested" / "folder" / "basewatch.db"
     with open_store(str(db)) as store:  # bare path: folder and file are created
         assert store.url == f"sqlite:///{db}"
-        assert store.schema_version() == "0001"
+        assert store.schema_version() == schema_head()
     assert db.is_file()
     engine = create_engine(f"sqlite:///{db}")
     with engine.connect() as conn:
         assert set(inspect(conn).get_table_names()) == TABLES
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [("0001",)]
+        versions = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+        assert versions == [(schema_head(),)]
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         uniques = inspect(conn).get_unique_constraints("observations")
@@ -203,7 +206,7 @@ def test_reopen_keeps_data_and_pragmas(store: Store, tmp_path: Path) -> None:
     store.write_observations(make_observations())
     store.close()
     with open_store(tmp_path / "bw.db") as again:
-        assert again.schema_version() == "0001"
+        assert again.schema_version() == schema_head()
         assert len(again.observations()) == 20
         with again._engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -12,16 +13,24 @@ import pytest
 from pyproj import Geod
 from shapely.geometry import Point
 
+from basewatch.cli import main
 from basewatch.errors import InputError
 from basewatch.sites import Site
 from basewatch.tracks import (
     COLUMNS,
+    EVENT_FIELDS,
     HEAVY_TRANSPORT_TYPES,
+    AircraftType,
     FlightEvent,
+    TrackWarning,
     airfield_events,
+    daily_counts,
     daily_departures,
+    event_record,
+    read_aircraft_types,
     read_states,
     split_flights,
+    with_types,
 )
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "adsb_tracks_traffic_samples"
@@ -440,3 +449,101 @@ def test_daily_departures(scenario: tuple[Path, dict[str, datetime]]) -> None:
 def test_heavy_types_are_icao_designators() -> None:
     assert {"IL76", "A124", "C17", "A400"} <= HEAVY_TRANSPORT_TYPES
     assert all(t == t.upper() and " " not in t for t in HEAVY_TRANSPORT_TYPES)
+
+
+# --------------------------------------------------------------------------- bad rows, types, CLI
+
+
+def test_read_states_warns_about_bad_rows(tmp_path: Path) -> None:
+    path = tmp_path / "messy.csv"
+    path.write_text(
+        "timestamp,icao24,latitude,longitude,altitude,onground\n"
+        "2024-12-01T06:00:20Z,15b0a1,35.40,35.95,150,true\n"  # row 2
+        "2024-12-01T06:00:00Z,15b0a1,35.40,35.95,150,true\n"  # row 3: back in time
+        "2024-12-01T06:00:20Z,15b0a1,35.40,35.95,150,true\n"  # row 4: duplicate of row 2
+        "2024-12-01T06:00:30Z,15b0a1,,,150,true\n"  # row 5: no position
+        "2024-12-01T06:00:40Z,,35.40,35.95,150,true\n"  # row 6: no address
+    )
+    with pytest.warns(TrackWarning) as record:
+        states = read_states(path)
+    messages = [str(w.message) for w in record]
+    assert all(str(path) in m for m in messages)
+    assert any("row 4 repeat an earlier row" in m for m in messages)
+    assert any("row 3 go back in time" in m for m in messages)
+    assert any("row 5 have no valid position" in m for m in messages)
+    assert any("row 6 lack a valid timestamp or icao24" in m for m in messages)
+    assert states["timestamp"].is_monotonic_increasing and len(states) == 3
+
+
+def test_aircraft_types_and_daily_counts(
+    scenario: tuple[Path, dict[str, datetime]], tmp_path: Path
+) -> None:
+    types_csv = tmp_path / "types.csv"
+    types_csv.write_text(
+        "icao24,type,registration\n7A0001,il76,YK-ATA\n15b0a1,IL76,RA-78830\n"
+    )  # the local A320 is re-identified as an Il-76
+    types = read_aircraft_types(types_csv)
+    assert types["7a0001"] == AircraftType(typecode="IL76", registration="YK-ATA")
+    flights = split_flights(read_states(scenario[0]))
+    events = with_types(airfield_events(flights, [_site("khmeimim", *KHMEIMIM)]), types)
+    local = next(e for e in events if e.icao24 == "7a0001")
+    assert (local.typecode, local.heavy) == ("IL76", True)
+    counts = daily_counts(events)
+    assert {(c["day"], c["typecode"]): (c["departures"], c["arrivals"]) for c in counts} == {
+        ("2024-12-01", "IL76"): (2, 1),
+        ("2024-12-01", "A124"): (0, 1),
+        ("2024-12-03", "IL76"): (1, 0),
+    }
+    record = event_record(local, types)
+    assert list(record)[: len(EVENT_FIELDS)] == list(EVENT_FIELDS)
+    assert record["registration"] == "YK-ATA" and record["event"] == "departure"
+    bad = tmp_path / "bad_types.csv"
+    bad.write_text("hex,model\nabc,IL76\n")
+    with pytest.raises(InputError, match="lacks an icao24 or type column") as info:
+        read_aircraft_types(bad)
+    assert str(bad) in str(info.value)
+
+
+def _registry(tmp_path: Path) -> Path:
+    path = tmp_path / "lszh.geojson"
+    site = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [8.5492, 47.4647]},
+        "properties": {"id": "lszh", "name": "Zurich", "kind": "airbase", "operator": "CH"},
+    }
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [site]}))
+    return path
+
+
+def test_cli_tracks_events_zurich(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = DATA / "zurich_airport.json.gz"
+    if not path.exists():
+        pytest.skip(f"traffic ADS-B sample not present at {path}")
+    registry = _registry(tmp_path)
+    main(["tracks", "events", "--tracks", str(path), "--sites", str(registry), "--format", "json"])
+    out = capsys.readouterr()
+    events = json.loads(out.out)
+    assert "repeat an earlier row exactly" in out.err  # the sample holds 2,297 duplicated rows
+    assert all(set(EVENT_FIELDS) <= set(e) for e in events)
+    assert sorted(e["callsign"] for e in events if e["event"] == "arrival") == [
+        "CAI3208",
+        "EDW229",
+        "SWR5220",
+        "VJT796",
+    ]
+    assert len([e for e in events if e["event"] == "departure"]) == 5
+    main(["tracks", "import", "--tracks", str(path), "--sites", str(registry), "--format", "json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert len(summary["flights"]) == 10 and summary["events"] == 9
+    swiss = next(f for f in summary["flights"] if f["callsign"] == "SWR5220")
+    assert swiss["events"] == ["departure@lszh", "arrival@lszh"]
+
+
+def test_cli_tracks_missing_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "states.csv"
+    path.write_text("timestamp,icao24,latitude,altitude\n2024-12-01T00:00:00Z,abc,35,100\n")
+    with pytest.raises(SystemExit) as info:
+        main(["tracks", "events", "--tracks", str(path), "--sites", str(_registry(tmp_path))])
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert str(path) in err and "longitude" in err and "Traceback" not in err

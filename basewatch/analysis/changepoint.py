@@ -95,6 +95,11 @@ class ChangeParams:
     dating_lr: float = 8.0
     """Likelihood ratio (new/old level) above which an observation is dated to the new
     level, and below whose inverse to the old level; in between it is ambiguous."""
+    tail_scan: int = 6
+    """Besides PELT's candidates, the cuts that leave the last ``min_persist`` to
+    ``tail_scan`` observations at a new level are tried (Bonferroni-corrected over the
+    cuts tried): PELT's penalty, scaled to the noise of a sometimes-empty zone, misses a
+    short final run of empty passes that is nonetheless far outside the zone's history."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.baseline, BaselineParams):
@@ -104,6 +109,11 @@ class ChangeParams:
         if not isinstance(self.min_persist, int) or self.min_persist < 1:
             raise InputError(
                 f"ChangeParams.min_persist must be an integer >= 1, got {self.min_persist!r}"
+            )
+        if not isinstance(self.tail_scan, int) or self.tail_scan < 0:
+            raise InputError(
+                f"ChangeParams.tail_scan must be an integer >= 0, got {self.tail_scan!r}; "
+                "use 0 to rely on PELT alone"
             )
         for name in ("penalty_scale", "merge_days", "min_shift_abs"):
             v = getattr(self, name)
@@ -365,15 +375,43 @@ def _significant_cuts(vals: np.ndarray, params: ChangeParams) -> list[_Cut]:
         return []
     pen = params.penalty_scale * robust_sigma(vals) * math.log(n)
     algo = rpt.Pelt(model="l1", min_size=min_size, jump=1).fit(vals.reshape(-1, 1))
-    cuts = [int(b) for b in algo.predict(pen=pen)[:-1]]
+    kept = _prune([int(b) for b in algo.predict(pen=pen)[:-1]], vals, params)
+    tail = _tail_cut(vals, kept[-1].index if kept else 0, params)
+    if tail is None:
+        return kept
+    cut, p_adjusted = tail
+    retested = _prune([*(c.index for c in kept), cut], vals, params)
+    if retested and retested[-1].index == cut:
+        retested[-1] = replace(retested[-1], p=max(retested[-1].p, p_adjusted))
+    return retested
+
+
+def _prune(cuts: list[int], vals: np.ndarray, params: ChangeParams) -> list[_Cut]:
+    """Remove the weakest cut until every remaining one passes :func:`_test_cut`."""
+    cuts = list(cuts)
     while cuts:
-        bounds = [0, *cuts, n]
+        bounds = [0, *cuts, vals.size]
         tested = [_test_cut(vals, bounds, j, params) for j in range(1, len(bounds) - 1)]
         worst = _weakest(tested, params.baseline.alpha)
         if worst is None:
             return tested
         del cuts[worst]
     return []
+
+
+def _tail_cut(vals: np.ndarray, start: int, params: ChangeParams) -> tuple[int, float] | None:
+    """The best cut leaving ``min_persist`` to ``tail_scan`` final observations at a new
+    level after ``start``, when it is significant once multiplied by the cuts tried:
+    ``(cut, corrected p-value)``; None otherwise."""
+    n = vals.size
+    first = max(start + params.baseline.min_history, n - params.tail_scan)
+    last = n - params.min_persist
+    if params.tail_scan < params.min_persist or first > last:
+        return None
+    tried = [_test_cut(vals, [start, c, n], 1, params) for c in range(first, last + 1)]
+    best = min(tried, key=lambda c: (c.p, c.index))
+    p = min(1.0, best.p * len(tried))
+    return (best.index, p) if p < params.baseline.alpha else None
 
 
 def _trailing_candidate(
