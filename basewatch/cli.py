@@ -195,7 +195,13 @@ def scenes() -> None:
 @click.option(
     "--catalog",
     required=True,
-    help="earth-search, planetary-computer, a STAC API URL or a catalog.json path/URL.",
+    help="earth-search, planetary-computer, a STAC API URL, a catalog.json path/URL, "
+    "or a folder of GeoTIFF/COG files.",
+)
+@click.option(
+    "--sensor",
+    type=click.Choice(["sentinel-2", "sentinel-1", "highres"]),
+    help="Sensor of the files of a GeoTIFF folder --catalog (default: from the band count).",
 )
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 def scenes_search(
@@ -207,6 +213,7 @@ def scenes_search(
     collections: tuple[str, ...],
     max_cloud: float | None,
     catalog: str,
+    sensor: str | None,
     fmt: str,
 ) -> None:
     """List the scenes monitor would read for a site."""
@@ -224,7 +231,7 @@ def scenes_search(
         max(b[2] for b in bounds),
         max(b[3] for b in bounds),
     )
-    found = open_catalog(catalog).search(
+    found = open_catalog(catalog, sensor=sensor).search(
         bbox=bbox,
         start=parse_day(start),
         end=parse_day(end, end_of_day=True),
@@ -265,7 +272,13 @@ def scenes_search(
 @click.option(
     "--catalog",
     required=True,
-    help="earth-search, planetary-computer, a STAC API URL or a catalog.json path/URL.",
+    help="earth-search, planetary-computer, a STAC API URL, a catalog.json path/URL, "
+    "or a folder of GeoTIFF/COG files.",
+)
+@click.option(
+    "--sensor",
+    type=click.Choice(["sentinel-2", "sentinel-1", "highres"]),
+    help="Sensor of the files of a GeoTIFF folder --catalog (default: from the band count).",
 )
 @click.option("--db", default="sqlite:///basewatch.db", show_default=True, help=DB_HELP)
 @click.option("--from", "start", help="First day, YYYY-MM-DD (default: a year before --to).")
@@ -274,6 +287,12 @@ def scenes_search(
 @click.option("--collection", "collections", multiple=True, help="Collection id (repeatable).")
 @click.option("--max-cloud", type=float, help="Skip Sentinel-2 scenes cloudier than this (%).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path),
+    help="Cache every loaded chip here (default: remote chips in ~/.cache/basewatch).",
+)
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the chip cache.")
 def monitor(
     registry: str,
     catalog: str,
@@ -284,9 +303,15 @@ def monitor(
     collections: tuple[str, ...],
     max_cloud: float | None,
     workers: int,
+    sensor: str | None,
+    cache_dir: Path | None,
+    no_cache: bool,
 ) -> None:
     """Observe every zone on every scene into the store (resumable: rerun to continue)."""
+    from basewatch.imagery.cache import configure_environment
     from basewatch.pipeline import monitor as run
+
+    configure_environment(sensor=sensor, cache_dir=cache_dir, no_cache=no_cache)
 
     with _progress("chips") as progress:
         summary = run(
@@ -341,11 +366,34 @@ def assess(
     help="Report this assessment.json instead of the store's latest.",
 )
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="report.html path.")
-def report(db: str, assessment: Path | None, out: Path) -> None:
-    """Write the HTML report (opens offline)."""
-    from basewatch.pipeline import report as run
+@click.option(
+    "--pdf",
+    type=click.Path(path_type=Path),
+    help="Also print the report to this PDF file (needs Chromium).",
+)
+@click.option("--site", "site_ids", multiple=True, help="Only this site (repeatable).")
+@click.option(
+    "--tracks",
+    type=click.Path(path_type=Path),
+    help="ADS-B state vectors (CSV/JSON): adds flight activity per day.",
+)
+def report(
+    db: str,
+    assessment: Path | None,
+    out: Path,
+    pdf: Path | None,
+    site_ids: tuple[str, ...],
+    tracks: Path | None,
+) -> None:
+    """Write the HTML report (opens offline), optionally printed to PDF."""
+    from basewatch.report import build_report
 
-    click.echo(f"wrote {run(out=out, db=db, assessment=assessment)}")
+    built = build_report(
+        out=out, db=db, assessment=assessment, pdf=pdf, site_ids=site_ids, tracks=tracks
+    )
+    click.echo(f"wrote {built.html}")
+    if built.pdf is not None:
+        click.echo(f"wrote {built.pdf}")
 
 
 @cli.group()
@@ -410,6 +458,384 @@ def demo(out: Path, build_only: bool, n_sites: int, workers: int) -> None:
     if result.report is not None:
         click.echo(f"assessment: {result.assessment}")
         click.echo(f"report: {result.report}")
+
+
+# ------------------------------------------------------------------------------ context
+# (exposure, tracks, evidence, sites stats)
+
+
+@cli.command()
+@click.option("--sites", "registry", required=True, help="Registry file or bundled name.")
+@click.option(
+    "--front",
+    "fronts",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path),
+    help="GeoJSON of control areas or front lines (repeatable: one file per date).",
+)
+@click.option("--weapons", type=click.Path(path_type=Path), help="Weapons YAML (default: bundled).")
+@click.option("--hostile", multiple=True, help="Only areas of this controller (repeatable).")
+@click.option("--site", "site_ids", multiple=True, help="Only this site (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "geojson"]), default="table")
+def exposure(
+    registry: str,
+    fronts: tuple[Path, ...],
+    weapons: Path | None,
+    hostile: tuple[str, ...],
+    site_ids: tuple[str, ...],
+    fmt: str,
+) -> None:
+    """Geodesic distance of each site to the front and the weapons that reach it."""
+    from basewatch.sites import load_registry
+    from basewatch.threat import exposure_geojson, exposure_over_time, load_front, load_weapons
+
+    reg = load_registry(registry).select(list(site_ids))
+    catalogue = load_weapons(weapons)
+    loaded = [load_front(f, hostile=list(hostile)) for f in fronts]
+    rows = exposure_over_time(list(reg), loaded, catalogue)
+    if fmt == "json":
+        click.echo(json.dumps([r.to_json() for r in rows], indent=1))
+    elif fmt == "geojson":
+        click.echo(json.dumps(exposure_geojson(rows, catalogue)))
+    else:
+        click.echo(f"{'front_date':<12} {'site':<16} {'km':>8}  {'controller':<12} in range")
+        for r in rows:
+            reach = ", ".join(r.in_range) or "-"
+            click.echo(
+                f"{r.front_date or '-':<12} {r.site_id:<16} {r.distance_km:>8.2f}  "
+                f"{r.controller or '-':<12} {reach}"
+            )
+
+
+@cli.group()
+def tracks() -> None:
+    """ADS-B flight tracks: flights, departures and arrivals at watched airfields."""
+
+
+def _track_options(func: Callable[..., None]) -> Callable[..., None]:
+    """Options shared by ``tracks import`` and ``tracks events``."""
+    options = [
+        click.option(
+            "--tracks",
+            "files",
+            multiple=True,
+            required=True,
+            type=click.Path(path_type=Path),
+            help="ADS-B state vectors: CSV, JSON or JSON.gz (repeatable).",
+        ),
+        click.option("--sites", "registry", required=True, help="Registry file or bundled name."),
+        click.option(
+            "--site", "site_ids", multiple=True, help="Only this site (default: airbases)."
+        ),
+        click.option(
+            "--types",
+            "types_csv",
+            type=click.Path(path_type=Path),
+            help="CSV icao24,type,registration naming the aircraft.",
+        ),
+        click.option("--radius-km", type=float, default=8.0, show_default=True, help="Geofence."),
+        click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table"),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _track_events(
+    files: tuple[Path, ...],
+    registry: str,
+    site_ids: tuple[str, ...],
+    types_csv: Path | None,
+    radius_km: float,
+) -> tuple[list[Any], list[Any], dict[str, Any]]:
+    """Read the files (warnings on stderr), split flights, find events; typed when asked."""
+    import warnings
+
+    import pandas as pd
+
+    from basewatch.sites import load_registry
+    from basewatch.tracks import (
+        airfield_events,
+        read_aircraft_types,
+        read_states,
+        split_flights,
+        with_types,
+    )
+
+    reg = load_registry(registry)
+    watched = (
+        list(reg.select(list(site_ids))) if site_ids else [s for s in reg if s.kind == "airbase"]
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        states = pd.concat([read_states(f) for f in files], ignore_index=True)
+    for w in caught:
+        click.echo(f"basewatch: warning: {w.message}", err=True)
+    flights = split_flights(states.drop_duplicates(ignore_index=True))
+    types = read_aircraft_types(types_csv) if types_csv else {}
+    events = with_types(airfield_events(flights, watched, radius_km=radius_km), types)
+    return flights, events, types
+
+
+@tracks.command("events")
+@_track_options
+@click.option("--counts", is_flag=True, help="Daily counts per site and type instead of events.")
+def tracks_events(
+    files: tuple[Path, ...],
+    registry: str,
+    site_ids: tuple[str, ...],
+    types_csv: Path | None,
+    radius_km: float,
+    fmt: str,
+    counts: bool,
+) -> None:
+    """Departures and arrivals at airfield sites (or daily counts with --counts)."""
+    from basewatch.tracks import daily_counts, event_record
+
+    _, events, types = _track_events(files, registry, site_ids, types_csv, radius_km)
+    if counts:
+        rows = daily_counts(events)
+        if fmt == "json":
+            click.echo(json.dumps(rows, indent=1))
+            return
+        click.echo(f"{'site':<14} {'day':<11} {'type':<7} {'dep':>4} {'arr':>4}")
+        for c in rows:
+            click.echo(
+                f"{c['site_id']:<14} {c['day']:<11} {c['typecode'] or '?':<7} "
+                f"{c['departures']:>4} {c['arrivals']:>4}"
+            )
+        return
+    records = [event_record(e, types) for e in events]
+    if fmt == "json":
+        click.echo(json.dumps(records, indent=1))
+        return
+    click.echo(f"{'time':<21} {'site':<14} {'event':<10} {'icao24':<7} {'callsign':<9} type")
+    for r in records:
+        click.echo(
+            f"{r['time']:<21} {r['site_id']:<14} {r['event']:<10} {r['icao24']:<7} "
+            f"{r['callsign'] or '-':<9} {r['typecode'] or '?'}"
+        )
+
+
+@tracks.command("import")
+@_track_options
+@click.option("--db", help="Record each event in the evidence ledger of this store. " + DB_HELP)
+def tracks_import(
+    files: tuple[Path, ...],
+    registry: str,
+    site_ids: tuple[str, ...],
+    types_csv: Path | None,
+    radius_km: float,
+    fmt: str,
+    db: str | None,
+) -> None:
+    """Read tracks, list flights with their events; with --db, add events as evidence."""
+    from basewatch.tracks import flight_summaries
+
+    flights, events, types = _track_events(files, registry, site_ids, types_csv, radius_km)
+    rows = flight_summaries(flights, events, types)
+    stored = 0
+    if db:
+        from basewatch.evidence import add_flight_events
+        from basewatch.store import open_store
+
+        with open_store(db) as store:
+            stored = add_flight_events(store, events, source=", ".join(f.name for f in files))
+    if fmt == "json":
+        click.echo(json.dumps({"flights": rows, "events": len(events), "stored": stored}, indent=1))
+        return
+    click.echo(f"{'icao24':<7} {'callsign':<9} {'type':<6} {'start':<21} {'end':<21} events")
+    for r in rows:
+        click.echo(
+            f"{r['icao24']:<7} {r['callsign'] or '-':<9} {r['typecode'] or '?':<6} "
+            f"{r['start']:<21} {r['end']:<21} {' '.join(r['events']) or '-'}"
+        )
+    click.echo(f"{len(rows)} flights, {len(events)} events" + (f", {stored} stored" if db else ""))
+
+
+@cli.group()
+def evidence() -> None:
+    """The evidence ledger: graded, cited claims about sites."""
+
+
+def _known_sites(registry: str | None) -> list[str] | None:
+    """Site ids of REGISTRY, or None when no registry is given."""
+    if registry is None:
+        return None
+    from basewatch.sites import load_registry
+
+    return [s.id for s in load_registry(registry)]
+
+
+@evidence.command("add")
+@click.option("--db", default="sqlite:///basewatch.db", show_default=True, help=DB_HELP)
+@click.option("--site", "site_id", required=True, help="Site id.")
+@click.option("--time", "when", required=True, help="When (ISO 8601, e.g. 2024-12-03T08:20Z).")
+@click.option("--source", required=True, help="Source name (outlet, account, agency).")
+@click.option("--url", default="", help="Where to read it.")
+@click.option(
+    "--kind",
+    required=True,
+    type=click.Choice(["imagery", "flight", "post", "article", "official"]),
+)
+@click.option("--claim", required=True, help="What the source says.")
+@click.option("--grade", default="F6", show_default=True, help="Admiralty grade A-F + 1-6.")
+@click.option("--sites", "registry", help="Check the site exists in this registry.")
+def evidence_add(
+    db: str,
+    site_id: str,
+    when: str,
+    source: str,
+    url: str,
+    kind: str,
+    claim: str,
+    grade: str,
+    registry: str | None,
+) -> None:
+    """Add one graded claim to the ledger; print its id."""
+    from basewatch.evidence import add_entries, make_entry
+    from basewatch.store import open_store
+
+    entry = make_entry(
+        site_id=site_id, time=when, source=source, url=url, kind=kind, claim=claim, grade=grade
+    )
+    with open_store(db) as store:
+        (entry_id,) = add_entries(store, [entry], known_sites=_known_sites(registry))
+    click.echo(entry_id)
+
+
+@evidence.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--db", default="sqlite:///basewatch.db", show_default=True, help=DB_HELP)
+@click.option("--sites", "registry", help="Check every site exists in this registry.")
+def evidence_import(file: Path, db: str, registry: str | None) -> None:
+    """Add the entries of FILE (CSV or JSON list) to the ledger."""
+    from basewatch.evidence import add_entries, read_entries
+    from basewatch.store import open_store
+
+    entries = read_entries(file)
+    with open_store(db) as store:
+        ids = add_entries(store, entries, known_sites=_known_sites(registry))
+    click.echo(f"{len(ids)} entries in {file} ({len(set(ids))} distinct)")
+
+
+@evidence.command("list")
+@click.option("--db", default="sqlite:///basewatch.db", show_default=True, help=DB_HELP)
+@click.option("--site", "site_id", help="Only this site.")
+@click.option("--kind", help="Only this kind.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def evidence_list(db: str, site_id: str | None, kind: str | None, fmt: str) -> None:
+    """List ledger entries by site and time."""
+    from basewatch.evidence import list_entries
+    from basewatch.store import open_store
+
+    with open_store(db) as store:
+        rows = list_entries(store, site_id=site_id, kind=kind)
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=1, ensure_ascii=False))
+        return
+    for r in rows:
+        click.echo(
+            f"{r['id']:>4} {r['time']} {r['site_id']:<12} {r['kind']:<8} {r['grade']} "
+            f"{r['source']}: {r['claim']}" + (f" <{r['url']}>" if r["url"] else "")
+        )
+
+
+@sites.command("stats")
+@click.option("--registry", required=True, help="Registry file or bundled name.")
+@click.option("--compare", "earlier", help="An earlier registry: also show the change.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def sites_stats(registry: str, earlier: str | None, fmt: str) -> None:
+    """Count sites by operator and kind (survey statistics), optionally against EARLIER."""
+    from basewatch.sites import load_registry
+    from basewatch.survey import compare_stats, survey_stats
+
+    current = load_registry(registry)
+    stats = compare_stats(current, load_registry(earlier)) if earlier else survey_stats(current)
+    if fmt == "json":
+        click.echo(json.dumps(stats, indent=1))
+        return
+    change = stats.get("change", {})
+
+    def delta(section: str, key: str | None = None) -> str:
+        if not change:
+            return ""
+        value = change[section] if key is None else change[section].get(key, 0)
+        return f" ({value:+d})"
+
+    click.echo(f"total: {stats['total']}{delta('total')}")
+    click.echo("by operator:")
+    for op, n in stats["by_operator"].items():
+        kinds = ", ".join(f"{k} {m}" for k, m in stats["by_operator_kind"][op].items())
+        click.echo(f"  {op:<10} {n:>5}{delta('by_operator', op)}  [{kinds}]")
+    gone = [op for op in change.get("by_operator", {}) if op not in stats["by_operator"]]
+    for op in gone:
+        click.echo(f"  {op:<10} {0:>5}{delta('by_operator', op)}")
+    click.echo("by kind:")
+    for kind, n in stats["by_kind"].items():
+        click.echo(f"  {kind:<12} {n:>5}{delta('by_kind', kind)}")
+
+
+@cli.command()
+@click.option("--sites", "registry", required=True, help="Registry file or bundled name.")
+@click.option("--catalog", required=True, help="STAC API name or URL, or a catalog.json path/URL.")
+@click.option("--db", default="sqlite:///basewatch.db", show_default=True, help=DB_HELP)
+@click.option("--from", "start", help="First day, YYYY-MM-DD (default: a year before --to).")
+@click.option("--to", "end", help="Last day and assessment date, YYYY-MM-DD (default: today).")
+@click.option("--site", "site_ids", multiple=True, help="Only this site (repeatable).")
+@click.option("--webhook", help="Also POST each alert as JSON to this http(s) URL.")
+@click.option("--timeout", "timeout_s", type=float, default=10.0, show_default=True,
+              help="Webhook timeout in seconds.")
+def watch(
+    registry: str,
+    catalog: str,
+    db: str,
+    start: str | None,
+    end: str | None,
+    site_ids: tuple[str, ...],
+    webhook: str | None,
+    timeout_s: float,
+) -> None:
+    """Observe new scenes and print each newly significant change once (JSON lines)."""
+    from basewatch.alerts import WebhookError
+    from basewatch.alerts import watch as run
+
+    with _progress("chips") as progress:
+        result = run(registry, catalog, db=db, start=start, end=end, site_ids=list(site_ids),
+                     webhook=webhook, timeout_s=timeout_s, progress=progress)
+    for alert in result.new:
+        click.echo(json.dumps(alert, ensure_ascii=False))
+    s = result.summary
+    click.echo(f"{s.observed} chips observed, {len(result.new)} new alert(s)"
+               + (f", {result.delivered} sent to the webhook" if webhook else ""), err=True)
+    if result.webhook_error:
+        raise WebhookError(f"{result.webhook_error} ({result.pending} alert(s) pending)")
+    if result.pending and not webhook:
+        click.echo(f"{result.pending} alert(s) still wait for a webhook: pass --webhook URL",
+                   err=True)
+
+
+# ------------------------------------------------------------------------------ serve
+
+
+@cli.command()
+@click.option("--db", default="sqlite:///basewatch.db", show_default=True, help=DB_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=8000, show_default=True, help="TCP port.")
+def serve(db: str, host: str, port: int) -> None:
+    """Serve the dashboard and JSON API (writes need BASEWATCH_TOKEN; extra [web])."""
+    from basewatch.errors import InputError
+
+    try:
+        from basewatch.web import serve as run
+    except ImportError as exc:
+        raise InputError(
+            f"basewatch serve needs FastAPI and uvicorn ({exc.name} is missing): "
+            "pip install 'basewatch[web]'"
+        ) from exc
+    click.echo(f"serving {db} on http://{host}:{port}/ (API docs: /docs)", err=True)
+    run(db, host=host, port=port)
 
 
 def main(argv: list[str] | None = None) -> None:

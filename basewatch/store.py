@@ -86,6 +86,7 @@ __all__ = [
     "EXPORT_FORMATS",
     "SceneRecord",
     "Store",
+    "StoredAlert",
     "export_observations",
     "open_store",
 ]
@@ -322,6 +323,8 @@ class EvidenceRow(Base):
     text: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String)
     digest: Mapped[str] = mapped_column(String(64), unique=True)
+    reliability: Mapped[str] = mapped_column(String(1), default="F", server_default="F")
+    credibility: Mapped[str] = mapped_column(String(1), default="6", server_default="6")
 
 
 class AssessmentRow(Base):
@@ -335,9 +338,51 @@ class AssessmentRow(Base):
     payload: Mapped[str] = mapped_column(Text)
 
 
+class AlertRow(Base):
+    """A significant change reported by ``basewatch watch`` (reported once, kept forever).
+
+    ``webhook_url`` is set when the alert must also be POSTed to a webhook; it is pending
+    until ``delivered_at`` is set.
+    """
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[str] = mapped_column(String, index=True)
+    zone_id: Mapped[str] = mapped_column(String)
+    direction: Mapped[str] = mapped_column(String)
+    after: Mapped[str] = mapped_column(String)
+    before: Mapped[str] = mapped_column(String)
+    payload: Mapped[str] = mapped_column(Text)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 # --------------------------------------------------------------------------------------
 # Records and pure helpers
 # --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredAlert:
+    """An alert kept in the store (see :meth:`Store.add_alert`)."""
+
+    id: int
+    """Database id."""
+    alert: dict[str, Any]
+    """The alert as reported (``site_id``, ``zone_id``, ``after``, ``before``, ...)."""
+    reported_at: datetime
+    """When it was first reported (UTC)."""
+    webhook_url: str | None
+    """Webhook it must be POSTed to, None when none was asked for."""
+    delivered_at: datetime | None
+    """When the webhook accepted it; None while pending (or without webhook)."""
+
+    @property
+    def pending(self) -> bool:
+        """True while a webhook delivery is still owed."""
+        return self.webhook_url is not None and self.delivered_at is None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -785,17 +830,32 @@ class Store:
     # -- evidence and assessments -----------------------------------------------------------
 
     def add_evidence(
-        self, *, site_id: str, time: datetime, source: str, url: str, text: str, kind: str = "text"
+        self,
+        *,
+        site_id: str,
+        time: datetime,
+        source: str,
+        url: str,
+        text: str,
+        kind: str = "text",
+        reliability: str = "F",
+        credibility: str = "6",
     ) -> int:
-        """Add an evidence entry and return its id; the same entry added again keeps its id."""
+        """Add an evidence entry and return its id; the same entry added again keeps its id.
+
+        ``reliability`` (A-F) and ``credibility`` (1-6) are the admiralty grade; the
+        defaults ``F``/``6`` mean "cannot be judged". Adding the same entry again with
+        another grade updates the grade.
+        """
         when = _require_utc(time, f"evidence time for {site_id}")
         digest = hashlib.sha256(
             _dumps([site_id, _iso(when), source, url, text, kind]).encode()
         ).hexdigest()
         with self._session("add evidence", write=True) as session:
-            existing = session.scalar(select(EvidenceRow.id).where(EvidenceRow.digest == digest))
+            existing = session.scalar(select(EvidenceRow).where(EvidenceRow.digest == digest))
             if existing is not None:
-                return existing
+                existing.reliability, existing.credibility = reliability, str(credibility)
+                return existing.id
             row = EvidenceRow(
                 site_id=site_id,
                 time=when,
@@ -804,13 +864,17 @@ class Store:
                 text=text,
                 kind=kind,
                 digest=digest,
+                reliability=reliability,
+                credibility=str(credibility),
             )
             session.add(row)
             session.flush()
             return row.id
 
     def evidence(self, *, site_id: str | None = None) -> list[dict[str, Any]]:
-        """Evidence entries (``id, site_id, time, source, url, text, kind``) by site, time, id.
+        """Evidence entries by site, time, id.
+
+        Keys: ``id, site_id, time, source, url, text, kind, reliability, credibility``.
 
         ``time`` is a timezone-aware UTC datetime.
         """
@@ -829,6 +893,8 @@ class Store:
                 "url": r.url,
                 "text": r.text,
                 "kind": r.kind,
+                "reliability": r.reliability,
+                "credibility": r.credibility,
             }
             for r in rows
         ]
@@ -853,6 +919,61 @@ class Store:
         with self._session("read the latest assessment") as session:
             text = session.scalar(query)
         return None if text is None else dict(json.loads(text))
+
+    # -- alerts -----------------------------------------------------------------------------
+
+    def add_alert(self, alert: Mapping[str, Any], *, webhook_url: str | None = None) -> int:
+        """Keep a reported alert and return its id; ``webhook_url`` makes its delivery pending.
+
+        ``alert`` needs ``site_id``, ``zone_id``, ``direction``, ``after`` and ``before``
+        (``YYYY-MM-DD``); the whole mapping is stored as JSON.
+        """
+        needed = ("site_id", "zone_id", "direction", "after", "before")
+        missing = [k for k in needed if k not in alert]
+        if missing:
+            raise InputError(f"alert {dict(alert)!r} lacks {', '.join(missing)}; add them")
+        row = AlertRow(
+            site_id=str(alert["site_id"]),
+            zone_id=str(alert["zone_id"]),
+            direction=str(alert["direction"]),
+            after=str(alert["after"]),
+            before=str(alert["before"]),
+            payload=json.dumps(dict(alert), ensure_ascii=False, default=_json_default),
+            reported_at=datetime.now(UTC),
+            webhook_url=webhook_url,
+            delivered_at=None,
+        )
+        with self._session("store an alert", write=True) as session:
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def alerts(self, *, site_id: str | None = None, pending: bool = False) -> list[StoredAlert]:
+        """Stored alerts in the order reported; ``pending`` keeps those owed to a webhook."""
+        query = select(AlertRow).order_by(AlertRow.id)
+        if site_id is not None:
+            query = query.where(AlertRow.site_id == site_id)
+        if pending:
+            query = query.where(AlertRow.webhook_url.is_not(None), AlertRow.delivered_at.is_(None))
+        with self._session("read alerts") as session:
+            return [
+                StoredAlert(
+                    id=r.id,
+                    alert=dict(json.loads(r.payload)),
+                    reported_at=r.reported_at,
+                    webhook_url=r.webhook_url,
+                    delivered_at=r.delivered_at,
+                )
+                for r in session.scalars(query)
+            ]
+
+    def mark_alert_delivered(self, alert_id: int, *, url: str) -> None:
+        """Record that the webhook at ``url`` accepted alert ``alert_id``."""
+        with self._session("mark an alert delivered", write=True) as session:
+            row = session.get(AlertRow, alert_id)
+            if row is None:
+                raise InputError(f"alert {alert_id}: no such alert in the store")
+            _assign(row, {"webhook_url": url, "delivered_at": datetime.now(UTC)})
 
     def close(self) -> None:
         """Release the database connections."""
@@ -1144,6 +1265,12 @@ def _check_revisions(
             f"store {shown} already holds tables ({', '.join(foreign[:5])}) but no basewatch "
             "schema version: it is not a basewatch database. Fix: pass another database URL"
         )
+
+
+def schema_head() -> str:
+    """The newest schema revision basewatch ships (what ``open_store`` migrates to)."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    return str(head)
 
 
 def _migrate(engine: Engine, shown: str) -> None:

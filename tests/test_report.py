@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import io
+import os
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -434,7 +436,7 @@ def test_write_report(tmp_path: Path, assessment: dict[str, Any], registry: list
 def test_write_report_refuses_pdf_and_unknown_suffixes(
     tmp_path: Path, assessment: dict[str, Any]
 ) -> None:
-    with pytest.raises(InputError, match="PDF output comes in a later version"):
+    with pytest.raises(InputError, match="--pdf FILE"):
         write_report(assessment, tmp_path / "report.pdf")
     with pytest.raises(InputError, match=r"\.html"):
         write_report(assessment, tmp_path / "report.txt")
@@ -447,3 +449,243 @@ def test_write_report_refuses_pdf_and_unknown_suffixes(
 
 def test_render_is_deterministic(assessment: dict[str, Any]) -> None:
     assert render_report(assessment) == render_report(assessment)
+
+
+# --------------------------------------------------------------------------- evidence, flights,
+# simulated imagery, build_report (--site, --pdf)
+
+EVIDENCE = [
+    {
+        "site_id": "tartus",
+        "time": datetime(2024, 12, 3, 10, tzinfo=UTC),
+        "source": "Maxar <via press>",
+        "url": "https://example.org/tartus",
+        "text": "Piers empty; the flotilla left.",
+        "kind": "image",
+    },
+    {
+        "site_id": "tartus",
+        "time": datetime(2024, 12, 1, 9, tzinfo=UTC),
+        "source": "local post",
+        "url": "javascript:alert(1)",
+        "text": "Ships leaving.",
+        "kind": "post",
+    },
+    {
+        "site_id": "khmeimim",
+        "time": datetime(2024, 12, 6, tzinfo=UTC),
+        "source": "spotter",
+        "url": "https://example.org/il76",
+        "text": "Il-76 departures.",
+        "kind": "post",
+    },
+]
+
+
+def _section(page: str, site_id: str) -> str:
+    """The HTML of one site's section."""
+    start = page.index('<section class="site" id="site-')
+    sections = page[start:].split('<section class="site"')[1:]
+    return next(s for s in sections if f"<dd>{site_id}</dd>" in s)
+
+
+def test_evidence_table_per_site_sorted_and_safe(assessment: dict[str, Any]) -> None:
+    page = render_report(assessment, evidence=EVIDENCE)
+    tartus = _section(page, "tartus").split('<table class="evidence">')[1].split("</table>")[0]
+    assert tartus.count("<tr><td>2024-12-") == 2
+    assert tartus.index("Ships leaving.") < tartus.index("Piers empty")  # oldest first
+    assert "Maxar &lt;via press&gt;" in tartus
+    assert 'href="https://example.org/tartus"' in tartus
+    assert 'href="javascript' not in page  # only http(s) links become links
+    assert "Il-76 departures." not in tartus and "Il-76 departures." in page
+    assert "<h3>Evidence</h3>" not in render_report(assessment)
+
+
+def test_flight_activity_chart(assessment: dict[str, Any]) -> None:
+    days = [(date(2024, 12, 1) + timedelta(days=i), n) for i, n in enumerate([0, 1, 0, 0, 3, 4, 5])]
+    page = render_report(assessment, flights={"khmeimim": days})
+    khmeimim = _section(page, "khmeimim")
+    figure = khmeimim.split('<figure class="flights">')[1].split("</figure>")[0]
+    assert "<svg" in figure and "departures / day" in figure
+    # one bar patch per day with departures (matplotlib draws zero-height bars too)
+    assert figure.count('id="patch_') >= len(days)
+    assert '<figure class="flights">' not in _section(page, "tartus")
+    assert '<figure class="flights">' not in render_report(assessment, flights={"khmeimim": []})
+
+
+def test_simulated_notice_is_explicit(assessment: dict[str, Any]) -> None:
+    assert "Simulated imagery" not in render_report(assessment)
+    assert "Simulated imagery" in render_report(assessment, simulated=True)
+    assert "Simulated imagery" in render_report({**assessment, "imagery": "simulated"})
+    assert "Simulated imagery" not in render_report({**assessment, "imagery": "sentinel"})
+
+
+@pytest.fixture
+def store_url(tmp_path: Path, assessment: dict[str, Any], registry: list[Site]) -> str:
+    from basewatch.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    with open_store(url) as store:
+        store.upsert_sites(registry)
+        store.save_assessment(assessment, as_of=datetime(2024, 12, 15, tzinfo=UTC))
+        for entry in EVIDENCE:
+            store.add_evidence(**entry)
+    return url
+
+
+def test_build_report_one_site_with_evidence(tmp_path: Path, store_url: str) -> None:
+    from basewatch.report import build_report
+
+    built = build_report(out=tmp_path / "one.html", db=store_url, site_ids=["tartus"])
+    assert built.sites == ("tartus",) and built.pdf is None
+    page = built.html.read_text(encoding="utf-8")
+    assert "Piers empty; the flotilla left." in page
+    assert "Khmeimim Air Base" not in page and "Il-76" not in page
+    umask = os.umask(0)
+    os.umask(umask)
+    assert built.html.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+
+
+def test_build_report_unknown_site(tmp_path: Path, store_url: str) -> None:
+    from basewatch.errors import SiteNotFoundError
+    from basewatch.report import build_report
+
+    with pytest.raises(SiteNotFoundError, match="atlantis.*known sites: khmeimim"):
+        build_report(out=tmp_path / "x.html", db=store_url, site_ids=["atlantis"])
+    assert not (tmp_path / "x.html").exists()
+
+
+def test_build_report_pdf_without_chromium(tmp_path: Path, store_url: str) -> None:
+    from basewatch.report import build_report
+
+    with pytest.raises(InputError, match="needs Chromium.*apt-get install chromium"):
+        build_report(
+            out=tmp_path / "r.html",
+            db=store_url,
+            pdf=tmp_path / "r.pdf",
+            chromium=str(tmp_path / "no-such-chromium"),
+        )
+    assert not (tmp_path / "r.html").exists()  # nothing done before the check
+    with pytest.raises(InputError, match=r"\.pdf"):
+        build_report(out=tmp_path / "r.html", db=store_url, pdf=tmp_path / "r.png")
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian chromium not installed (/usr/bin/chromium)"
+)
+def test_build_report_pdf_with_chromium(tmp_path: Path, store_url: str) -> None:
+    from basewatch.report import build_report
+
+    built = build_report(
+        out=tmp_path / "r.html",
+        db=store_url,
+        pdf=tmp_path / "pdf" / "r.pdf",
+        chromium=str(CHROMIUM),
+    )
+    assert built.pdf == tmp_path / "pdf" / "r.pdf"
+    data = built.pdf.read_bytes()
+    assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
+    assert data.count(b"/Type /Page") - data.count(b"/Type /Pages") >= 2  # several pages
+
+
+def test_cli_report_site_option(
+    tmp_path: Path, store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from basewatch.cli import main
+
+    out = tmp_path / "cli.html"
+    main(["report", "--db", store_url, "--out", str(out), "--site", "khmeimim"])
+    assert capsys.readouterr().out.strip() == f"wrote {out}"
+    page = out.read_text(encoding="utf-8")
+    assert "Khmeimim Air Base" in page and "Piers empty" not in page
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", "--db", store_url, "--out", str(out), "--site", "atlantis"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "atlantis" in err and "Traceback" not in err
+
+
+def _chip(sensor: str = "sentinel-2") -> Any:
+    from affine import Affine
+
+    from basewatch.imagery.chip import Chip
+
+    rng = np.random.default_rng(7)
+    shape = (30, 40)
+    bands = {b: rng.uniform(0.05, 0.2, shape).astype("float32") for b in ("red", "green", "blue")}
+    bands["vv"] = rng.gamma(4.5, 0.08 / 4.5, shape).astype("float32")
+    valid = np.ones(shape, bool)
+    valid[:, :5] = False  # a cloudy strip
+    return Chip(
+        scene_id="S2_test",
+        sensor=sensor,
+        time=datetime(2024, 12, 1, tzinfo=UTC),
+        bands=bands,
+        transform=Affine(10, 0, 780000, 0, -10, 3925000),
+        crs="EPSG:32636",
+        resolution_m=10.0,
+        zone_mask=np.ones(shape, bool),
+        valid=valid,
+    )
+
+
+@pytest.mark.parametrize("sensor", ["sentinel-2", "sentinel-1"])
+def test_render_chip_outlines_detections(sensor: str) -> None:
+    from matplotlib.image import imread
+
+    from basewatch.report.chips import MIN_DISPLAY_PX, data_uri, render_chip
+
+    box = {"type": "Feature", "geometry": None, "properties": {"bbox_px": [10, 8, 12, 4]}}
+    image = render_chip(_chip(sensor), [box])
+    pixels = imread(io.BytesIO(image.png))
+    factor = -(-MIN_DISPLAY_PX // 40)
+    assert pixels.shape == (30 * factor, 40 * factor, 4)
+    red = (pixels[..., 0] > 0.9) & (pixels[..., 1] < 0.2) & (pixels[..., 3] == 1)
+    rows, cols = np.nonzero(red)
+    assert (rows.min() // factor, rows.max() // factor) == (8, 11)
+    assert (cols.min() // factor, cols.max() // factor) == (10, 21)
+    assert not red[9 * factor + 1, 15 * factor]  # the box is an outline, not filled
+    assert (pixels[:, : 5 * factor, 3] == 0).all() and (pixels[:, 5 * factor :, 3] > 0).all()
+    west, south, east, north = image.bounds
+    assert 35.9 < west < east < 36.1 and 35.4 < south < north < 35.5
+    assert data_uri(image.png).startswith("data:image/png;base64,iVBOR")
+
+
+def test_report_shows_chip_pictures(assessment: dict[str, Any]) -> None:
+    chips = {
+        "tartus": {
+            "piers": [
+                {"caption": "before: 2024-12-01 <b>", "uri": "data:image/png;base64,AAAA"},
+                {"caption": "after: unavailable", "uri": ""},
+            ]
+        }
+    }
+    page = render_report(assessment, chips=chips)
+    tartus = _section(page, "tartus")
+    assert tartus.count("<img ") == 1 and 'src="data:image/png;base64,AAAA"' in tartus
+    assert "before: 2024-12-01 &lt;b&gt;" in tartus and "after: unavailable" in tartus
+    assert "<img " not in _section(page, "khmeimim")
+
+
+def test_pick_before_after_around_latest_change() -> None:
+    from types import SimpleNamespace
+
+    from basewatch.report.build import _pick
+
+    clear = [
+        SimpleNamespace(time=datetime(2024, 11, d, tzinfo=UTC), name=d) for d in (3, 9, 15, 21, 27)
+    ]
+    changes = [
+        {"after": "2024-11-05", "before": "2024-11-09"},
+        {"after": "2024-11-15", "before": "2024-11-21"},
+    ]
+    assert [(label, o.name) for label, o in _pick(clear, changes)] == [
+        ("before", 15),
+        ("after", 21),
+    ]
+    assert [o.name for _, o in _pick(clear, [])] == [3, 27]
+    assert [o.name for _, o in _pick(clear[:1], changes)] == [3]
+    assert _pick([], changes) == []

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from basewatch.errors import CatalogError, InputError
 from basewatch.imagery.bands import REQUIRED_BANDS, SENSOR_BANDS, map_assets
+from basewatch.imagery.net import DEFAULT_NETWORK, NetworkParams, stac_io
 
 CATALOG_ALIASES: dict[str, tuple[str, tuple[str, ...]]] = {
     "earth-search": (
@@ -51,6 +52,9 @@ class Scene:
     """Href of the item's JSON, where known."""
     georeferencing: str = "grid"
     """``grid`` (geotransform) or ``gcp`` (ground control points)."""
+    band_index: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    """Canonical band name -> 1-based band indexes inside its asset file (default: all
+    bands; set for multi-band files such as a local GeoTIFF holding every band)."""
 
     def covers(self, bounds: tuple[float, float, float, float]) -> bool:
         """Whether the scene's footprint bounds intersect ``bounds`` (EPSG:4326)."""
@@ -156,25 +160,34 @@ class StaticCatalog:
 
     name: str
     """Path or URL of ``catalog.json``."""
+    net: NetworkParams = DEFAULT_NETWORK
+    """Retries and timeouts when the catalogue is read over HTTP."""
     _scenes: list[Scene] | None = None
 
     def _all(self) -> list[Scene]:
         if self._scenes is None:
+            import warnings
+
             import pystac
+            from pystac_client.warnings import FallbackToPystac
 
             try:
-                root = pystac.read_file(self.name)
-            except Exception as exc:  # pystac raises many kinds (IO, JSON, STAC validation)
+                root = pystac.read_file(self.name, stac_io=stac_io(self.net))
+                if isinstance(root, pystac.Item):
+                    items = [root]
+                elif isinstance(root, pystac.Catalog):
+                    with warnings.catch_warnings():  # walking a static catalogue is the plan
+                        warnings.simplefilter("ignore", FallbackToPystac)
+                        items = list(root.get_items(recursive=True))
+                else:
+                    raise CatalogError(f"{self.name}: not a STAC catalogue, collection or item")
+            except CatalogError:
+                raise
+            except Exception as exc:  # pystac raises many kinds (IO, HTTP, JSON, STAC validation)
                 raise CatalogError(
                     f"{self.name}: cannot open the STAC catalogue ({type(exc).__name__}: {exc}); "
-                    "give a path or URL to a catalog.json or collection.json"
+                    "check the path or URL (a catalog.json or collection.json) and the network"
                 ) from exc
-            if isinstance(root, pystac.Item):
-                items = [root]
-            elif isinstance(root, pystac.Catalog):
-                items = list(root.get_items(recursive=True))
-            else:
-                raise CatalogError(f"{self.name}: not a STAC catalogue, collection or item")
             scenes = [s for s in (scene_from_item(i) for i in items) if s is not None]
             self._scenes = sorted(scenes, key=lambda s: (s.time, s.id))
         return self._scenes
@@ -202,6 +215,8 @@ class ApiCatalog:
     """Collections searched when the caller names none."""
     sign: bool = False
     """Sign asset hrefs with the ``planetary-computer`` package."""
+    net: NetworkParams = DEFAULT_NETWORK
+    """Retries (exponential backoff on timeouts, 429 and 5xx) and timeouts of API requests."""
 
     def search(
         self,
@@ -228,7 +243,7 @@ class ApiCatalog:
                     "pip install planetary-computer"
                 ) from exc
         try:
-            client = Client.open(self.name, modifier=modifier)
+            client = Client.open(self.name, modifier=modifier, stac_io=stac_io(self.net))
             search = client.search(
                 bbox=bbox,
                 datetime=[start, end],
@@ -245,28 +260,36 @@ class ApiCatalog:
         return sorted(kept, key=lambda s: (s.time, s.id))
 
 
-def open_catalog(spec: str | Path) -> Catalog:
+def open_catalog(
+    spec: str | Path, *, sensor: str | None = None, net: NetworkParams | None = None
+) -> Catalog:
     """Open a catalogue from an alias (``earth-search``, ``planetary-computer``), a STAC API URL,
-    or a static catalogue (local path or URL to ``catalog.json``)."""
+    a static catalogue (local path or URL to ``catalog.json``) or a folder of GeoTIFF/COG files.
+
+    ``sensor`` applies to a folder of GeoTIFFs only (default: the ``BASEWATCH_SENSOR``
+    environment variable, else inferred from each file's band count).
+    """
+    import os
+
+    net = net or DEFAULT_NETWORK
     text = str(spec)
     if text in CATALOG_ALIASES:
         url, collections = CATALOG_ALIASES[text]
-        return ApiCatalog(url, collections, sign=text == "planetary-computer")
+        return ApiCatalog(url, collections, sign=text == "planetary-computer", net=net)
     if text.startswith(("http://", "https://")):
         if text.endswith(".json"):
-            return StaticCatalog(text)
-        return ApiCatalog(text)
+            return StaticCatalog(text, net=net)
+        return ApiCatalog(text, net=net)
     path = Path(text)
     if path.is_dir():
         candidate = path / "catalog.json"
         if candidate.is_file():
-            return StaticCatalog(str(candidate))
-        raise InputError(
-            f"{path}: folder without a catalog.json; point --catalog at a STAC catalogue "
-            "(local folders of GeoTIFFs come in a later version)"
-        )
+            return StaticCatalog(str(candidate), net=net)
+        from basewatch.imagery.folder import FolderCatalog
+
+        return FolderCatalog(str(path), sensor=sensor or os.environ.get("BASEWATCH_SENSOR") or None)
     if path.is_file():
-        return StaticCatalog(str(path))
+        return StaticCatalog(str(path), net=net)
     aliases = ", ".join(CATALOG_ALIASES)
     raise InputError(
         f"{text}: no such catalogue; give a path to catalog.json, a STAC API URL, "

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import shapely
@@ -12,8 +15,10 @@ from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
 
 from basewatch.errors import ImageryError
+from basewatch.imagery.cache import chip_key, default_cache_dir, read_cached, write_cached
 from basewatch.imagery.catalog import Scene
 from basewatch.imagery.chip import Chip
+from basewatch.imagery.net import DEFAULT_NETWORK, NetworkParams, gdal_options, is_remote
 from basewatch.sites import Zone
 
 SCL_UNUSABLE = frozenset({0, 1, 3, 8, 9, 10})
@@ -30,6 +35,27 @@ class LoadParams:
     """Margin around the zone's bounds for sub-metre imagery."""
     resolution_m: float = 10.0
     """Grid spacing for Sentinel-1 and Sentinel-2 (their native 10 m)."""
+    net: NetworkParams = DEFAULT_NETWORK
+    """Retries and timeouts of COG reads over HTTP."""
+    cache_dir: Path | None = None
+    """Cache every chip here; None caches only chips of remote scenes, in
+    :func:`~basewatch.imagery.cache.default_cache_dir` (``BASEWATCH_CACHE_DIR`` sets it
+    and then caches every chip)."""
+    use_cache: bool = True
+    """False bypasses the cache (neither reads nor writes it); so does ``BASEWATCH_NO_CACHE=1``."""
+
+
+def cache_dir_for(scene: Scene, params: LoadParams) -> Path | None:
+    """Where ``scene``'s chips are cached under ``params``, or None when they are not."""
+    if not params.use_cache or os.environ.get("BASEWATCH_NO_CACHE", "") not in ("", "0"):
+        return None
+    if params.cache_dir is not None:
+        return Path(params.cache_dir)
+    if os.environ.get("BASEWATCH_CACHE_DIR"):
+        return default_cache_dir()
+    if any(is_remote(h) for h in scene.assets.values()):
+        return default_cache_dir()
+    return None
 
 
 def utm_crs(lon: float, lat: float) -> CRS:
@@ -60,11 +86,11 @@ def zone_grid(
     return crs, Affine(r, 0.0, x0, 0.0, -r, y1), width, height, projected
 
 
-def _native_resolution_m(href: str) -> float:
+def _native_resolution_m(href: str, net: NetworkParams) -> float:
     import rasterio
 
     try:
-        with rasterio.open(href) as src:
+        with rasterio.Env(**gdal_options(net)), rasterio.open(href) as src:
             res = abs(src.transform.a)
             if src.crs is not None and src.crs.is_geographic:
                 lat = (src.bounds.top + src.bounds.bottom) / 2
@@ -75,15 +101,28 @@ def _native_resolution_m(href: str) -> float:
 
 
 def _read_warped(
-    href: str, *, crs: CRS, transform: Affine, width: int, height: int, nearest: bool
+    href: str,
+    *,
+    crs: CRS,
+    transform: Affine,
+    width: int,
+    height: int,
+    nearest: bool,
+    net: NetworkParams = DEFAULT_NETWORK,
+    indexes: tuple[int, ...] | None = None,
 ) -> np.ndarray:
-    """Read every band of ``href`` warped onto the given grid (only the needed blocks are read)."""
+    """Read every band of ``href`` warped onto the given grid (only the needed blocks are read).
+
+    A grid-referenced image is warped through its geotransform, a GCP-referenced one
+    (Sentinel-1 GRD) through its ground control points. Over HTTP only the byte ranges of
+    the internal tiles the window touches are requested, with retries (see ``net``).
+    """
     import rasterio
     from rasterio.enums import Resampling
     from rasterio.vrt import WarpedVRT
 
     try:
-        with rasterio.open(href) as src:
+        with rasterio.Env(**gdal_options(net)), rasterio.open(href) as src:
             if src.crs is None and not src.gcps[0]:
                 raise ImageryError(
                     f"{href}: the image has no georeference (no CRS, no ground control points); "
@@ -92,17 +131,20 @@ def _read_warped(
             nodata = (
                 src.nodata if src.nodata is not None else (0 if src.dtypes[0] == "uint16" else None)
             )
+            resampling = Resampling.nearest if nearest else Resampling.bilinear
+            if src.crs is None:
+                return _read_gcp(src, crs, transform, width, height, resampling, nodata, indexes)
             with WarpedVRT(
                 src,
                 crs=crs.to_wkt(),
                 transform=transform,
                 width=width,
                 height=height,
-                resampling=Resampling.nearest if nearest else Resampling.bilinear,
+                resampling=resampling,
                 src_nodata=nodata,
                 nodata=nodata,
             ) as vrt:
-                data = vrt.read()
+                data = vrt.read(list(indexes) if indexes else None)
                 mask = (
                     vrt.dataset_mask() > 0 if nodata is not None else np.ones(data.shape[1:], bool)
                 )
@@ -115,6 +157,67 @@ def _read_warped(
     return out
 
 
+def _read_gcp(
+    src: Any,
+    crs: CRS,
+    transform: Affine,
+    width: int,
+    height: int,
+    resampling: Any,
+    nodata: float | None,
+    indexes: tuple[int, ...] | None,
+) -> np.ndarray:
+    """Warp a GCP-referenced image (Sentinel-1 GRD) onto the grid through its GCPs.
+
+    ``WarpedVRT`` with an explicit destination grid ignores the GCPs of a source without a
+    geotransform (rasterio 1.4: the output is misplaced without any error), so the source
+    window the grid needs is found with a GCP transformer, read, and reprojected with
+    ``rasterio.warp.reproject(gcps=...)`` (GCPs shifted into the window).
+    """
+    from rasterio.control import GroundControlPoint
+    from rasterio.transform import GCPTransformer
+    from rasterio.warp import reproject
+    from rasterio.windows import Window
+
+    gcps, gcp_crs = src.gcps
+    bands = list(indexes) if indexes else list(range(1, src.count + 1))
+    out = np.full((len(bands), height, width), np.nan, np.float32)
+    cols, rows = np.meshgrid(np.linspace(0, width, 17), np.linspace(0, height, 17))
+    xs = transform.a * cols.ravel() + transform.b * rows.ravel() + transform.c
+    ys = transform.d * cols.ravel() + transform.e * rows.ravel() + transform.f
+    lon, lat = Transformer.from_crs(crs, gcp_crs, always_xy=True).transform(xs, ys)
+    with GCPTransformer(gcps) as to_pixel:
+        src_rows, src_cols = to_pixel.rowcol(lon, lat, op=lambda v: v)
+    pad = 3
+    r0 = max(0, math.floor(float(np.min(src_rows))) - pad)
+    c0 = max(0, math.floor(float(np.min(src_cols))) - pad)
+    r1 = min(src.height, math.ceil(float(np.max(src_rows))) + pad)
+    c1 = min(src.width, math.ceil(float(np.max(src_cols))) + pad)
+    if r1 <= r0 or c1 <= c0:
+        return out  # the grid lies outside the image
+    window = Window(c0, r0, c1 - c0, r1 - r0)
+    data = src.read(bands, window=window).astype(np.float32)
+    if nodata is not None:
+        data[data == nodata] = np.nan
+    shifted = [
+        GroundControlPoint(row=g.row - r0, col=g.col - c0, x=g.x, y=g.y, z=g.z, id=g.id)
+        for g in gcps
+    ]
+    for i in range(len(bands)):
+        reproject(
+            data[i],
+            out[i],
+            gcps=shifted,
+            src_crs=gcp_crs,
+            src_nodata=np.nan,
+            dst_transform=transform,
+            dst_crs=crs,
+            dst_nodata=np.nan,
+            resampling=resampling,
+        )
+    return out
+
+
 def load_chip(scene: Scene, zone: Zone, *, params: LoadParams | None = None) -> Chip:
     """Load ``zone``'s window from ``scene`` as a :class:`Chip` on the zone's UTM grid.
 
@@ -123,7 +226,7 @@ def load_chip(scene: Scene, zone: Zone, *, params: LoadParams | None = None) -> 
     """
     p = params or LoadParams()
     if scene.sensor == "highres":
-        resolution = _native_resolution_m(scene.assets["visual"])
+        resolution = _native_resolution_m(scene.assets["visual"], p.net)
         margin = p.highres_margin_m
     else:
         resolution, margin = p.resolution_m, p.margin_m
@@ -135,20 +238,29 @@ def load_chip(scene: Scene, zone: Zone, *, params: LoadParams | None = None) -> 
             f"zone {zone.key}: window of {width} x {height} px at {resolution:.2f} m is too large; "
             "draw a smaller zone"
         )
-    bands: dict[str, np.ndarray] = {}
-    for name, href in scene.assets.items():
-        data = _read_warped(
-            href, crs=crs, transform=transform, width=width, height=height, nearest=name == "scl"
+    cache = cache_dir_for(scene, p)
+    key = ""
+    cached = None
+    if cache is not None:
+        key = chip_key(
+            scene_id=scene.id,
+            assets=scene.assets,
+            scales=scene.scales,
+            geometry=zone.geometry,
+            crs=crs.to_string(),
+            transform=transform,
+            width=width,
+            height=height,
         )
-        scale, offset = scene.scales.get(name, (1.0, 0.0))
-        if name == "visual":
-            top = 255.0 if np.nanmax(data, initial=0) <= 255 else 65535.0
-            for i, colour in enumerate(("red", "green", "blue")[: data.shape[0]]):
-                bands[colour] = data[i] / top
-        else:
-            bands[name] = data[0] * scale + offset if name != "scl" else data[0]
-    valid = _valid_mask(bands, scene.sensor)
-    zone_mask = _rasterize(projected, transform, width, height)
+        cached = read_cached(cache, key)
+    if cached is not None:
+        bands, valid, zone_mask = cached
+    else:
+        bands = _read_bands(scene, crs, transform, width, height, p.net)
+        valid = _valid_mask(bands, scene.sensor)
+        zone_mask = _rasterize(projected, transform, width, height)
+        if cache is not None:
+            write_cached(cache, key, bands, valid, zone_mask)
     return Chip(
         scene_id=scene.id,
         sensor=scene.sensor,
@@ -161,6 +273,31 @@ def load_chip(scene: Scene, zone: Zone, *, params: LoadParams | None = None) -> 
         valid=valid,
         meta={"collection": scene.collection, "georeferencing": scene.georeferencing},
     )
+
+
+def _read_bands(
+    scene: Scene, crs: CRS, transform: Affine, width: int, height: int, net: NetworkParams
+) -> dict[str, np.ndarray]:
+    bands: dict[str, np.ndarray] = {}
+    for name, href in scene.assets.items():
+        data = _read_warped(
+            href,
+            crs=crs,
+            transform=transform,
+            width=width,
+            height=height,
+            nearest=name == "scl",
+            net=net,
+            indexes=scene.band_index.get(name),
+        )
+        scale, offset = scene.scales.get(name, (1.0, 0.0))
+        if name == "visual":
+            top = 255.0 if np.nanmax(data, initial=0) <= 255 else 65535.0
+            for i, colour in enumerate(("red", "green", "blue")[: data.shape[0]]):
+                bands[colour] = data[i] / top
+        else:
+            bands[name] = data[0] * scale + offset if name != "scl" else data[0]
+    return bands
 
 
 def _valid_mask(bands: dict[str, np.ndarray], sensor: str) -> np.ndarray:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from basewatch.sites import Site
 
-__all__ = ["POSTURES", "render_report", "write_report"]
+__all__ = ["POSTURES", "is_simulated", "render_overview", "render_report", "write_report"]
 
 POSTURES = ("present", "reduced", "withdrawing", "withdrawn", "reinforcing", "unknown")
 """Site postures known to the report; others are shown as given with a neutral badge."""
@@ -81,6 +81,13 @@ def render_report(
     *,
     sites: Sequence[Site] | None = None,
     title: str = "basewatch report",
+    evidence: Sequence[Mapping[str, Any]] | None = None,
+    flights: Mapping[str, Sequence[tuple[date, int]]] | None = None,
+    simulated: bool = False,
+    home_url: str | None = None,
+    site_maps: Mapping[str, Mapping[str, Any]] | None = None,
+    static_url: str = "/static",
+    chips: Mapping[str, Mapping[str, Sequence[Mapping[str, str]]]] | None = None,
 ) -> str:
     """Render ``assessment`` as a complete, self-contained HTML page.
 
@@ -91,6 +98,17 @@ def render_report(
     and a table of changes, a "method and limits" section and the generation and as-of
     times. It loads nothing from the network.
 
+    ``evidence`` (store evidence entries: ``site_id, time, source, url, text, kind``)
+    adds an evidence table to each site; ``flights`` (site id -> ``(day, heavy
+    departures)`` records, as from :mod:`basewatch.tracks`) a chart of flight activity per
+    day. ``simulated`` (or ``assessment["imagery"] == "simulated"``, which the demo
+    sets) puts a notice at the top saying that the imagery is simulated. ``home_url`` adds
+    a link back to the dashboard's overview. ``site_maps`` (site id -> ``{"features":
+    GeoJSON FeatureCollection, "chips": [chip metadata URLs]}``) adds a Leaflet map per
+    site, loaded from ``static_url``: the dashboard uses it; the offline report does not.
+    ``chips`` (site -> zone -> ``[{"caption", "uri"}]``, ``uri`` a ``data:`` PNG) adds
+    image chips to each zone (before/after a change, detections outlined).
+
     Raises :class:`~basewatch.errors.InputError` when ``assessment`` is not a mapping
     with a ``sites`` list.
     """
@@ -100,6 +118,14 @@ def render_report(
         _site_view(i, raw, registry.get(str(raw.get("site_id", ""))))
         for i, raw in enumerate(site_dicts)
     ]
+    for view in views:
+        view["evidence"] = _evidence_rows(evidence, view["site_id"])
+        view["map_data"] = (site_maps or {}).get(view["site_id"])
+        for zone in view["zones"]:
+            zone["chips"] = list((chips or {}).get(view["site_id"], {}).get(zone["zone_id"], []))
+        view["flights_svg"] = _flights_svg(
+            (flights or {}).get(view["site_id"]), salt=f"{view['site_id']}/flights"
+        )
     assessed = {v["site_id"] for v in views}
     unassessed = [s.name or s.id for s in sites or () if s.id not in assessed]
     template = _environment().get_template("report.html.j2")
@@ -111,6 +137,59 @@ def render_report(
         unassessed=unassessed,
         postures=POSTURES,
         clear_threshold=CLEAR_FRACTION_CONCLUSIVE,
+        simulated=simulated or is_simulated(assessment),
+        home_url=home_url,
+        any_map=any(v["map_data"] for v in views),
+        static_url=static_url,
+    )
+
+
+def is_simulated(assessment: Mapping[str, Any]) -> bool:
+    """Whether ``assessment`` says explicitly that its imagery is simulated.
+
+    The demo marks its assessments with ``"imagery": "simulated"``; nothing is guessed
+    from site names or scene ids.
+    """
+    return isinstance(assessment, Mapping) and assessment.get("imagery") == "simulated"
+
+
+def render_overview(
+    sites: Sequence[Mapping[str, Any]],
+    *,
+    generated: Any = None,
+    simulated: bool = False,
+    title: str = "basewatch dashboard",
+    map_data: Mapping[str, Any] | None = None,
+    static_url: str = "/static",
+) -> str:
+    """The dashboard's overview page: one row per site (``id, name, kind, operator,
+    country, lon, lat, zones, posture, confidence, href``) with its posture badge.
+
+    ``map_data`` (a GeoJSON FeatureCollection of site points and zone polygons whose
+    properties carry ``role``, ``id``, ``name``, ``posture`` and ``href``) adds a Leaflet
+    map, loaded from ``static_url`` (the vendored copy served by ``basewatch serve``),
+    without any basemap tiles.
+    """
+    rows = [
+        {
+            **site,
+            "posture_class": site.get("posture") if site.get("posture") in POSTURES else "unknown",
+            "confidence_text": _format_fraction(site.get("confidence")),
+            "location": _format_location(site.get("lon"), site.get("lat")),
+        }
+        for site in sites
+    ]
+    return (
+        _environment()
+        .get_template("dashboard.html.j2")
+        .render(
+            title=title,
+            sites=rows,
+            generated=_format_time(generated),
+            simulated=simulated,
+            map_data=map_data if map_data and map_data.get("features") else None,
+            static_url=static_url,
+        )
     )
 
 
@@ -120,26 +199,39 @@ def write_report(
     *,
     sites: Sequence[Site] | None = None,
     title: str = "basewatch report",
+    evidence: Sequence[Mapping[str, Any]] | None = None,
+    flights: Mapping[str, Sequence[tuple[date, int]]] | None = None,
+    simulated: bool = False,
+    chips: Mapping[str, Mapping[str, Sequence[Mapping[str, str]]]] | None = None,
 ) -> Path:
     """Render ``assessment`` and write it to ``out`` (``.html``/``.htm``); return ``out``.
 
     The file is written atomically (a temporary file renamed into place); missing parent
     folders are created. A ``.pdf`` path raises :class:`~basewatch.errors.InputError`
-    (PDF output comes in a later version), and so does a path that cannot be written.
+    (write the HTML, then :func:`basewatch.report.pdf.html_to_pdf`), and so does a path
+    that cannot be written. Other arguments as in :func:`render_report`.
     """
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix == ".pdf":
         raise InputError(
-            f"report path {str(out)!r}: PDF output comes in a later version; "
-            "write an .html report and print it to PDF from a browser"
+            f"report path {str(out)!r}: the report itself is HTML; name it .html and "
+            "ask for the PDF with --pdf FILE (basewatch.report.html_to_pdf)"
         )
     if suffix not in HTML_SUFFIXES:
         raise InputError(
             f"report path {str(out)!r} has suffix {suffix or '(none)'!r}; "
             "name the report file with .html"
         )
-    page = render_report(assessment, sites=sites, title=title)
+    page = render_report(
+        assessment,
+        sites=sites,
+        title=title,
+        evidence=evidence,
+        flights=flights,
+        simulated=simulated,
+        chips=chips,
+    )
     try:
         _write_atomically(out, page)
     except OSError as err:
@@ -157,6 +249,9 @@ def _write_atomically(out: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report is meant to be shared
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -228,11 +323,7 @@ def _site_meta(site: Site | None) -> list[tuple[str, str]]:
         ("kind", site.kind.replace("_", " ")),
         ("operator", site.operator),
         ("country", site.country),
-        (
-            "location",
-            f"{abs(lat):.4f}° {'N' if lat >= 0 else 'S'}, "
-            f"{abs(lon):.4f}° {'E' if lon >= 0 else 'W'}",
-        ),
+        ("location", _format_location(lon, lat)),
     ]
     return [(label, value) for label, value in pairs if value]
 
@@ -313,7 +404,70 @@ def _points(raw_observations: Any) -> list[_Point]:
     return sorted(points, key=lambda p: p.time)
 
 
+def _evidence_rows(
+    evidence: Sequence[Mapping[str, Any]] | None, site_id: str
+) -> list[dict[str, Any]]:
+    """Display values of the evidence entries about ``site_id``, oldest first."""
+    keyed: list[tuple[datetime, dict[str, Any]]] = []
+    for entry in evidence or ():
+        if not isinstance(entry, Mapping) or str(entry.get("site_id")) != site_id:
+            continue
+        url = str(entry.get("url") or "")
+        row = {
+            "time": _format_time(entry.get("time")) or "—",
+            "source": str(entry.get("source") or ""),
+            "kind": str(entry.get("kind") or ""),
+            "text": str(entry.get("text") or ""),
+            "url": url,
+            "linkable": url.startswith(("https://", "http://")),
+        }
+        keyed.append((_parse_time(entry.get("time")) or datetime.min.replace(tzinfo=UTC), row))
+    keyed.sort(key=lambda pair: pair[0])
+    return [row for _, row in keyed]
+
+
+def _format_location(lon: Any, lat: Any) -> str:
+    """``35.4011° N, 35.9486° E``; '' when unknown."""
+    x, y = _as_float(lon), _as_float(lat)
+    if x is None or y is None:
+        return ""
+    return f"{abs(y):.4f}° {'N' if y >= 0 else 'S'}, {abs(x):.4f}° {'E' if x >= 0 else 'W'}"
+
+
 # --------------------------------------------------------------------------- chart
+
+
+def _flights_svg(records: Sequence[tuple[date, int]] | None, *, salt: str) -> Markup | None:
+    """Heavy-transport departures per day as an inline ``<svg>`` bar chart (None if none)."""
+    days = sorted((d, int(n)) for d, n in records or () if isinstance(d, date))
+    if not days:
+        return None
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": salt, "font.size": 9}):
+        fig = Figure(figsize=(7.6, 2.2), layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        when = _x([datetime(d.year, d.month, d.day, 12, tzinfo=UTC) for d, _ in days])
+        ax.bar(when, [n for _, n in days], width=0.8, color="#34495e", label="departures")
+        locator = AutoDateLocator(minticks=3, maxticks=8)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("departures / day")
+        ax.grid(True, axis="y", color="#dddddd", lw=0.6)
+        ax.spines[["top", "right"]].set_visible(False)
+        buffer = io.StringIO()
+        fig.savefig(
+            buffer,
+            format="svg",
+            metadata={"Creator": None, "Date": None, "Format": None, "Type": None},
+        )
+    return Markup(_inline_svg(buffer.getvalue()))
 
 
 def _chart_svg(points: list[_Point], raw_changes: Any, *, metric: str, salt: str) -> Markup | None:

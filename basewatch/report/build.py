@@ -1,0 +1,202 @@
+"""The ``basewatch report`` step: store (or assessment file) in, HTML (and PDF) out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from basewatch.errors import InputError, SiteNotFoundError
+
+__all__ = ["BuiltReport", "build_report"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuiltReport:
+    """What :func:`build_report` wrote."""
+
+    html: Path
+    """The self-contained HTML report."""
+    pdf: Path | None = None
+    """The PDF print of it, when asked for."""
+    sites: tuple[str, ...] = ()
+    """Ids of the sites in the report."""
+
+
+def build_report(
+    *,
+    out: str | Path,
+    db: str = "sqlite:///basewatch.db",
+    assessment: str | Path | None = None,
+    pdf: str | Path | None = None,
+    site_ids: Sequence[str] = (),
+    tracks: str | Path | None = None,
+    simulated: bool = False,
+    chromium: str | None = None,
+    chips: bool = True,
+) -> BuiltReport:
+    """Write the HTML report of the store ``db`` to ``out`` (and print it to ``pdf``).
+
+    The assessment is the file ``assessment`` or else the latest one stored in ``db`` (made
+    with :func:`basewatch.pipeline.assess` when there is none yet). ``site_ids`` keeps only
+    those sites (unknown ids raise :class:`~basewatch.errors.SiteNotFoundError`);
+    ``tracks`` (ADS-B state vectors) adds flight activity per day; the evidence ledger
+    of the store is always included. ``simulated`` marks the imagery as simulated (the
+    assessment's ``"imagery": "simulated"`` does the same). With ``chips`` each zone shows
+    a before/after pair of clear image chips with the detections outlined, read again
+    from the stored scenes (a scene that cannot be read is left out with a note).
+    """
+    from basewatch.report.html import write_report
+    from basewatch.report.pdf import find_chromium, html_to_pdf
+    from basewatch.store import open_store
+
+    if pdf is not None:
+        if Path(pdf).suffix.lower() != ".pdf":
+            raise InputError(f"--pdf {str(pdf)!r}: name the PDF file with .pdf")
+        find_chromium(chromium)  # fail before any work when Chromium is missing
+    store = open_store(db)
+    try:
+        sites = store.sites()
+        payload = _read_assessment(Path(assessment)) if assessment else store.latest_assessment()
+        evidence = store.evidence()
+        if payload is None:
+            from basewatch.pipeline import assess
+
+            payload = assess(db=db)
+        if site_ids:
+            payload, sites = _select(payload, sites, site_ids, db)
+        pictures = _before_after(store, payload, sites) if chips else {}
+    finally:
+        store.close()
+    flights = _flights(Path(tracks), sites) if tracks else None
+    html = write_report(
+        payload,
+        Path(out),
+        sites=sites,
+        evidence=evidence,
+        flights=flights,
+        simulated=simulated,
+        chips=pictures,
+    )
+    printed = html_to_pdf(html, Path(pdf), chromium=chromium) if pdf is not None else None
+    ids = tuple(str(s.get("site_id")) for s in payload.get("sites", []) if isinstance(s, dict))
+    return BuiltReport(html=html, pdf=printed, sites=ids)
+
+
+def _read_assessment(path: Path) -> dict[str, Any]:
+    """An ``assessment.json`` file."""
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(
+            f"{path}: cannot read the assessment ({exc}); run 'basewatch assess'"
+        ) from exc
+    if not isinstance(payload, dict):
+        raise InputError(f"{path}: not an assessment.json (a {type(payload).__name__})")
+    return payload
+
+
+def _select(
+    payload: dict[str, Any], sites: list[Any], site_ids: Sequence[str], db: str
+) -> tuple[dict[str, Any], list[Any]]:
+    """The assessment and registry restricted to ``site_ids``."""
+    assessed = {str(s.get("site_id")) for s in payload.get("sites", []) if isinstance(s, dict)}
+    known = assessed | {s.id for s in sites}
+    missing = [i for i in site_ids if i not in known]
+    if missing:
+        raise SiteNotFoundError(
+            f"--site {', '.join(missing)}: not in the store {db} nor its assessment; "
+            f"known sites: {', '.join(sorted(known)) or 'none'}"
+        )
+    wanted = set(site_ids)
+    kept = [
+        s for s in payload.get("sites", []) if isinstance(s, dict) and s.get("site_id") in wanted
+    ]
+    return {**payload, "sites": kept}, [s for s in sites if s.id in wanted]
+
+
+def _flights(path: Path, sites: list[Any]) -> dict[str, list[tuple[date, int]]]:
+    """Heavy-transport departures per day at each watched airbase, from ADS-B states."""
+    from basewatch import tracks as tr
+
+    events = tr.airfield_events(tr.split_flights(tr.read_states(path)), sites)
+    return {
+        s.id: [(d, int(n)) for d, n in tr.daily_departures(events, site_id=s.id)]
+        for s in sites
+        if s.kind == "airbase"
+    }
+
+
+CHIP_MIN_CLEAR = 0.9
+"""An image shown as a before/after chip must be at least this clear over its zone."""
+
+
+def _before_after(
+    store: Any, payload: dict[str, Any], sites: list[Any]
+) -> dict[str, dict[str, list[dict[str, str]]]]:
+    """Site -> zone -> up to two pictures (before and after the zone's latest change).
+
+    Without a change the pictures are the first and the last clear observation.
+    """
+    from basewatch.errors import ImageryError
+    from basewatch.report.chips import chip_png, data_uri
+
+    scenes = {r.id: r for r in store.scenes()}
+    changes = {
+        (str(s.get("site_id")), str(z.get("zone_id"))): z.get("changes") or []
+        for s in payload.get("sites", [])
+        if isinstance(s, dict)
+        for z in s.get("zones", [])
+        if isinstance(z, dict)
+    }
+    out: dict[str, dict[str, list[dict[str, str]]]] = {}
+    for site in sites:
+        for zone in site.zones:
+            clear = [
+                o
+                for o in store.observations(site_id=site.id, zone_id=zone.id)
+                if o.clear_fraction >= CHIP_MIN_CLEAR
+                and o.value is not None
+                and o.scene_id in scenes
+            ]
+            chosen = _pick(clear, changes.get((site.id, zone.id), []))
+            pictures = []
+            for label, obs in chosen:
+                caption = (
+                    f"{label}: {obs.time:%Y-%m-%d %H:%M} UTC, {obs.sensor}, "
+                    f"{obs.metric.replace('_', ' ')} {obs.value:g}"
+                )
+                try:
+                    image = chip_png(scenes[obs.scene_id], zone, obs.detections)
+                except ImageryError as exc:
+                    pictures.append({"caption": f"{caption} (image unavailable: {exc})", "uri": ""})
+                    continue
+                pictures.append({"caption": caption, "uri": data_uri(image.png)})
+            if pictures:
+                out.setdefault(site.id, {})[zone.id] = pictures
+    return out
+
+
+def _pick(clear: list[Any], changes: list[Any]) -> list[tuple[str, Any]]:
+    """The (label, observation) pair to show: around the latest change, else first/last."""
+    if not clear:
+        return []
+    from basewatch.report.html import _parse_time
+
+    brackets = [
+        (after, _parse_time(c.get("before")) or after)
+        for c in changes
+        if isinstance(c, dict) and (after := _parse_time(c.get("after"))) is not None
+    ]
+    if brackets:
+        after, before = max(brackets, key=lambda pair: pair[0])
+        old = [o for o in clear if o.time.date() <= after.date()]
+        new = [o for o in clear if o.time.date() >= before.date()]
+        if old and new:
+            return [("before", old[-1]), ("after", new[0])]
+    if len(clear) == 1:
+        return [("only clear image", clear[0])]
+    return [("first clear image", clear[0]), ("latest clear image", clear[-1])]

@@ -1,0 +1,548 @@
+"""The FastAPI application behind ``basewatch serve``: JSON API, HTML pages, offline API docs.
+
+Routes (all read-only unless noted):
+
+- ``GET /`` overview page (every stored site with its posture); ``GET /sites/{id}`` one
+  site's page, rendered by the report code (same charts as the HTML report).
+- ``GET /api/sites``, ``/api/sites/{id}``, ``/api/sites/{id}/observations``,
+  ``/api/sites/{id}/assessment``, ``/api/sites/{id}/evidence``.
+- ``POST /api/evidence`` and ``POST /api/sites`` (writes) need
+  ``Authorization: Bearer <token>``: 401 without it, 403 with a wrong one, and 403 for
+  everyone when the server has no token (``BASEWATCH_TOKEN`` unset).
+- ``GET /openapi.json`` (the schema) and ``GET /docs``, a plain HTML list of the
+  operations built from that schema. FastAPI's Swagger UI and ReDoc pages are switched
+  off because they load JavaScript from a CDN; nothing here touches the network.
+- ``GET /api/sites/{id}/chips`` and ``.../zones/{zone}/chips/{scene}(.png)``: chip images
+  read again from the stored scene (ids only, never paths).
+- ``GET /static/{path}`` files of ``basewatch/web/static`` only (no path traversal).
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from pydantic import AwareDatetime, BaseModel, Field
+from shapely.geometry import mapping
+
+from basewatch import __version__
+from basewatch.errors import BasewatchError, ImageryError, InputError
+from basewatch.sites import Site
+from basewatch.store import Store, open_store
+
+if TYPE_CHECKING:
+    from basewatch.report.chips import ChipImage
+
+__all__ = ["STATIC_DIR", "TOKEN_ENV", "create_app", "serve"]
+
+TOKEN_ENV = "BASEWATCH_TOKEN"
+"""Environment variable holding the bearer token that allows writes."""
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+"""The only folder served under ``/static``."""
+CHIP_MIN_CLEAR = 0.9
+"""A chip shown on a site's map must be at least this clear."""
+CHIP_CACHE_SIZE = 64
+"""Rendered chips kept in memory per app."""
+
+
+# --------------------------------------------------------------------------- bodies
+
+
+class EvidenceIn(BaseModel):
+    """Body of ``POST /api/evidence``: one entry of the evidence ledger."""
+
+    site_id: str = Field(min_length=1, max_length=200, description="Id of a stored site.")
+    time: AwareDatetime = Field(description="When the source was published (with a time zone).")
+    source: str = Field(min_length=1, max_length=500, description="Who published it.")
+    url: str = Field(
+        pattern=r"^https?://\S+$", max_length=2000, description="http(s) link to the source."
+    )
+    text: str = Field(min_length=1, max_length=20000, description="What it says or shows.")
+    kind: Literal["text", "image", "video", "article", "post", "track", "other"] = "text"
+
+
+class SitesIn(BaseModel):
+    """Body of ``POST /api/sites``: a registry FeatureCollection (DESIGN.md format)."""
+
+    type: Literal["FeatureCollection"]
+    features: list[dict[str, Any]] = Field(min_length=1, max_length=10000)
+
+
+# --------------------------------------------------------------------------- JSON views
+
+
+def _iso(value: datetime | None) -> str | None:
+    """ISO 8601 UTC with ``Z``."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _site_summary(site: Site, assessed: dict[str, Any] | None) -> dict[str, Any]:
+    """The short JSON record of a site (list view)."""
+    lon, lat = site.point
+    return {
+        "id": site.id,
+        "name": site.name,
+        "kind": site.kind,
+        "operator": site.operator,
+        "country": site.country,
+        "lon": lon,
+        "lat": lat,
+        "zones": [z.id for z in site.zones],
+        "posture": (assessed or {}).get("posture", "unknown"),
+        "confidence": (assessed or {}).get("confidence"),
+    }
+
+
+def _site_detail(site: Site, assessed: dict[str, Any] | None) -> dict[str, Any]:
+    """The full JSON record of a site with geometries (GeoJSON) and zones."""
+    record = _site_summary(site, assessed)
+    record["geometry"] = mapping(site.geometry)
+    record["properties"] = site.properties
+    record["zones"] = [
+        {
+            "id": z.id,
+            "name": z.name,
+            "kind": z.kind,
+            "target": z.target,
+            "geometry": mapping(z.geometry),
+            "properties": z.properties,
+        }
+        for z in site.zones
+    ]
+    return record
+
+
+def _observation_record(obs: Any, *, detections: bool) -> dict[str, Any]:
+    """One stored observation as JSON."""
+    record = {
+        "site_id": obs.site_id,
+        "zone_id": obs.zone_id,
+        "scene_id": obs.scene_id,
+        "time": _iso(obs.time),
+        "sensor": obs.sensor,
+        "detector": obs.detector,
+        "detector_version": obs.detector_version,
+        "metric": obs.metric,
+        "value": obs.value,
+        "clear_fraction": obs.clear_fraction,
+        "flags": list(obs.flags),
+        "n_detections": len(obs.detections),
+    }
+    if detections:
+        record["detections"] = list(obs.detections)
+    return record
+
+
+def _evidence_record(entry: dict[str, Any]) -> dict[str, Any]:
+    """One evidence entry as JSON."""
+    return {**entry, "time": _iso(entry["time"])}
+
+
+# --------------------------------------------------------------------------- app
+
+
+class _Context:
+    """What every route needs: the store and the write token."""
+
+    def __init__(self, store: Store, token: str | None) -> None:
+        self.store = store
+        self.token = token or None
+        self._chips: dict[tuple[str, str, str], ChipImage] = {}
+
+    def site(self, site_id: str) -> Site:
+        """The stored site ``site_id``; HTTP 404 naming the known ids otherwise."""
+        sites = self.store.sites()
+        for site in sites:
+            if site.id == site_id:
+                return site
+        known = ", ".join(s.id for s in sites[:20]) or "none"
+        raise HTTPException(
+            status_code=404,
+            detail=f"no site {site_id!r} in the store; known sites: {known}",
+        )
+
+    def chip(self, site_id: str, zone_id: str, scene_id: str) -> ChipImage:
+        """The rendered chip of a stored zone and scene (cached); 404 for unknown ids."""
+        key = (site_id, zone_id, scene_id)
+        if key in self._chips:
+            return self._chips[key]
+        site = self.site(site_id)
+        zone = next((z for z in site.zones if z.id == zone_id), None)
+        if zone is None:
+            known = ", ".join(z.id for z in site.zones) or "none"
+            raise HTTPException(
+                status_code=404, detail=f"site {site_id!r} has no zone {zone_id!r}; zones: {known}"
+            )
+        record = next((r for r in self.store.scenes() if r.id == scene_id), None)
+        if record is None:
+            raise HTTPException(status_code=404, detail=f"no scene {scene_id!r} in the store")
+        from basewatch.report.chips import chip_png
+
+        detections = [
+            feature
+            for obs in self.store.observations(site_id=site_id, zone_id=zone_id)
+            if obs.scene_id == scene_id
+            for feature in obs.detections
+        ]
+        try:
+            image = chip_png(record, zone, detections)
+        except ImageryError as exc:
+            raise HTTPException(status_code=502, detail=str(exc)) from exc
+        if len(self._chips) >= CHIP_CACHE_SIZE:
+            self._chips.pop(next(iter(self._chips)))
+        self._chips[key] = image
+        return image
+
+    def assessed(self) -> dict[str, dict[str, Any]]:
+        """Site id -> its entry in the latest stored assessment."""
+        payload = self.store.latest_assessment() or {}
+        return {str(s.get("site_id")): s for s in payload.get("sites", []) if isinstance(s, dict)}
+
+
+def _auth_dependency(ctx: _Context) -> Callable[[str | None], None]:
+    """A dependency that lets a request through only with the right bearer token."""
+
+    def require_token(authorization: str | None = Header(default=None)) -> None:
+        if ctx.token is None:
+            raise HTTPException(
+                status_code=403,
+                detail=f"writes are disabled on this server: start it with {TOKEN_ENV} set",
+            )
+        if not authorization:
+            raise HTTPException(
+                status_code=401,
+                detail="writing needs an 'Authorization: Bearer <token>' header",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        scheme, _, given = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not given.strip():
+            raise HTTPException(
+                status_code=401,
+                detail="the Authorization header must be 'Bearer <token>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if not hmac.compare_digest(given.strip().encode(), ctx.token.encode()):
+            raise HTTPException(status_code=403, detail="wrong token")
+
+    return require_token
+
+
+def create_app(
+    db: str,
+    *,
+    token: str | None = None,
+    simulated: bool = False,
+    store: Store | None = None,
+) -> FastAPI:
+    """The dashboard and API over the store at ``db``.
+
+    ``token`` is the bearer token that allows ``POST`` writes (None or empty: writes are
+    refused); :func:`serve` takes it from ``BASEWATCH_TOKEN``. ``simulated`` makes the
+    site pages say that their imagery is simulated. ``store`` reuses an open store (it is
+    then not closed with the app).
+    """
+    owned = store is None
+    ctx = _Context(store if store is not None else open_store(db), token)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            ctx.store.close()
+
+    app = FastAPI(
+        title="basewatch",
+        version=__version__,
+        description="Watched sites, observations, assessments and evidence.",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    _add_api_routes(app, ctx)
+    _add_page_routes(app, ctx, simulated=simulated)
+    return app
+
+
+def _add_api_routes(app: FastAPI, ctx: _Context) -> None:
+    """The JSON API."""
+    require_token = Depends(_auth_dependency(ctx))
+
+    @app.get("/api/sites", summary="List stored sites with their posture")
+    def list_sites() -> list[dict[str, Any]]:
+        assessed = ctx.assessed()
+        return [_site_summary(s, assessed.get(s.id)) for s in ctx.store.sites()]
+
+    @app.get("/api/sites/{site_id}", summary="One site with its zones (GeoJSON geometries)")
+    def get_site(site_id: str) -> dict[str, Any]:
+        return _site_detail(ctx.site(site_id), ctx.assessed().get(site_id))
+
+    @app.get("/api/sites/{site_id}/observations", summary="Stored observations of a site")
+    def get_observations(
+        site_id: str,
+        zone: str | None = Query(default=None, description="Only this zone."),
+        detections: bool = Query(default=False, description="Include detection features."),
+    ) -> list[dict[str, Any]]:
+        site = ctx.site(site_id)
+        if zone is not None and zone not in {z.id for z in site.zones}:
+            known = ", ".join(z.id for z in site.zones) or "none"
+            raise HTTPException(
+                status_code=404, detail=f"site {site_id!r} has no zone {zone!r}; zones: {known}"
+            )
+        found = ctx.store.observations(site_id=site_id, zone_id=zone)
+        return [_observation_record(o, detections=detections) for o in found]
+
+    @app.get("/api/sites/{site_id}/assessment", summary="The site's latest assessment")
+    def get_assessment(site_id: str) -> dict[str, Any]:
+        ctx.site(site_id)
+        payload = ctx.store.latest_assessment() or {}
+        for entry in payload.get("sites", []):
+            if isinstance(entry, dict) and entry.get("site_id") == site_id:
+                return {
+                    "generated": payload.get("generated"),
+                    "as_of": payload.get("as_of"),
+                    **entry,
+                }
+        raise HTTPException(
+            status_code=404,
+            detail=f"site {site_id!r} has no stored assessment yet; run 'basewatch assess'",
+        )
+
+    @app.get("/api/sites/{site_id}/chips", summary="Chip images available for a site")
+    def list_chips(site_id: str) -> list[dict[str, Any]]:
+        ctx.site(site_id)
+        seen: dict[tuple[str, str], dict[str, Any]] = {}
+        for obs in ctx.store.observations(site_id=site_id):
+            base = f"/api/sites/{quote(site_id, safe='')}/zones/{quote(obs.zone_id, safe='')}"
+            url = f"{base}/chips/{quote(obs.scene_id, safe='')}"
+            seen[(obs.zone_id, obs.scene_id)] = {
+                "zone_id": obs.zone_id,
+                "scene_id": obs.scene_id,
+                "time": _iso(obs.time),
+                "sensor": obs.sensor,
+                "clear_fraction": obs.clear_fraction,
+                "url": url,
+                "png": url + ".png",
+            }
+        return sorted(seen.values(), key=lambda c: (c["time"], c["zone_id"], c["scene_id"]))
+
+    @app.get(
+        "/api/sites/{site_id}/zones/{zone_id}/chips/{scene_id}.png",
+        summary="One zone's pixels from one scene (PNG; detections in red, cloud transparent)",
+        response_class=Response,
+    )
+    def get_chip_png(site_id: str, zone_id: str, scene_id: str) -> Response:
+        image = ctx.chip(site_id, zone_id, scene_id)
+        return Response(content=image.png, media_type="image/png")
+
+    @app.get(
+        "/api/sites/{site_id}/zones/{zone_id}/chips/{scene_id}",
+        summary="Where a chip lies (EPSG:4326 bounds) and its PNG",
+    )
+    def get_chip(site_id: str, zone_id: str, scene_id: str) -> dict[str, Any]:
+        image = ctx.chip(site_id, zone_id, scene_id)
+        west, south, east, north = image.bounds
+        url = f"/api/sites/{quote(site_id, safe='')}/zones/{quote(zone_id, safe='')}"
+        return {
+            "site_id": site_id,
+            "zone_id": zone_id,
+            "scene_id": scene_id,
+            "bounds": [west, south, east, north],
+            "png": f"{url}/chips/{quote(scene_id, safe='')}.png",
+        }
+
+    @app.get("/api/sites/{site_id}/evidence", summary="The site's evidence ledger")
+    def get_evidence(site_id: str) -> list[dict[str, Any]]:
+        ctx.site(site_id)
+        return [_evidence_record(e) for e in ctx.store.evidence(site_id=site_id)]
+
+    @app.post(
+        "/api/evidence",
+        status_code=201,
+        dependencies=[require_token],
+        summary="Add an evidence entry (bearer token)",
+    )
+    def post_evidence(body: EvidenceIn) -> dict[str, Any]:
+        ctx.site(body.site_id)
+        entry_id = ctx.store.add_evidence(
+            site_id=body.site_id,
+            time=body.time,
+            source=body.source,
+            url=body.url,
+            text=body.text,
+            kind=body.kind,
+        )
+        return {"id": entry_id, "site_id": body.site_id}
+
+    @app.post(
+        "/api/sites",
+        status_code=201,
+        dependencies=[require_token],
+        summary="Add or update sites from a registry FeatureCollection (bearer token)",
+    )
+    def post_sites(body: SitesIn) -> dict[str, Any]:
+        from basewatch.sites import registry_from_features
+
+        try:
+            registry = registry_from_features(body.features, source="POST /api/sites")
+        except BasewatchError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from exc
+        ctx.store.upsert_sites(registry.sites)
+        return {"sites": [s.id for s in registry.sites]}
+
+
+def _add_page_routes(app: FastAPI, ctx: _Context, *, simulated: bool) -> None:
+    """HTML pages, offline API docs and static files."""
+    from basewatch.report.html import is_simulated, render_overview, render_report
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def overview() -> HTMLResponse:
+        assessed = ctx.assessed()
+        rows = [
+            {**_site_summary(s, assessed.get(s.id)), "href": "/sites/" + quote(s.id, safe="")}
+            for s in ctx.store.sites()
+        ]
+        payload = ctx.store.latest_assessment() or {}
+        return HTMLResponse(
+            render_overview(
+                rows,
+                generated=payload.get("generated"),
+                simulated=simulated or is_simulated(payload),
+                map_data=_map_features(ctx.store.sites(), assessed),
+            )
+        )
+
+    @app.get("/sites/{site_id}", response_class=HTMLResponse, include_in_schema=False)
+    def site_page(site_id: str) -> HTMLResponse:
+        site = ctx.site(site_id)
+        payload = ctx.store.latest_assessment() or {}
+        entry = ctx.assessed().get(site_id) or {"site_id": site_id, "posture": "unknown"}
+        page = render_report(
+            {**payload, "sites": [entry]},
+            sites=[site],
+            title=f"basewatch: {site.name or site.id}",
+            evidence=ctx.store.evidence(site_id=site_id),
+            simulated=simulated,
+            home_url="/",
+            site_maps={site_id: _site_map(ctx, site)},
+        )
+        return HTMLResponse(page)
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return HTMLResponse(_docs_page(app.openapi()))
+
+    @app.get("/static/{path:path}", include_in_schema=False)
+    def static(path: str) -> FileResponse:
+        return FileResponse(_static_file(path))
+
+
+def _site_map(ctx: _Context, site: Site) -> dict[str, Any]:
+    """The site page's map: its point and zones, and the latest clear chip of each zone."""
+    latest: dict[str, Any] = {}
+    for obs in ctx.store.observations(site_id=site.id):
+        if obs.clear_fraction >= CHIP_MIN_CLEAR and obs.value is not None:
+            latest[obs.zone_id] = obs  # observations come sorted by time
+    base = f"/api/sites/{quote(site.id, safe='')}/zones"
+    chips = [
+        f"{base}/{quote(zone_id, safe='')}/chips/{quote(obs.scene_id, safe='')}"
+        for zone_id, obs in sorted(latest.items())
+    ]
+    return {"features": _map_features([site], ctx.assessed()), "chips": chips}
+
+
+def _map_features(sites: list[Site], assessed: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """GeoJSON of the site points and zone polygons for the overview map."""
+    features: list[dict[str, Any]] = []
+    for site in sites:
+        href = "/sites/" + quote(site.id, safe="")
+        for zone in site.zones:
+            properties = {
+                "role": "zone",
+                "id": zone.id,
+                "name": zone.name or zone.id,
+                "site": site.id,
+                "href": href,
+            }
+            features.append(
+                {"type": "Feature", "geometry": mapping(zone.geometry), "properties": properties}
+            )
+        lon, lat = site.point
+        properties = {
+            "role": "site",
+            "id": site.id,
+            "name": site.name or site.id,
+            "posture": (assessed.get(site.id) or {}).get("posture", "unknown"),
+            "href": href,
+        }
+        point = {"type": "Point", "coordinates": [lon, lat]}
+        features.append({"type": "Feature", "geometry": point, "properties": properties})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _static_file(path: str) -> Path:
+    """The file ``path`` inside :data:`STATIC_DIR`; 404 for anything outside it or missing."""
+    root = STATIC_DIR.resolve()
+    candidate = (root / path).resolve()
+    if not candidate.is_relative_to(root) or not candidate.is_file():
+        raise HTTPException(status_code=404, detail=f"no static file {path!r}")
+    return candidate
+
+
+def _docs_page(schema: dict[str, Any]) -> str:
+    """A plain HTML list of the API operations (no JavaScript, no CDN)."""
+    rows = []
+    for path, operations in sorted(schema.get("paths", {}).items()):
+        for method, operation in operations.items():
+            rows.append(
+                f"<tr><td><code>{escape(method.upper())}</code></td>"
+                f"<td><code>{escape(path)}</code></td>"
+                f"<td>{escape(str(operation.get('summary', '')))}</td></tr>"
+            )
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{escape(schema['info']['title'])} API</title>"
+        "<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:auto;"
+        "padding:1rem}td,th{text-align:left;padding:.2rem .6rem;border-bottom:1px solid #ddd}"
+        "</style></head><body>"
+        f"<h1>{escape(schema['info']['title'])} API {escape(schema['info']['version'])}</h1>"
+        "<p>The full schema is at <a href='/openapi.json'>/openapi.json</a> (OpenAPI 3); "
+        "load it in any OpenAPI viewer. Writes need <code>Authorization: Bearer "
+        f"&lt;token&gt;</code> (the server's <code>{TOKEN_ENV}</code>).</p>"
+        "<table><thead><tr><th>method</th><th>path</th><th>what</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table></body></html>"
+    )
+
+
+def serve(
+    db: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    token: str | None = None,
+    simulated: bool = False,
+) -> None:
+    """Serve the dashboard and API with uvicorn until interrupted.
+
+    ``token`` defaults to the ``BASEWATCH_TOKEN`` environment variable; without one the
+    server is read-only.
+    """
+    if not 0 < port < 65536:
+        raise InputError(f"--port {port}: give a TCP port between 1 and 65535")
+    import uvicorn
+
+    app = create_app(
+        db, token=token if token is not None else os.environ.get(TOKEN_ENV), simulated=simulated
+    )
+    uvicorn.run(app, host=host, port=port, log_level="info")

@@ -1,0 +1,367 @@
+"""Tests for basewatch.web: the JSON API, the token-guarded writes and the HTML pages."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi", reason="basewatch.web needs the [web] extra (fastapi)")
+pytest.importorskip("httpx", reason="fastapi.testclient needs httpx (dev extra)")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from basewatch.report.html import POSTURES  # noqa: E402
+from basewatch.web import create_app  # noqa: E402
+
+TOKEN = "s3cret-token-for-tests"
+SITES = {"khmeimim", "tartus"}
+
+
+def scenario_db(factory: pytest.TempPathFactory) -> Path:
+    """A store filled by monitor + assess over a short simulated scenario (built once)."""
+    root = factory.getbasetemp() / "web-scenario"
+    db_file = root / "basewatch.db"
+    if (root / "ready").exists():
+        return db_file
+    from basewatch import pipeline
+    from basewatch.scenario import build_scenario
+
+    paths = build_scenario(root / "scenario", start=date(2024, 11, 15), end=date(2024, 12, 20))
+    db = f"sqlite:///{db_file}"
+    pipeline.monitor(paths.sites, paths.catalog, db=db, start="2024-11-15", end="2024-12-20")
+    pipeline.assess(db=db, tracks=paths.tracks)
+    (root / "ready").write_text("ok")
+    return db_file
+
+
+@pytest.fixture(scope="module")
+def db_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return scenario_db(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def client(db_file: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(f"sqlite:///{db_file}", simulated=True)) as c:
+        yield c
+
+
+@pytest.fixture
+def writable(db_file: Path, tmp_path: Path) -> Iterator[TestClient]:
+    """A client with a token over a private copy of the store."""
+    copy = tmp_path / "copy.db"
+    shutil.copyfile(db_file, copy)
+    with TestClient(create_app(f"sqlite:///{copy}", token=TOKEN)) as c:
+        yield c
+
+
+def _auth(token: str = TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _evidence(**changes: Any) -> dict[str, Any]:
+    body = {
+        "site_id": "tartus",
+        "time": "2024-12-03T10:00:00Z",
+        "source": "Maxar via press",
+        "url": "https://example.org/tartus-empty-piers",
+        "text": "Piers empty; the flotilla left.",
+        "kind": "image",
+    }
+    body.update(changes)
+    return body
+
+
+def _new_site(kind: str = "airbase") -> dict[str, Any]:
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [36.0, 35.0]},
+                "properties": {"id": "test-field", "name": "Test Field", "kind": kind},
+            },
+            {
+                "type": "Feature",
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [
+                        [
+                            [36.0, 35.0],
+                            [36.002, 35.0],
+                            [36.002, 35.002],
+                            [36.0, 35.002],
+                            [36.0, 35.0],
+                        ]
+                    ],
+                },
+                "properties": {
+                    "site": "test-field",
+                    "id": "apron",
+                    "kind": "apron",
+                    "target": "aircraft",
+                },
+            },
+        ],
+    }
+
+
+# ----------------------------------------------------------------------------- reads
+
+
+def test_list_sites_with_posture(client: TestClient) -> None:
+    response = client.get("/api/sites")
+    assert response.status_code == 200
+    rows = {row["id"]: row for row in response.json()}
+    assert set(rows) == SITES
+    for row in rows.values():
+        assert row["posture"] in POSTURES
+        assert 0.0 <= row["confidence"] <= 1.0
+        assert 34.5 < row["lat"] < 36.0 and 35.5 < row["lon"] < 36.5
+    assert "piers" in " ".join(rows["tartus"]["zones"])
+
+
+def test_site_detail_has_geojson_zones(client: TestClient) -> None:
+    body = client.get("/api/sites/khmeimim").json()
+    assert body["name"] == "Khmeimim Air Base"
+    assert body["geometry"]["type"] == "Point"
+    assert {z["id"] for z in body["zones"]} >= {"main-apron"}
+    assert all(z["geometry"]["type"] == "Polygon" for z in body["zones"])
+
+
+def test_observations_sorted_and_filtered(client: TestClient) -> None:
+    rows = client.get("/api/sites/tartus/observations").json()
+    assert rows and {r["site_id"] for r in rows} == {"tartus"}
+    zone = rows[0]["zone_id"]
+    only = client.get("/api/sites/tartus/observations", params={"zone": zone}).json()
+    assert only and {r["zone_id"] for r in only} == {zone}
+    times = [r["time"] for r in only]
+    assert times == sorted(times)
+    assert "detections" not in only[0]
+    with_det = client.get(
+        "/api/sites/tartus/observations", params={"zone": zone, "detections": "true"}
+    ).json()
+    assert [len(r["detections"]) for r in with_det] == [r["n_detections"] for r in only]
+    missing = client.get("/api/sites/tartus/observations", params={"zone": "nowhere"})
+    assert missing.status_code == 404 and "nowhere" in missing.json()["detail"]
+
+
+def test_assessment_matches_site_list(client: TestClient) -> None:
+    listed = {row["id"]: row["posture"] for row in client.get("/api/sites").json()}
+    for site_id in SITES:
+        body = client.get(f"/api/sites/{site_id}/assessment").json()
+        assert body["site_id"] == site_id and body["posture"] == listed[site_id]
+        assert body["zones"] and body["generated"]
+
+
+@pytest.mark.parametrize("suffix", ["", "/observations", "/assessment", "/evidence"])
+def test_unknown_site_is_404_with_known_ids(client: TestClient, suffix: str) -> None:
+    response = client.get(f"/api/sites/atlantis{suffix}")
+    assert response.status_code == 404
+    detail = response.json()["detail"]
+    assert "atlantis" in detail and "khmeimim" in detail and "tartus" in detail
+
+
+# ----------------------------------------------------------------------------- writes
+
+
+def test_evidence_write_with_token_then_read(writable: TestClient) -> None:
+    assert writable.get("/api/sites/tartus/evidence").json() == []
+    first = writable.post("/api/evidence", json=_evidence(), headers=_auth())
+    assert first.status_code == 201
+    again = writable.post("/api/evidence", json=_evidence(), headers=_auth())
+    assert again.json()["id"] == first.json()["id"]  # idempotent
+    rows = writable.get("/api/sites/tartus/evidence").json()
+    assert len(rows) == 1
+    assert rows[0]["time"] == "2024-12-03T10:00:00Z" and rows[0]["kind"] == "image"
+    assert writable.get("/api/sites/khmeimim/evidence").json() == []
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [({}, 401), (_auth("wrong"), 403), ({"Authorization": "Basic abc"}, 401)],
+)
+def test_writes_need_the_right_token(
+    writable: TestClient, headers: dict[str, str], status: int
+) -> None:
+    for path, body in (("/api/evidence", _evidence()), ("/api/sites", _new_site())):
+        response = writable.post(path, json=body, headers=headers)
+        assert response.status_code == status
+        if status == 401:
+            assert response.headers["www-authenticate"] == "Bearer"
+    assert writable.get("/api/sites/tartus/evidence").json() == []
+    assert "test-field" not in {r["id"] for r in writable.get("/api/sites").json()}
+
+
+def test_auth_is_checked_before_the_body(writable: TestClient) -> None:
+    assert writable.post("/api/evidence", json={"junk": 1}).status_code == 401
+
+
+def test_writes_refused_without_configured_token(client: TestClient) -> None:
+    response = client.post("/api/evidence", json=_evidence(), headers=_auth())
+    assert response.status_code == 403
+    assert "BASEWATCH_TOKEN" in response.json()["detail"]
+    assert client.get("/api/sites/tartus/evidence").json() == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _evidence(time="2024-12-03T10:00:00"),  # no time zone
+        _evidence(url="javascript:alert(1)"),
+        _evidence(kind="rumour"),
+        {k: v for k, v in _evidence().items() if k != "text"},
+        [1, 2],
+    ],
+)
+def test_bad_evidence_bodies_are_422(writable: TestClient, body: Any) -> None:
+    assert writable.post("/api/evidence", json=body, headers=_auth()).status_code == 422
+
+
+def test_evidence_for_unknown_site_is_404(writable: TestClient) -> None:
+    response = writable.post("/api/evidence", json=_evidence(site_id="atlantis"), headers=_auth())
+    assert response.status_code == 404 and "atlantis" in response.json()["detail"]
+
+
+def test_post_sites_validates_and_stores(writable: TestClient) -> None:
+    bad = writable.post("/api/sites", json=_new_site(kind="castle"), headers=_auth())
+    assert bad.status_code == 422 and "castle" in bad.json()["detail"]
+    not_fc = writable.post("/api/sites", json={"type": "Feature"}, headers=_auth())
+    assert not_fc.status_code == 422
+    ok = writable.post("/api/sites", json=_new_site(), headers=_auth())
+    assert ok.status_code == 201 and ok.json() == {"sites": ["test-field"]}
+    stored = writable.get("/api/sites/test-field").json()
+    assert [z["id"] for z in stored["zones"]] == ["apron"] and stored["posture"] == "unknown"
+    page = writable.get("/sites/test-field")
+    assert page.status_code == 200 and "Test Field" in page.text
+
+
+# ----------------------------------------------------------------------------- pages
+
+
+def test_overview_lists_sites_with_links(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for site_id, name in (("khmeimim", "Khmeimim Air Base"), ("tartus", "Tartus")):
+        assert f'href="/sites/{site_id}"' in page.text
+        assert name in page.text
+    assert "Simulated imagery" in page.text
+    data = json.loads(
+        page.text.split('<script id="map-data" type="application/json">')[1].split("</script>")[0]
+    )
+    roles = [f["properties"]["role"] for f in data["features"]]
+    assert roles.count("site") == 2 and roles.count("zone") >= 4
+    assert 'src="/static/leaflet/leaflet.js"' in page.text and "https://" not in page.text
+
+
+def test_vendored_leaflet_is_served(client: TestClient) -> None:
+    script = client.get("/static/leaflet/leaflet.js")
+    assert script.status_code == 200 and "Leaflet 1.9.4" in script.text[:300]
+    assert client.get("/static/leaflet/leaflet.css").status_code == 200
+    assert "BSD" in client.get("/static/leaflet/LICENSE").text
+
+
+def test_site_page_reuses_report_charts(client: TestClient) -> None:
+    page = client.get("/sites/tartus")
+    assert page.status_code == 200
+    assert page.text.count("<svg") >= 1 and "<path" in page.text
+    assert 'href="/"' in page.text and "Simulated imagery" in page.text
+    assert "Khmeimim" not in page.text.split("<main>")[1]  # only this site
+    assert client.get("/sites/atlantis").status_code == 404
+
+
+def test_docs_are_offline(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    assert "/api/sites/{site_id}/evidence" in schema["paths"]
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/api/evidence" in docs.text
+    assert "<script" not in docs.text and "cdn" not in docs.text.lower()
+    assert client.get("/redoc").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/../app.py",
+        "/static/%2e%2e/app.py",
+        "/static/..%2fapp.py",
+        "/static/%2e%2e%2f%2e%2e%2fstore.py",
+        "/static/..%5capp.py",
+        "/static//etc/passwd",
+        "/static/%2fetc%2fpasswd",
+        "/static/nothing.css",
+    ],
+)
+def test_static_refuses_traversal(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    assert "create_app" not in response.text and "root:" not in response.text
+
+
+def test_static_serves_package_files(client: TestClient) -> None:
+    response = client.get("/static/dashboard.css")
+    assert response.status_code == 200 and "nav.bw" in response.text
+
+
+def test_cli_serve_rejects_bad_port(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from basewatch.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--db", f"sqlite:///{tmp_path / 'x.db'}", "--port", "70000"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "--port 70000" in err and "Traceback" not in err
+
+
+# ----------------------------------------------------------------------------- chips
+
+
+def test_chips_are_listed_and_rendered(client: TestClient) -> None:
+    chips = client.get("/api/sites/khmeimim/chips").json()
+    assert {c["sensor"] for c in chips} >= {"sentinel-1", "sentinel-2", "highres"}
+    site = client.get("/api/sites/khmeimim").json()
+    for sensor in ("sentinel-2", "highres"):
+        chip = next(c for c in chips if c["sensor"] == sensor and c["clear_fraction"] > 0.9)
+        meta = client.get(chip["url"]).json()
+        west, south, east, north = meta["bounds"]
+        zone = next(z for z in site["zones"] if z["id"] == chip["zone_id"])
+        lons = [x for x, _ in zone["geometry"]["coordinates"][0]]
+        lats = [y for _, y in zone["geometry"]["coordinates"][0]]
+        assert west <= min(lons) and max(lons) <= east  # the chip covers its zone
+        assert south <= min(lats) and max(lats) <= north
+        png = client.get(meta["png"])
+        assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+        assert png.content.startswith(b"\x89PNG") and len(png.content) > 1000
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/sites/khmeimim/zones/main-apron/chips/nope.png",
+        "/api/sites/khmeimim/zones/nowhere/chips/VHR_khmeimim_20241203",
+        "/api/sites/atlantis/zones/main-apron/chips/VHR_khmeimim_20241203.png",
+        "/api/sites/khmeimim/zones/main-apron/chips/..%2f..%2fcatalog.json",
+        "/api/sites/khmeimim/zones/main-apron/chips/%2e%2e",
+    ],
+)
+def test_chip_routes_take_ids_not_paths(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    assert "detail" in response.json()
+
+
+def test_report_of_the_scenario_store(db_file: Path, tmp_path: Path) -> None:
+    from basewatch.report import build_report
+
+    built = build_report(out=tmp_path / "report.html", db=f"sqlite:///{db_file}")
+    page = built.html.read_text(encoding="utf-8")
+    assert set(built.sites) == SITES
+    pictures = page.count('<img src="data:image/png;base64,') + page.count("<svg")
+    assert pictures >= 6
+    assert page.count("<figcaption>before: ") >= 1 and page.count("<figcaption>after: ") >= 1
+    assert 'src="http' not in page and "<script" not in page  # opens offline
