@@ -308,10 +308,7 @@ def monitor(
     no_cache: bool,
 ) -> None:
     """Observe every zone on every scene into the store (resumable: rerun to continue)."""
-    from basewatch.imagery.cache import configure_environment
     from basewatch.pipeline import monitor as run
-
-    configure_environment(sensor=sensor, cache_dir=cache_dir, no_cache=no_cache)
 
     with _progress("chips") as progress:
         summary = run(
@@ -324,6 +321,9 @@ def monitor(
             collections=collections,
             max_cloud=max_cloud,
             workers=workers,
+            sensor=sensor,
+            cache_dir=cache_dir,
+            use_cache=not no_cache,
             progress=progress,
         )
     _print_summary(summary)
@@ -785,8 +785,14 @@ def sites_stats(registry: str, earlier: str | None, fmt: str) -> None:
 @click.option("--to", "end", help="Last day and assessment date, YYYY-MM-DD (default: today).")
 @click.option("--site", "site_ids", multiple=True, help="Only this site (repeatable).")
 @click.option("--webhook", help="Also POST each alert as JSON to this http(s) URL.")
-@click.option("--timeout", "timeout_s", type=float, default=10.0, show_default=True,
-              help="Webhook timeout in seconds.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Webhook timeout in seconds.",
+)
 def watch(
     registry: str,
     catalog: str,
@@ -802,18 +808,31 @@ def watch(
     from basewatch.alerts import watch as run
 
     with _progress("chips") as progress:
-        result = run(registry, catalog, db=db, start=start, end=end, site_ids=list(site_ids),
-                     webhook=webhook, timeout_s=timeout_s, progress=progress)
+        result = run(
+            registry,
+            catalog,
+            db=db,
+            start=start,
+            end=end,
+            site_ids=list(site_ids),
+            webhook=webhook,
+            timeout_s=timeout_s,
+            progress=progress,
+        )
     for alert in result.new:
         click.echo(json.dumps(alert, ensure_ascii=False))
     s = result.summary
-    click.echo(f"{s.observed} chips observed, {len(result.new)} new alert(s)"
-               + (f", {result.delivered} sent to the webhook" if webhook else ""), err=True)
+    click.echo(
+        f"{s.observed} chips observed, {len(result.new)} new alert(s)"
+        + (f", {result.delivered} sent to the webhook" if webhook else ""),
+        err=True,
+    )
     if result.webhook_error:
         raise WebhookError(f"{result.webhook_error} ({result.pending} alert(s) pending)")
     if result.pending and not webhook:
-        click.echo(f"{result.pending} alert(s) still wait for a webhook: pass --webhook URL",
-                   err=True)
+        click.echo(
+            f"{result.pending} alert(s) still wait for a webhook: pass --webhook URL", err=True
+        )
 
 
 # ------------------------------------------------------------------------------ serve

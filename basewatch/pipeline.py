@@ -31,15 +31,22 @@ def monitor(
     collections: tuple[str, ...] = (),
     max_cloud: float | None = None,
     workers: int = 1,
+    sensor: str | None = None,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
     progress: Progress | None = None,
 ) -> MonitorSummary:
     """Observe every zone of the registry ``sites`` on every scene of ``catalog`` into ``db``.
 
     Defaults: ``end`` now, ``start`` one year before ``end``. Chips already stored are
     skipped, failed ones tried again, so an interrupted run can simply be restarted.
+    ``sensor`` names the sensor of a folder of GeoTIFFs; ``cache_dir`` caches every loaded
+    chip there (by default only chips of remote scenes are cached); ``use_cache=False``
+    bypasses the chip cache.
     """
     from basewatch.errors import InputError
     from basewatch.imagery.catalog import open_catalog
+    from basewatch.imagery.load import LoadParams
     from basewatch.sites import load_registry
     from basewatch.store import open_store
 
@@ -56,8 +63,9 @@ def monitor(
         collections=tuple(collections),
         max_cloud=max_cloud,
         workers=workers,
+        load=LoadParams(cache_dir=Path(cache_dir) if cache_dir else None, use_cache=use_cache),
     )
-    source = open_catalog(catalog)
+    source = open_catalog(catalog, sensor=sensor)
     store = open_store(db)
     try:
         return run_monitor(registry, source, store, params, progress=progress)
@@ -73,11 +81,13 @@ def assess(
     tracks: str | Path | None = None,
     out: str | Path | None = None,
     generated: datetime | None = None,
+    imagery: str | None = None,
 ) -> dict[str, Any]:
     """Judge every site stored in ``db`` and return (and optionally write) ``assessment.json``.
 
     ``as_of`` uses only observations made up to that date; ``tracks`` is an ADS-B state
-    vector file whose heavy-transport departures count as an indicator.
+    vector file whose heavy-transport departures count as an indicator; ``imagery`` (e.g.
+    ``"simulated"``) is recorded in the assessment so every output can say so.
     """
     from basewatch.analysis import assess as assess_observations
     from basewatch.store import open_store
@@ -101,6 +111,8 @@ def assess(
             as_of=as_of_t,
             generated=generated or datetime.now(UTC).replace(microsecond=0),
         )
+        if imagery is not None:
+            payload["imagery"] = imagery
         store.save_assessment(payload, as_of=as_of_t)
     finally:
         store.close()
@@ -137,35 +149,33 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
         raise InputError(f"{path}: cannot write ({exc.strerror}); choose a writable path") from exc
 
 
-def report(*, out: str | Path, db: str | None = None, assessment: str | Path | None = None) -> Path:
-    """Write the HTML report from an ``assessment.json`` file or the latest one in ``db``.
+def report(
+    *,
+    out: str | Path,
+    db: str | None = None,
+    assessment: str | Path | None = None,
+    pdf: str | Path | None = None,
+    site_ids: tuple[str, ...] = (),
+    tracks: str | Path | None = None,
+    simulated: bool = False,
+) -> Path:
+    """Write the HTML report (and optionally a PDF) from ``assessment`` or the store's latest.
 
-    When ``db`` holds no assessment yet, one is made first.
+    When ``db`` holds no assessment yet, one is made first. See
+    :func:`basewatch.report.build_report` for what the page holds.
     """
-    from basewatch.errors import InputError
-    from basewatch.report import write_report
+    from basewatch.report import build_report
 
-    sites = None
-    if assessment is not None:
-        path = Path(assessment)
-        try:
-            payload = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(
-                f"{path}: cannot read the assessment ({exc}); run 'basewatch assess'"
-            ) from exc
-    else:
-        from basewatch.store import open_store
-
-        url = db or DEFAULT_DB
-        store = open_store(url)
-        try:
-            sites = store.sites()
-            stored = store.latest_assessment()
-        finally:
-            store.close()
-        payload = stored if stored is not None else assess(db=url)
-    return write_report(payload, Path(out), sites=sites)
+    built = build_report(
+        out=out,
+        db=db or DEFAULT_DB,
+        assessment=assessment,
+        pdf=pdf,
+        site_ids=site_ids,
+        tracks=tracks,
+        simulated=simulated,
+    )
+    return built.html
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -227,8 +237,14 @@ def run_demo(
         progress=progress,
     )
     assessment_path = root / "assessment.json"
-    assess(db=db, tracks=paths.tracks, out=assessment_path, generated=DEMO_GENERATED)
-    report_path = report(out=root / "report.html", db=db)
+    assess(
+        db=db,
+        tracks=paths.tracks,
+        out=assessment_path,
+        generated=DEMO_GENERATED,
+        imagery="simulated",
+    )
+    report_path = report(out=root / "report.html", db=db, tracks=paths.tracks, simulated=True)
     return DemoResult(
         root=root,
         sites=paths.sites,

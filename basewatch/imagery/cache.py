@@ -103,20 +103,3 @@ def write_cached(
         os.replace(tmp, path)
     except OSError:
         tmp.unlink(missing_ok=True)
-
-
-def configure_environment(
-    *, sensor: str | None = None, cache_dir: str | Path | None = None, no_cache: bool = False
-) -> None:
-    """Set the imagery options of a command for this process and its workers.
-
-    ``BASEWATCH_SENSOR`` (sensor of a GeoTIFF folder), ``BASEWATCH_CACHE_DIR`` (cache every
-    chip there) and ``BASEWATCH_NO_CACHE`` (bypass the cache) are read where catalogues are
-    opened and chips loaded, so the options reach every step without extra arguments.
-    """
-    if sensor:
-        os.environ["BASEWATCH_SENSOR"] = sensor
-    if cache_dir is not None:
-        os.environ["BASEWATCH_CACHE_DIR"] = str(cache_dir)
-    if no_cache:
-        os.environ["BASEWATCH_NO_CACHE"] = "1"

@@ -266,10 +266,9 @@ def open_catalog(
     """Open a catalogue from an alias (``earth-search``, ``planetary-computer``), a STAC API URL,
     a static catalogue (local path or URL to ``catalog.json``) or a folder of GeoTIFF/COG files.
 
-    ``sensor`` applies to a folder of GeoTIFFs only (default: the ``BASEWATCH_SENSOR``
-    environment variable, else inferred from each file's band count).
+    ``sensor`` applies to a folder of GeoTIFFs only (default: inferred from each file's band
+    count and data type).
     """
-    import os
 
     net = net or DEFAULT_NETWORK
     text = str(spec)
@@ -287,7 +286,7 @@ def open_catalog(
             return StaticCatalog(str(candidate), net=net)
         from basewatch.imagery.folder import FolderCatalog
 
-        return FolderCatalog(str(path), sensor=sensor or os.environ.get("BASEWATCH_SENSOR") or None)
+        return FolderCatalog(str(path), sensor=sensor or None)
     if path.is_file():
         return StaticCatalog(str(path), net=net)
     aliases = ", ".join(CATALOG_ALIASES)
