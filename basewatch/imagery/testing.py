@@ -127,7 +127,7 @@ class _Handler(BaseHTTPRequestHandler):
         ctype = "application/json" if target.suffix == ".json" else "image/tiff"
         m = _RANGE.match(self.headers.get("Range", "").strip())
         if not m:
-            self._send(200, target.read_bytes(), ctype)
+            self._send_whole(target, size, ctype)
             return
         first = int(m.group(1)) if m.group(1) else max(0, size - int(m.group(2)))
         last = int(m.group(2)) if m.group(1) and m.group(2) else size - 1
@@ -139,6 +139,25 @@ class _Handler(BaseHTTPRequestHandler):
             f.seek(first)
             body = f.read(last - first + 1)
         self._send(206, body, ctype, {"Content-Range": f"bytes {first}-{last}/{size}"})
+
+    def _send_whole(self, target: Path, size: int, ctype: str) -> None:
+        """Answer a request without a Range header: headers only for HEAD, else the file
+        in 1 MiB pieces (a client that stops reading closes the socket; we stop too)."""
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(size))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        with target.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                try:
+                    self.wfile.write(chunk)
+                except (BrokenPipeError, ConnectionResetError):
+                    return
+                with self.stats.lock:
+                    self.stats.bytes_sent += len(chunk)
 
     def _base(self) -> str:
         address: Any = self.server.server_address
