@@ -218,19 +218,13 @@ def scenes_search(
 ) -> None:
     """List the scenes monitor would read for a site."""
     from basewatch.imagery.catalog import open_catalog
-    from basewatch.monitor import parse_day
+    from basewatch.monitor import parse_day, zones_bounds
     from basewatch.observe import observable
     from basewatch.sites import load_registry
 
     site = load_registry(registry).site(site_id)
     zones = [site.zone(zone_id)] if zone_id else list(site.zones)
-    bounds = [z.geometry.bounds for z in zones] or [site.geometry.bounds]
-    bbox = (
-        min(b[0] for b in bounds),
-        min(b[1] for b in bounds),
-        max(b[2] for b in bounds),
-        max(b[3] for b in bounds),
-    )
+    bbox = zones_bounds(zones) if zones else site.geometry.bounds
     found = open_catalog(catalog, sensor=sensor).search(
         bbox=bbox,
         start=parse_day(start),

@@ -69,7 +69,8 @@ class MonitorSummary:
     """One line per failure: chip and reason."""
 
 
-def _zone_bounds(zones: Sequence[Zone]) -> tuple[float, float, float, float]:
+def zones_bounds(zones: Sequence[Zone]) -> tuple[float, float, float, float]:
+    """The lon/lat bounds (west, south, east, north) covering every zone in ``zones``."""
     bounds = [z.geometry.bounds for z in zones]
     return (
         min(b[0] for b in bounds),
@@ -89,7 +90,7 @@ def plan(
         if not site.zones:
             continue
         found = catalog.search(
-            bbox=_zone_bounds(site.zones),
+            bbox=zones_bounds(site.zones),
             start=params.start,
             end=params.end,
             collections=params.collections or None,
