@@ -23,7 +23,8 @@ import rasterio
 from affine import Affine
 from pyproj import Transformer
 from rasterio.shutil import copy as rio_copy
-from rasterio.windows import Window
+from rasterio.warp import transform_bounds
+from rasterio.windows import from_bounds
 from scipy import ndimage
 from shapely.geometry import box
 
@@ -83,16 +84,23 @@ def zones(n: int) -> list[Zone]:
     return out
 
 
-def touched_tile_bytes(path: Path, chip_transform: Affine, width: int, height: int) -> int:
-    """Compressed bytes of the full-resolution tiles under a chip's window (+1 px for
-    bilinear resampling)."""
+def touched_tile_bytes(
+    path: Path, chip_crs: str, chip_transform: Affine, width: int, height: int
+) -> int:
+    """Compressed bytes of the full-resolution tiles under a chip's footprint (+1 px for
+    bilinear resampling). The chip's grid may be in another UTM zone than the file (a zone
+    east of 36 deg E lies in UTM 37N), so its bounds are carried into the file's CRS first."""
     with rasterio.open(path) as src:
         bx, by = src.block_shapes[0][1], src.block_shapes[0][0]
-        col0, row0 = ~src.transform * (chip_transform.c, chip_transform.f)
-        win = Window(col0 - 1, row0 - 1, width + 2, height + 2)
-        c0, r0 = max(0, math.floor(win.col_off / bx)), max(0, math.floor(win.row_off / by))
-        c1 = min(math.ceil(src.width / bx), math.ceil((win.col_off + win.width) / bx))
-        r1 = min(math.ceil(src.height / by), math.ceil((win.row_off + win.height) / by))
+        left, top = chip_transform * (0, 0)
+        right, bottom = chip_transform * (width, height)
+        bounds = transform_bounds(chip_crs, src.crs, left, bottom, right, top, densify_pts=21)
+        win = from_bounds(*bounds, transform=src.transform)
+        col0, row0 = win.col_off - 1, win.row_off - 1
+        col1, row1 = win.col_off + win.width + 1, win.row_off + win.height + 1
+        c0, r0 = max(0, math.floor(col0 / bx)), max(0, math.floor(row0 / by))
+        c1 = min(math.ceil(src.width / bx), math.ceil(col1 / bx))
+        r1 = min(math.ceil(src.height / by), math.ceil(row1 / by))
         total = 0
         for r in range(r0, r1):
             for c in range(c0, c1):
@@ -143,7 +151,7 @@ def main() -> None:
                 chip = load_chip(scene, zone, params=params)
                 dt = time.perf_counter() - t
                 h, w = chip.zone_mask.shape
-                tiles = touched_tile_bytes(cog, chip.transform, w, h)
+                tiles = touched_tile_bytes(cog, chip.crs, chip.transform, w, h)
                 sent = stats.bytes_sent - before_b
                 rows.append((zone.id, w, h, dt, stats.requests - before_n, sent, tiles))
             t = time.perf_counter()

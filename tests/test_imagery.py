@@ -158,3 +158,34 @@ def test_open_catalog_errors(tmp_path: Path) -> None:
         open_catalog(tmp_path / "missing.json")
     with pytest.raises(InputError, match="without a catalog.json"):
         open_catalog(tmp_path)
+
+
+@pytest.mark.parametrize("field", ["raster:bands", "bands"])
+def test_collection_1_offset_is_applied(
+    s2_scene: tuple[Scene, Zone], tmp_path: Path, field: str
+) -> None:
+    """An Earth Search ``sentinel-2-c1-l2a`` item carries scale 1e-4 and offset -0.1 per asset
+    (STAC 1.0 ``raster:bands`` or STAC 1.1 ``bands``); the loader must apply both, or every
+    reflectance would be 0.1 too bright."""
+    old, zone = s2_scene
+    t10 = Affine(10, 0, 770_000.0, 0, -10, 3_925_000.0)
+    water_dn = 1000 + 600  # a 0.06-reflectance pixel in Collection 1 digital numbers
+    item = pystac.Item(
+        id="S2B_36SYE_20241203_0_L2A",
+        geometry=None,
+        bbox=None,
+        datetime=datetime(2024, 12, 3, 8, 30, tzinfo=UTC),
+        properties={"platform": "sentinel-2b"},
+        collection="sentinel-2-c1-l2a",
+    )
+    for name in ("blue", "green", "red", "nir"):
+        path = tmp_path / f"c1-{name}.tif"
+        _write_band(path, np.full((400, 400), water_dn, np.uint16), t10)
+        extra = {field: [{"nodata": 0, "scale": 0.0001, "offset": -0.1}]}
+        item.add_asset(name, pystac.Asset(href=str(path), extra_fields=extra))
+    item.add_asset("scl", pystac.Asset(href=old.assets["scl"]))
+    scene = scene_from_item(item)
+    assert scene is not None
+    assert scene.scales["blue"] == pytest.approx((0.0001, -0.1))
+    chip = load_chip(scene, zone)
+    assert float(np.nanmedian(chip.bands["blue"])) == pytest.approx(0.06, abs=1e-4)

@@ -22,7 +22,13 @@ CATALOG_ALIASES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("sentinel-2-l2a", "sentinel-1-rtc"),
     ),
 }
-"""Alias -> (STAC API root, default collections)."""
+"""Alias -> (STAC API root, default collections).
+
+Earth Search also serves ``sentinel-2-c1-l2a`` (Collection 1, reprocessed, with a -0.1
+reflectance offset carried in each asset's ``raster:bands``): pass ``--collection
+sentinel-2-c1-l2a`` to read it instead of ``sentinel-2-l2a``. It is not a default because both
+collections hold the same acquisitions, and reading both would count every pass twice.
+"""
 
 S2_DEFAULT_SCALE = 1e-4
 """Sentinel-2 L2A digital numbers -> reflectance, when an asset does not say."""
@@ -92,9 +98,11 @@ def sensor_of(collection: str, properties: dict[str, Any]) -> str:
 
 
 def _asset_scale(asset: Any, canonical: str, sensor: str) -> tuple[float, float]:
-    bands = asset.extra_fields.get("raster:bands") or []
-    if bands and isinstance(bands[0], dict) and "scale" in bands[0]:
-        return float(bands[0].get("scale", 1.0)), float(bands[0].get("offset", 0.0))
+    # STAC 1.0 raster extension (``raster:bands``) or STAC 1.1 ``bands`` with ``scale`` fields.
+    for key in ("raster:bands", "bands"):
+        bands = asset.extra_fields.get(key) or []
+        if bands and isinstance(bands[0], dict) and "scale" in bands[0]:
+            return float(bands[0].get("scale", 1.0)), float(bands[0].get("offset", 0.0))
     if sensor == "sentinel-2" and canonical != "scl":
         return S2_DEFAULT_SCALE, 0.0
     return 1.0, 0.0
