@@ -660,3 +660,28 @@ def test_a_change_of_one_object_does_not_move_the_posture() -> None:
     assert "too small a change to matter" in res.indicators[0]
     gone = _change(1, 0, 1e-4, 10)
     assert site_posture(site, [_zr("transport-apron", gone)], as_of=as_of).posture == "present"
+
+
+@pytest.mark.parametrize(
+    ("history", "boundary", "new"),
+    [
+        # six vessels at a pier; the last pass before the drop misses two of them
+        ([6.0, 5, 7, 6, 4, 6, 5, 7, 6, 6, 5, 6] * 3, 4.0, [3.0, 3, 3]),
+        # four aircraft on an apron, three to five; three passes with two
+        ([4.0, 3, 5, 4, 4, 3, 5, 3, 4, 4, 5, 4] * 3, 4.0, [2.0, 2, 2]),
+    ],
+)
+def test_halving_of_a_small_count_is_found_within_three_passes(
+    history: list[float], boundary: float, new: list[float]
+) -> None:
+    """A 50 % drop of a small count is significant after three passes, and its bracket
+    holds the true change (between ``boundary``, still the old level, and the first new
+    pass) even though the new values are not clearly new by likelihood ratio."""
+    t0 = datetime(2024, 6, 1, tzinfo=UTC)
+    values = [*history, boundary, *new]
+    times = [t0 + timedelta(days=5 * i) for i in range(len(values))]
+    drops = [c for c in find_changes(times, values) if c.direction == "down" and c.significant]
+    assert len(drops) == 1, drops
+    last_old, first_new = times[len(history)], times[len(history) + 1]
+    assert drops[0].after <= last_old and drops[0].before >= first_new
+    assert drops[0].level_to == min(new)

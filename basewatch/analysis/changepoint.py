@@ -460,7 +460,7 @@ def find_changes(
     Only clear observations are used: value not None/NaN and, when ``clear`` is given,
     ``clear_fraction >= params.baseline.min_clear``. The result is in time order. Entries
     with ``significant=False`` are the trailing candidate, or shifts that passed the test
-    but kept fewer than ``min_persist`` observations clearly at the new level once dated
+    but kept fewer than ``min_persist`` observations beyond the old median once dated
     (their ``reason`` says which).
     """
     params = params or ChangeParams()
@@ -519,7 +519,11 @@ def _loglik(model: CountModel, x: np.ndarray) -> float:
 
 def _refine_cut(v: np.ndarray, lo: int, cut: int, hi: int, params: ChangeParams) -> int:
     """Split of ``v[lo:hi]`` within ``_REFINE`` places of ``cut`` with the highest likelihood
-    under count models fitted to each side."""
+    under count models fitted to each side. A side shorter than ``min_history`` gives too
+    loose a model to move the cut by, so such a cut (a short final run found by the tail
+    scan) is kept where its test put it."""
+    if min(cut - lo, hi - cut) < params.baseline.min_history:
+        return cut
     best, best_ll = cut, -math.inf
     for s in range(max(lo + 1, cut - _REFINE), min(hi - 1, cut + _REFINE) + 1):
         m_old = fit_count_model(v[lo:s], params=params.baseline)
@@ -551,12 +555,34 @@ def _bracket(v: np.ndarray, lo: int, cut: int, hi: int, params: ChangeParams) ->
         ratio = (m_new.pmfs(v) + 1e-300) / (m_old.pmfs(v) + 1e-300)
         is_new = (ratio > params.dating_lr) & (sign * (np.median(old) - v) > 0)
         is_old = (ratio < 1.0 / params.dating_lr) & (sign * (v - np.median(new)) > 0)
-        nb = next((i for i in range(a + 1, hi) if is_new[i]), b)
+        # With only a few passes at the new level its fitted model is loose and nothing may
+        # pass ``dating_lr``: then the first value from the current cut on that is at least
+        # sqrt(dating_lr) times likelier new than old starts the new level, so an ambiguous
+        # value at the boundary widens the bracket instead of being taken as new.
+        likely_new = (ratio > math.sqrt(params.dating_lr)) & (sign * (np.median(old) - v) > 0)
+        nb = next(
+            (i for i in range(a + 1, hi) if is_new[i]),
+            next((i for i in range(b, hi) if likely_new[i]), b),
+        )
         na = next((i for i in range(nb - 1, lo - 1, -1) if is_old[i]), min(a, nb - 1))
         if (na, nb) == (a, b):
             break
         a, b = na, nb
     return a, b
+
+
+def _persisting(v: np.ndarray, lo: int, a: int, hi: int, direction: str) -> int:
+    """Observations after the last one at the old level (``a``) that lie beyond the old
+    segment's median in the change's direction: how long the new level has held.
+
+    The bracket's first clearly-new observation is not used here: with only a few passes
+    at the new level, a value such as 3 after a history of 5-7 is not clearly new by
+    likelihood ratio, yet it is below every usual old count and shows the change holding.
+    """
+    old_median = float(np.median(v[lo : a + 1]))
+    after = v[a + 1 : hi]
+    beyond = after < old_median if direction == "down" else after > old_median
+    return int(np.count_nonzero(beyond))
 
 
 def _make_change(
@@ -573,10 +599,11 @@ def _make_change(
 ) -> Change:
     lo, cut, hi = span
     a, b = _bracket(v, lo, cut, hi, params)
-    if significant and hi - b < params.min_persist:
+    persist = _persisting(v, lo, a, hi, direction)
+    if significant and persist < params.min_persist:
         significant = False
         reason = (
-            f"only {hi - b} clear observation(s) clearly at the new level "
+            f"only {persist} clear observation(s) beyond the old median since the change "
             f"(need {params.min_persist})"
         )
     return Change(
