@@ -67,6 +67,19 @@ class Site:
     """Zones of this site."""
     properties: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     """All other properties from the registry feature (sources, notes)."""
+    aliases: tuple[str, ...] = ()
+    """Other names people write for the site (transliterations, "Latakia air base")."""
+
+    def __post_init__(self) -> None:
+        # ``properties["aliases"]`` mirrors the field, so stores that keep only the
+        # properties (JSON) give the aliases back when they rebuild the site.
+        if not self.aliases and self.properties.get("aliases"):
+            names = parse_aliases(self.properties["aliases"], where=f"site {self.id!r}")
+            object.__setattr__(self, "aliases", names)
+        elif self.aliases:
+            object.__setattr__(
+                self, "properties", {**self.properties, "aliases": list(self.aliases)}
+            )
 
     @property
     def point(self) -> tuple[float, float]:
@@ -85,6 +98,26 @@ class Site:
                 return z
         known = ", ".join(z.id for z in self.zones) or "none"
         raise SiteNotFoundError(f"site {self.id!r} has no zone {zone_id!r}; its zones are: {known}")
+
+
+def parse_aliases(value: Any, *, where: str) -> tuple[str, ...]:
+    """Aliases from a list of names or a ``|``-separated string (CSV, GeoPackage).
+
+    Blank names are dropped and repeats (ignoring case) kept once; anything else than
+    strings raises :class:`RegistryError` naming ``where``.
+    """
+    items = value.split("|") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(x, str) for x in items):
+        raise RegistryError(
+            f"{where}: aliases is {value!r}; give a list of names, "
+            'e.g. ["Hmeimim", "Latakia air base"] (or "Hmeimim | Latakia air base" in CSV)'
+        )
+    out: dict[str, str] = {}
+    for item in items:
+        name = " ".join(item.split())
+        if name:
+            out.setdefault(name.casefold(), name)
+    return tuple(out.values())
 
 
 @dataclass(frozen=True)
@@ -268,7 +301,7 @@ def _geometry(source: str, index: int, feature: dict[str, Any]) -> BaseGeometry:
         raise _fail(source, index, "missing geometry", "give a Point (site) or Polygon (zone)")
     try:
         geom = shape(raw)
-    except (ValueError, TypeError, AttributeError, IndexError, shapely.errors.GEOSException) as exc:
+    except (ValueError, TypeError, AttributeError, LookupError, shapely.errors.ShapelyError) as exc:
         raise _fail(
             source, index, f"invalid geometry ({exc})", "fix the GeoJSON coordinates"
         ) from exc
@@ -408,6 +441,10 @@ def registry_from_features(features: list[dict[str, Any]], *, source: str = "") 
         extra = {
             k: v for k, v in props.items() if k not in ("id", "kind", "name", "operator", "country")
         }
+        raw_aliases = props.get("aliases")
+        aliases = parse_aliases(
+            [] if raw_aliases is None else raw_aliases, where=f"{source}: feature {entry['index']}"
+        )
         out.append(
             Site(
                 id=sid,
@@ -418,6 +455,7 @@ def registry_from_features(features: list[dict[str, Any]], *, source: str = "") 
                 country=_text(props, "country"),
                 zones=tuple(zone_objs[sid]),
                 properties=extra,
+                aliases=aliases,
             )
         )
     return Registry(tuple(out), source)
@@ -436,6 +474,8 @@ def registry_features(registry: Registry) -> list[dict[str, Any]]:
         if s.country:
             props["country"] = s.country
         props.update(s.properties)
+        if s.aliases:
+            props["aliases"] = list(s.aliases)
         features.append({"type": "Feature", "geometry": mapping(s.geometry), "properties": props})
         for z in s.zones:
             zprops: dict[str, Any] = {"site": s.id, "id": z.id, "kind": z.kind, "target": z.target}

@@ -1,0 +1,1177 @@
+"""Evidence from text: read articles and posts, link each claim to its sites, date and numbers.
+
+Analysts copy claims from news articles, OSINT posts and official statements into the
+evidence ledger by hand. This module does it by rules (no model): it reads plain text,
+Markdown or HTML, finds the text's own date (a ``date 2023-11-12`` header, HTML metadata,
+a dateline such as ``MOSCOW, Dec 10 (Reuters) -`` or a by-line date), splits the body into
+sentences (and embedded posts, each with its own date), keeps the sentences that name a
+watched site (by its name or one of its ``aliases``) and say something about it, and
+resolves in each the day it is about ("probably on the 9th", "(7 Nov 2023)", "on Tuesday")
+and the numbers of things in it ("4x vessels (2x corvette | 1x landing ship)", "3 Il-76").
+
+Date expressions are found by pattern and parsed by ``dateparser`` against the text's date.
+Background sentences (history, or no observation, number, date or quote) are not filed.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from basewatch.errors import InputError
+from basewatch.evidence import EvidenceEntry, parse_grade
+from basewatch.sites import Registry
+
+__all__ = [
+    "Document",
+    "Extraction",
+    "FileProblem",
+    "Quantity",
+    "TextClaim",
+    "decode_text",
+    "extract_files",
+    "extract_text",
+    "find_quantities",
+    "ledger_entries",
+    "parse_document",
+    "published_date",
+    "resolve_event_date",
+    "site_matcher",
+    "split_sentences",
+]
+
+KINDS = ("article", "post", "official")
+"""Kinds of text claims (a subset of :data:`basewatch.evidence.KINDS`)."""
+
+# ----------------------------------------------------------------------------- vocabulary
+
+_MONTH = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
+    r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+)
+_WEEKDAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+_ORD = r"(?:st|nd|rd|th)"
+_WORD_NUMBERS = {
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "a dozen": 12,
+    "a pair of": 2,
+}
+_FULL_DATE = (
+    rf"\b\d{{4}}-\d{{2}}-\d{{2}}\b"
+    rf"|\b\d{{1,2}}{_ORD}?\s+(?:of\s+)?{_MONTH}\.?,?\s+\d{{4}}\b"
+    rf"|\b{_MONTH}\.?\s+\d{{1,2}}{_ORD}?,?\s+\d{{4}}\b"
+)
+_DATE_EXPRESSIONS = re.compile(
+    "|".join(
+        [
+            _FULL_DATE,
+            r"\b\d{1,2}/\d{1,2}/\d{4}\b",
+            rf"\b\d{{1,2}}{_ORD}?\s+(?:of\s+)?{_MONTH}\b\.?",
+            rf"\b{_MONTH}\.?\s+\d{{1,2}}{_ORD}?\b(?![:\d])",
+            rf"\b(?:on|by|from|since|until|till|before|after)\s+the\s+\d{{1,2}}{_ORD}\b",
+            rf"\b{_WEEKDAY}\b",
+            r"\b(?:yesterday|today|tonight|last night|this (?:morning|afternoon|evening))\b",
+            r"\b(?:\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten)\s+days?\s+ago\b",
+        ]
+    ),
+    re.IGNORECASE,
+)
+_DATE_SETTINGS: dict[str, Any] = {"PREFER_DATES_FROM": "past", "DATE_ORDER": "DMY"}
+_YEAR = re.compile(r"(?<![\w-])(1[89]\d\d|20\d\d)(?![\w-])")
+
+_OBJECTS = {
+    "aircraft", "jet", "fighter", "bomber", "helicopter", "helo", "plane", "airplane",
+    "airliner", "transport", "airlifter", "freighter", "tanker", "drone", "uav", "vessel",
+    "ship", "warship", "boat", "corvette", "frigate", "destroyer", "cruiser", "submarine",
+    "sub", "tug", "minesweeper", "auxiliary", "carrier", "launcher", "tel", "radar",
+    "vehicle", "truck", "lorry", "tank", "apc", "ifv", "system", "battery", "howitzer",
+    "container", "convoy", "flight", "sortie", "hangar", "shelter", "tent", "troop",
+    "soldier", "personnel", "crane", "barge", "trawler", "ferry", "airframe", "gunship",
+}  # fmt: skip
+"""Head nouns (singular) that make ``<number> <noun>`` a quantity."""
+_DESIGNATOR = re.compile(r"^(?:[A-Z][A-Za-z]{0,3}-\d{1,3}[A-Z0-9]*|[A-Z]{1,3}\d{2,3}[A-Z]?)s?$")
+"""Type designators: Il-76, An-124, Su-24M, S-400, MiG-29, Ka-52, C17."""
+_NOT_MODIFIER = {
+    "at", "on", "in", "of", "and", "or", "to", "from", "were", "was", "are", "is", "be",
+    "been", "have", "had", "has", "left", "remain", "remained", "with", "by",
+    "near", "the", "a", "an", "that", "which", "who", "still", "now", "seen",
+    "spotted", "visible", "this", "these", "those", "for", "as", "while",
+    "but", "per", "each", "more", "than", "so", "after", "before", "since", "days", "day",
+    "hours", "km", "miles", "years", "year", "weeks", "months", "percent", "times", "it",
+    "they", "there", "here", "could", "would", "will", "can", "may", "might", "not", "no",
+    "show", "shows", "showed", "shown", "captured", "taken", "said", "says", "about", "over",
+}  # fmt: skip
+_NUMBER = re.compile(
+    r"(?<![\w.,/-])(?P<num>\d{1,3}(?:,\d{3})*|"
+    + "|".join(sorted((re.escape(w) for w in _WORD_NUMBERS), key=len, reverse=True))
+    + r")(?P<x>\s*[x×])?(?![\w-])(?!\.\d|,\d)",
+    re.IGNORECASE,
+)
+_POSTFIX = re.compile(r"(?<![\w-])(?P<what>[A-Za-z][\w-]*)\s*[x×]\s*(?P<num>\d{1,3})(?![\w-])")
+_TOKEN = re.compile(r"\s*([A-Za-z][\w/-]*(?:'s)?)")
+
+_EVENT_CUES = re.compile(
+    r"\b(?:show(?:s|ed|ing|n)?|seen|spotted|observ\w*|visible|imag(?:e|es|ery)|photo\w*|"
+    r"satellite|left|leav\w*|depart\w*|arriv\w*|withdr[ae]w\w*|pull(?:s|ed|ing)? (?:out|back)|"
+    r"evacuat\w*|load\w*|unload\w*|moor\w*|dock\w*|berth\w*|anchor\w*|sail\w*|remain\w*|"
+    r"present|absent|empty|emptied|deploy\w*|redeploy\w*|relocat\w*|dismantl\w*|pack\w*|"
+    r"mov(?:e|ed|es|ing)|convoy\w*|flights?|flew|land(?:ed|ing)|took off|parked|gone|"
+    r"no longer|reduc\w*|increas\w*|build-?up|reinforc\w*|struck|strike\w*|attack\w*|"
+    r"drones?|exercise\w*|abandon\w*|vacat\w*|return\w*|count\w*|disappear\w*)\b",
+    re.IGNORECASE,
+)
+_OFFICIAL_NOUN = re.compile(
+    r"\b(?:(?i:minist(?:er|ry|ries)|spokes(?:man|woman|person)|officials?|Kremlin|diplomats?|"
+    r"ambassador|government|Peskov|Lavrov|Zakharova|Putin|Pentagon|commander|president|"
+    r"authorities|State Department|Foreign Office)|MoD|Gen(?:eral)?\.? [A-Z]\w+)\b"
+)
+_SPEECH = re.compile(
+    r"\b(?:said|says|say|told|stated|states|announced|declared|confirmed|denied|quoted|"
+    r"insisted|claimed|according to|statement)\b",
+    re.IGNORECASE,
+)
+_POST_CUES = re.compile(
+    r"\b(?:posted|tweeted|wrote on|in a post|on X|on Telegram|Telegram channel|on Twitter)\b"
+)
+_HISTORY = re.compile(
+    r"\b(?:founded|established|built in|constructed|leased?|lease agreement|Soviet|"
+    r"for decades|dating back|historically|originally|history)\b",
+    re.IGNORECASE,
+)
+_POST_HOSTS = (
+    "x.com", "twitter.com", "t.me", "telegram.me", "bsky.app", "facebook.com",
+    "instagram.com", "threads.net", "vk.com", "reddit.com", "mastodon",
+)  # fmt: skip
+_HEADER = re.compile(
+    r"^\s*(?P<key>original[ _-]?url|source[ _-]?url|url|link|canonical|date|published|"
+    r"posted|source|outlet|publisher|author|by|title|kind|type|encoding|charset)"
+    r"\s*[:=]?\s+(?P<value>\S.*?)\s*$",
+    re.IGNORECASE,
+)
+_LIST_ITEM = re.compile(r"^(?:[-*+•]|\d+[.)])\s+")
+_ORIGINAL_URL = re.compile(r"^original[ _-]?url\s*[:=]\s*<?(https?://[^\s>]+)>?$", re.I)
+_URL = re.compile(r"https?://[^\s<>\"')\]]+", re.IGNORECASE)
+_HANDLE = re.compile(r"@[A-Za-z0-9_]{1,30}")
+_DATELINE = re.compile(
+    rf"^(?P<place>[A-Z][A-Z.'’ -]{{2,40}}(?:,\s*[A-Z][A-Za-z.' -]{{1,30}})?)\s*,?\s*"
+    rf"(?P<date>{_MONTH}\.?\s+\d{{1,2}}(?:,?\s+\d{{4}})?|\d{{1,2}}\s+{_MONTH}\.?(?:\s+\d{{4}})?)?"
+    r"\s*(?:\((?P<agency>[A-Za-z .]{2,30})\))?\s*[-–—]+\s+"
+)
+_ATTRIBUTION = re.compile(r"^\s*(?:[-–—]{1,2}|&mdash;|~)\s*(?P<rest>\S.*)$")
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True, kw_only=True)
+class Quantity:
+    """A number of things named in a claim."""
+
+    count: int
+    """How many."""
+    what: str
+    """What, as written ("jets", "Il-76", "landing ship")."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TextClaim:
+    """One claim about one site, read from a text."""
+
+    site_id: str
+    """Site the claim names."""
+    claim: str
+    """The sentence or post as written (whitespace normalised)."""
+    published: date
+    """The text's own date (or the embedded post's)."""
+    event_date: date | None
+    """The day the claim is about when the text says so; None otherwise."""
+    quantities: tuple[Quantity, ...]
+    """Numbers of things in the claim."""
+    source_url: str
+    """Where to read it ('' when the text gives no URL)."""
+    source: str
+    """Outlet, account or file the claim comes from."""
+    kind: str
+    """``article``, ``post`` or ``official``."""
+    file: str = ""
+    """The file it was read from."""
+
+    def record(self) -> dict[str, Any]:
+        """JSON-ready dict (dates ISO, quantities as ``{"count", "what"}``)."""
+        return {
+            "site_id": self.site_id,
+            "claim": self.claim,
+            "published": self.published.isoformat(),
+            "event_date": self.event_date.isoformat() if self.event_date else None,
+            "quantities": [{"count": q.count, "what": q.what} for q in self.quantities],
+            "source_url": self.source_url,
+            "source": self.source,
+            "kind": self.kind,
+            "file": self.file,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileProblem:
+    """A file that could not be read as a dated text."""
+
+    file: str
+    """The file."""
+    message: str
+    """What is wrong and how to fix it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Extraction:
+    """Claims from several files, and the files that could not be read."""
+
+    claims: tuple[TextClaim, ...]
+    """All claims, file by file, in text order."""
+    problems: tuple[FileProblem, ...]
+    """One entry per unreadable file."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Block:
+    """A paragraph of a text, or an embedded post with its own attribution."""
+
+    text: str
+    """The paragraph or the post's text."""
+    post: bool = False
+    """An embedded post (blockquote) rather than the text's own words."""
+    heading: bool = False
+    """A title or heading (not filed)."""
+    author: str = ""
+    """The embedded post's author (handle) when given."""
+    date_text: str = ""
+    """The embedded post's date as written, when given."""
+    url: str = ""
+    """The embedded post's link, when given."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Document:
+    """A text split into blocks, with what its header says."""
+
+    blocks: tuple[Block, ...]
+    """Paragraphs and embedded posts in order."""
+    meta: dict[str, str] = field(default_factory=dict)
+    """Header values (lowercase keys: date, url, source, author, kind, title)."""
+    links: tuple[str, ...] = ()
+    """Links in text order."""
+
+
+# ----------------------------------------------------------------------------- decoding
+
+_MAGIC = {
+    b"%PDF": "a PDF; convert it to text first (e.g. pdftotext)",
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"PK\x03\x04": "a ZIP archive (or a .docx); save the article as text or HTML",
+    b"\x1f\x8b": "gzip-compressed; decompress it first",
+}
+_BOMS = (
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+_DECLARED = re.compile(
+    rb"""(?:charset\s*=\s*["']?|encoding\s*[:=]\s*["']?)([A-Za-z0-9_.:-]+)""", re.IGNORECASE
+)
+
+
+def decode_text(data: bytes, *, name: str) -> str:
+    """Decode a text file's bytes; raise :class:`InputError` naming ``name`` when it is not text.
+
+    UTF-8 (with or without BOM) and UTF-16/32 with a BOM are read as such; other
+    encodings must be declared (``<meta charset=...>`` or an ``encoding:`` header line).
+    Empty files, binary files and undeclared or unknown encodings are refused.
+    """
+    if not data.strip():
+        raise InputError(f"{name}: the file is empty; give an article or post as text or HTML")
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return data.decode(codec, errors="replace")
+    for magic, what in _MAGIC.items():
+        if data.startswith(magic):
+            raise InputError(f"{name}: binary file ({what}); give the article as text or HTML")
+    head = data[:4096]
+    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
+    if b"\x00" in head or controls > len(head) // 20:
+        raise InputError(
+            f"{name}: binary file ({controls} control bytes in the first {len(head)}); "
+            "give the article as text, Markdown or HTML"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = exc.start
+    declared = _DECLARED.search(data[:2048])
+    if declared is None:
+        raise InputError(
+            f"{name}: not UTF-8 (byte 0x{data[bad]:02x} at offset {bad}) and no encoding is "
+            "declared; convert it (iconv -f WINDOWS-1252 -t UTF-8) or declare it with "
+            "<meta charset=...> or an 'encoding: NAME' line"
+        )
+    codec = declared.group(1).decode("ascii", "replace")
+    try:
+        return data.decode(codec)
+    except LookupError as exc:
+        raise InputError(
+            f"{name}: declares the unknown encoding {codec!r}; convert the file to UTF-8"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{name}: does not decode as its declared encoding {codec!r} ({exc.reason} at "
+            f"offset {exc.start}); fix the declaration or convert the file to UTF-8"
+        ) from exc
+
+
+# ----------------------------------------------------------------------------- documents
+
+
+def _clean(text: str) -> str:
+    """Whitespace collapsed to single spaces."""
+    return " ".join(text.split())
+
+
+class _HTMLReader(HTMLParser):
+    """Collect blocks, metadata and links from an HTML page (stdlib parser).
+
+    Scripts, navigation, footers, asides and boxes whose class or id says "related",
+    "comments", "newsletter"... are skipped; when the page has an ``<article>`` or
+    ``<main>`` element, only the blocks inside it are kept.
+    """
+
+    _BLOCK = {
+        "p", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "br", "tr",
+        "section", "article", "main", "figcaption", "header", "table", "dd", "dt", "pre", "hr",
+    }  # fmt: skip
+    _SKIP = {
+        "script", "style", "noscript", "template", "svg", "nav", "footer", "form", "button",
+        "aside", "iframe", "select",
+    }  # fmt: skip
+    _VOID = {
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr",
+    }  # fmt: skip
+    _BOILERPLATE = re.compile(
+        r"related|recommend|newsletter|promo|share|social-links|comment|sidebar|menu|"
+        r"breadcrumb|subscribe|advert|most-read|trending|read-more|more-stories",
+        re.IGNORECASE,
+    )
+    _META_DATE = {
+        "article:published_time", "og:published_time", "date", "pubdate", "publishdate",
+        "dc.date", "dc.date.issued", "datepublished", "parsely-pub-date", "sailthru.date",
+    }  # fmt: skip
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.blocks: list[tuple[Block, bool]] = []
+        self.meta: dict[str, str] = {}
+        self.links: list[str] = []
+        self._buf: list[str] = []
+        self._heading = False
+        self._stack: list[tuple[str, bool, bool]] = []  # (tag, skipped, inside <article>)
+        self._quote: list[list[str]] | None = None
+        self._quote_links: list[str] = []
+        self._title: list[str] | None = None
+        self._ld = False
+
+    @property
+    def _skipping(self) -> bool:
+        return bool(self._stack) and self._stack[-1][1]
+
+    @property
+    def _in_article(self) -> bool:
+        return bool(self._stack) and self._stack[-1][2]
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k.lower(): v or "" for k, v in attrs}
+        if tag == "script" and "ld+json" in a.get("type", ""):
+            self._ld = True
+        if tag == "meta":
+            self._meta(a)
+        elif tag == "link" and a.get("rel", "").lower() == "canonical" and a.get("href"):
+            self.meta.setdefault("url", a["href"])
+        if tag not in self._VOID:
+            boxed = bool(self._BOILERPLATE.search(f"{a.get('class', '')} {a.get('id', '')}"))
+            skip = self._skipping or tag in self._SKIP or boxed
+            if tag in self._BLOCK or tag in ("blockquote", "title") or skip != self._skipping:
+                self._flush()
+            self._stack.append((tag, skip, self._in_article or tag in ("article", "main")))
+        if self._skipping:
+            return
+        if tag == "title":
+            self._title = []
+        elif tag == "time" and a.get("datetime"):
+            self.meta.setdefault("time", a["datetime"])
+        elif tag == "a" and a.get("href", "").lower().startswith(("http://", "https://")):
+            (self._quote_links if self._quote is not None else self.links).append(a["href"])
+        elif tag == "blockquote":
+            self._quote = []
+            self._quote_links = []
+        elif tag in self._BLOCK:
+            self._flush()
+            self._heading = tag in ("h1", "h2", "h3", "h4", "h5", "h6")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._ld = False
+        if tag in self._VOID or not any(t == tag for t, _, _ in self._stack):
+            return
+        skipped = self._skipping
+        if not skipped and (tag in self._BLOCK or tag == "blockquote"):
+            self._flush()
+        if tag == "title" and self._title is not None:
+            self.meta.setdefault("title", _clean("".join(self._title)))
+            self._title = None
+        elif tag == "blockquote" and self._quote is not None and not skipped:
+            lines, links = self._quote, self._quote_links
+            self._quote = None
+            self.blocks.append((_post_block([" ".join(x) for x in lines], links), self._in_article))
+        while self._stack:
+            if self._stack.pop()[0] == tag:
+                break
+        if skipped and not self._skipping:
+            self._buf = []
+
+    def handle_data(self, data: str) -> None:
+        if self._ld:
+            found = re.search(r'"datePublished"\s*:\s*"([^"]+)"', data)
+            if found:
+                self.meta.setdefault("jsonld", found.group(1))
+            return
+        if self._title is not None:
+            self._title.append(data)
+            return
+        if not self._skipping:
+            self._buf.append(data)
+
+    def _meta(self, a: dict[str, str]) -> None:
+        key = (a.get("property") or a.get("name") or a.get("itemprop") or "").lower()
+        content = a.get("content", "").strip()
+        if not content:
+            return
+        if key in self._META_DATE:
+            self.meta.setdefault("date", content)
+        elif key in ("og:url", "twitter:url"):
+            self.meta.setdefault("url", content)
+        elif key in ("og:site_name", "publisher"):
+            self.meta.setdefault("source", content)
+        elif key == "author":
+            self.meta.setdefault("author", content)
+        elif key == "og:type" and content.lower() in ("post", "social"):
+            self.meta.setdefault("kind", "post")
+
+    def _flush(self) -> None:
+        text = _clean("".join(self._buf))
+        self._buf = []
+        if not text or self._skipping:
+            return
+        if self._quote is not None:
+            self._quote.append([text])
+        else:
+            self.blocks.append((Block(text=text, heading=self._heading), self._in_article))
+        self._heading = False
+
+    def document(self) -> Document:
+        """The page read so far (only the ``<article>``/``<main>`` blocks when it has one)."""
+        self._flush()
+        inside = [b for b, in_article in self.blocks if in_article]
+        blocks = inside or [b for b, _ in self.blocks]
+        return Document(blocks=tuple(blocks), meta=self.meta, links=tuple(self.links))
+
+
+def _post_block(lines: Sequence[str], links: Sequence[str]) -> Block:
+    """An embedded post from its lines; a last line starting with a dash is its attribution."""
+    lines = [x for x in (_clean(x) for x in lines) if x]
+    author = date_text = ""
+    if len(lines) > 1 or (lines and _ATTRIBUTION.match(lines[-1])):
+        found = _ATTRIBUTION.match(lines[-1])
+        if found:
+            rest = found.group("rest")
+            lines = lines[:-1]
+            handle = _HANDLE.search(rest)
+            author = handle.group(0) if handle else rest.split(",")[0].split("(")[0].strip()
+            when = re.search(_FULL_DATE, rest, re.IGNORECASE)
+            date_text = when.group(0) if when else ""
+    url = next((u for u in links if "/status/" in u), links[0] if links else "")
+    return Block(text=" ".join(lines), post=True, author=author, date_text=date_text, url=url)
+
+
+def _is_html(text: str, suffix: str) -> bool:
+    head = text.lstrip()[:500].lower()
+    return suffix in (".html", ".htm", ".xhtml") or head.startswith(("<!doctype html", "<html"))
+
+
+def parse_document(text: str, *, suffix: str = "") -> Document:
+    """Split a text into blocks (paragraphs, embedded posts) and read its header.
+
+    HTML (by ``suffix`` or a ``<!doctype html>``/``<html>`` start) is read with the
+    standard library's parser: ``<blockquote>`` elements are embedded posts, ``<meta>``
+    tags, JSON-LD ``datePublished`` and ``<time datetime>`` give the date and URL. Plain
+    text and Markdown: leading ``key: value`` lines (or YAML front matter) are the
+    header, blank lines separate paragraphs, ``>`` lines are embedded posts.
+    """
+    if _is_html(text, suffix.lower()):
+        reader = _HTMLReader()
+        reader.feed(text)
+        reader.close()
+        return reader.document()
+    return _parse_plain(text)
+
+
+def _parse_plain(text: str) -> Document:
+    """Plain text or Markdown into a :class:`Document`."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    meta, body = _header(lines)
+    own = "\n".join(x for x in body if not x.lstrip().startswith(">"))  # not embedded posts
+    links = [m.group(0).rstrip(".,;") for m in _URL.finditer(own)]
+    blocks: list[Block] = []
+    para: list[str] = []
+    quote: list[str] = []
+
+    def flush_para() -> None:
+        if para:
+            blocks.append(_markdown_block(para))
+            para.clear()
+
+    def flush_quote() -> None:
+        if quote:
+            q_links = [m.group(0) for m in _URL.finditer("\n".join(quote))]
+            blocks.append(_post_block([_markdown_inline(x) for x in _quote_lines(quote)], q_links))
+            quote.clear()
+
+    blank = False
+    for line in body:
+        stripped = line.strip()
+        original = _ORIGINAL_URL.match(stripped)
+        if original:  # saved pages often end with their address
+            meta.setdefault("url", original.group(1))
+            continue
+        if stripped.startswith(">"):
+            flush_para()
+            quote.append(stripped.lstrip(">").strip())
+            continue
+        flush_quote()
+        if not stripped:
+            blank = True
+            if not (para and _ends_list(para)):  # a list may follow its lead-in after a gap
+                flush_para()
+            continue
+        if stripped.startswith("#"):
+            flush_para()
+            blocks.append(Block(text=_markdown_inline(stripped.lstrip("#")), heading=True))
+        elif _LIST_ITEM.match(stripped):
+            if para and not _ends_list(para):
+                flush_para()
+            para.append(stripped)
+        else:
+            if blank:
+                flush_para()
+            para.append(stripped)
+        blank = False
+    flush_para()
+    flush_quote()
+    return Document(blocks=_title_first(blocks), meta=meta, links=tuple(links))
+
+
+def _title_first(blocks: list[Block]) -> tuple[Block, ...]:
+    """Mark a plain-text title (a short first line without final punctuation) as a heading."""
+    if blocks and not blocks[0].post and not blocks[0].heading:
+        first = blocks[0].text
+        if len(first) <= 150 and not first.endswith((".", "!", "?", ":", '"', "”")):
+            blocks[0] = Block(text=first, heading=True)
+    return tuple(blocks)
+
+
+def _ends_list(para: list[str]) -> bool:
+    """The paragraph so far introduces or continues a list (items stay with their lead-in)."""
+    return para[-1].endswith(":") or bool(_LIST_ITEM.match(para[-1]))
+
+
+def _quote_lines(quote: list[str]) -> list[str]:
+    """Blockquote lines grouped into paragraphs, the attribution line kept apart."""
+    out: list[str] = []
+    current: list[str] = []
+    for line in quote:
+        if not line or _ATTRIBUTION.match(line):
+            if current:
+                out.append(" ".join(current))
+                current = []
+            if line:
+                out.append(line)
+        else:
+            current.append(line)
+    if current:
+        out.append(" ".join(current))
+    if len(out) > 2 and not _ATTRIBUTION.match(out[-1]):
+        out = [" ".join(out)]
+    elif len(out) > 2:
+        out = [" ".join(out[:-1]), out[-1]]
+    return out
+
+
+def _markdown_block(para: list[str]) -> Block:
+    """A paragraph (list items joined with '; ') with Markdown markup removed."""
+    text = ""
+    for raw in para:
+        item = _LIST_ITEM.match(raw)
+        part = raw[item.end() :] if item else raw
+        sep = "; " if item and text and not text.endswith(":") else " "
+        text = f"{text}{sep}{part}" if text else part
+    return Block(text=_markdown_inline(text))
+
+
+def _markdown_inline(text: str) -> str:
+    """Text of a Markdown line: images dropped, links to their text, emphasis removed."""
+    text = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", text)
+    text = re.sub(r"\[([^\]]*)\]\((https?://[^)\s]+)[^)]*\)", r"\1", text)
+    text = re.sub(r"<(https?://[^>]+)>", r"\1", text)
+    text = re.sub(r"(\*\*|__|`)", "", text)
+    text = re.sub(r"(?<![\w*])\*(?!\s)([^*]+)(?<!\s)\*(?!\w)", r"\1", text)
+    return _clean(text)
+
+
+def _header(lines: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Header values (front matter or leading ``key: value`` lines) and the remaining lines."""
+    meta: dict[str, str] = {}
+    start = 0
+    while start < len(lines) and not lines[start].strip():
+        start += 1
+    if start < len(lines) and lines[start].strip() == "---":
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].strip() == "---"), None)
+        if end is not None:
+            for line in lines[start + 1 : end]:
+                _header_line(line, meta)
+            start = end + 1
+    i = start
+    while i < len(lines) and i - start < 12:
+        line = lines[i]
+        if not line.strip():
+            if meta:
+                i += 1
+                continue
+            break
+        if not _header_line(line, meta):
+            break
+        i += 1
+    return meta, lines[i:]
+
+
+def _header_line(line: str, meta: dict[str, str]) -> bool:
+    """Read one ``key: value`` header line into ``meta``; False when it is not one.
+
+    Without a colon only dates (``date 2023-11-12``) and by-lines (``By A. Writer``) count.
+    """
+    found = _HEADER.match(line)
+    if found is None:
+        return False
+    key = found.group("key").lower().replace("_", " ").replace("-", " ")
+    value = found.group("value").strip().strip("<>").strip("\"'")
+    colon = bool(re.match(r"^\s*[\w -]+?\s*[:=]", line))
+    if key in ("date", "published", "posted"):
+        if not re.search(r"\d", value):
+            return False
+        key = "date"
+    elif key in ("by", "author"):
+        key = "author"
+    elif not colon:
+        return False
+    elif "url" in key or key in ("link", "canonical"):
+        key = "url"
+        if not _URL.match(value):
+            return False
+    elif key in ("outlet", "publisher"):
+        key = "source"
+    elif key == "type":
+        key = "kind"
+    elif key == "charset":
+        key = "encoding"
+    meta.setdefault(key, value)
+    return True
+
+
+# ----------------------------------------------------------------------------- dates
+
+
+def _parse_date(expression: str, base: date | None = None) -> date | None:
+    """One date expression parsed by ``dateparser`` (relative to ``base`` when given)."""
+    import dateparser
+
+    settings = dict(_DATE_SETTINGS)
+    if base is not None:
+        settings["RELATIVE_BASE"] = datetime(base.year, base.month, base.day, 12)
+    text = re.sub(
+        r"^(?:on|by|from|since|until|till|before|after)\s+", "", expression.strip(), count=1
+    )
+    text = re.sub(r"\bthe\s+", "", text, flags=re.IGNORECASE).rstrip(".")
+    parsed = dateparser.parse(text, languages=["en"], settings=settings)
+    if parsed is None:
+        return None
+    day = parsed.date()
+    if base is not None and re.fullmatch(r"\d{1,2}" + _ORD, text) and day > base:
+        # "the 20th" written on the 12th: the 20th of the month before
+        month_before = date(base.year, base.month, 1) - timedelta(days=1)
+        try:
+            day = month_before.replace(day=day.day)
+        except ValueError:
+            return None
+    no_year = base is not None and not _YEAR.search(expression)
+    if no_year and base is not None and re.search(_MONTH, text, re.I) and (base - day).days > 183:
+        # a day and month without a year: the year that puts it nearest the base date
+        day = day.replace(year=day.year + 1)
+    return day
+
+
+def published_date(doc: Document) -> tuple[date | None, str]:
+    """The text's own date and where it was found (``header``, ``meta``, ``dateline``...).
+
+    Order: header line, HTML metadata (meta tags, JSON-LD, ``<time>``), a dateline with
+    a year at the start of the body, a by-line date (a full date in the first lines).
+    """
+    for key, where in (("date", "header"), ("jsonld", "metadata"), ("time", "metadata")):
+        if doc.meta.get(key):
+            day = _parse_date(doc.meta[key])
+            if day is not None:
+                return day, where
+    body = [b for b in doc.blocks if not b.post]
+    for block in body[:3]:
+        line = _DATELINE.match(block.text)
+        if line and line.group("date") and _YEAR.search(line.group("date")):
+            day = _parse_date(line.group("date"))
+            if day is not None:
+                return day, "dateline"
+    for block in body[:8]:
+        if len(block.text) > 160 and not block.heading:
+            continue
+        found = re.search(_FULL_DATE, block.text, re.IGNORECASE)
+        if found:
+            day = _parse_date(found.group(0))
+            if day is not None:
+                return day, "by-line"
+    for block in body[:3]:  # a dateline without a year, with the year in a heading
+        line = _DATELINE.match(block.text)
+        if line and line.group("date"):
+            years = [int(y) for b in body[:4] for y in _YEAR.findall(b.text)]
+            if years:
+                return _parse_date(f"{line.group('date')} {max(years)}"), "dateline"
+    return None, ""
+
+
+def resolve_event_date(text: str, published: date) -> date | None:
+    """The day a claim is about, from the first day-level date expression in ``text``.
+
+    Relative expressions ("on Tuesday", "the 9th", "yesterday", "two days ago", "7 Nov")
+    are resolved against ``published`` (weekdays and bare days of the month in the past);
+    bare years and months are not days and give None.
+    """
+    for found in _DATE_EXPRESSIONS.finditer(text):
+        expression = found.group(0)
+        if re.fullmatch(r"\d{1,2}/\d{1,2}/\d{4}", expression):
+            first, second, _ = (int(x) for x in expression.split("/"))
+            if first > 31 or second > 31:
+                continue
+        day = _parse_date(_words_to_digits(expression), published)
+        if day is not None and abs((day - published).days) <= 3 * 366:
+            return day
+    return None
+
+
+def _words_to_digits(expression: str) -> str:
+    """ "two days ago" -> "2 days ago" (dateparser reads both; digits are safer)."""
+    words = {k: str(v) for k, v in _WORD_NUMBERS.items() if " " not in k}
+    return re.sub(
+        r"\b(" + "|".join(words) + r")\b",
+        lambda m: words[m.group(1).lower()],
+        expression,
+        flags=re.I,
+    )
+
+
+# ----------------------------------------------------------------------------- numbers
+
+
+def _singular(word: str) -> str:
+    w = word.lower()
+    for suffix, repl in (("ies", "y"), ("ses", "s"), ("es", ""), ("s", "")):
+        if w.endswith(suffix) and w[: -len(suffix)] + repl in _OBJECTS:
+            return w[: -len(suffix)] + repl
+    return w
+
+
+def find_quantities(text: str) -> tuple[Quantity, ...]:
+    """Numbers of things: "4x vessels", "3 Il-76", "four jets", "two S-400 launchers".
+
+    A number counts when the words after it end in a known object noun (jets, vessels,
+    corvette, launchers...) or a type designator (Il-76, Su-24M, S-400); after ``Nx``
+    the first word counts whatever it is; "Il-76 x3" counts too. Years, ordinals, the
+    digits of a designator (the 76 in Il-76) and measures ("49-year", "20 km") do not.
+    """
+    out: list[Quantity] = []
+    for found in _NUMBER.finditer(text):
+        raw = found.group("num").lower()
+        count = _WORD_NUMBERS.get(raw)
+        if count is None:
+            count = int(raw.replace(",", ""))
+            if 1800 <= count <= 2100 and "," not in raw:
+                continue
+        if re.search(_MONTH + r"\.?\s*$", text[: found.start()], re.IGNORECASE):
+            continue  # the day of a date ("December 17 shows ...")
+        what = _object_phrase(text[found.end() :], times=bool(found.group("x")))
+        if what:
+            out.append(Quantity(count=count, what=what))
+    for found in _POSTFIX.finditer(text):  # "Il-76 x3"
+        what = found.group("what")
+        if _DESIGNATOR.match(what) or _singular(what) in _OBJECTS:
+            out.append(Quantity(count=int(found.group("num")), what=what))
+    return tuple(out)
+
+
+def _object_phrase(rest: str, *, times: bool) -> str:
+    """The words after a number up to the last object noun or designator ('' when none)."""
+    tokens: list[str] = []
+    pos = 0
+    while len(tokens) < 4:
+        found = _TOKEN.match(rest, pos)
+        if found is None or (tokens and rest[pos : found.start(1)].strip()):
+            break
+        word = found.group(1)
+        lower = word.lower().removesuffix("'s")
+        if lower in _NOT_MODIFIER or lower in _WORD_NUMBERS:
+            break
+        tokens.append(word.removesuffix("'s"))
+        pos = found.end()
+    head = -1
+    for i, word in enumerate(tokens):
+        if _singular(word) in _OBJECTS or _DESIGNATOR.match(word):
+            head = i
+    if head >= 0:
+        return " ".join(tokens[: head + 1])
+    return tokens[0] if times and tokens else ""
+
+
+# ----------------------------------------------------------------------------- sites
+
+
+def _fold(text: str) -> str:
+    """Casefolded text without diacritics (Ṭarṭūs -> tartus)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def site_matcher(registry: Registry) -> list[tuple[str, re.Pattern[str]]]:
+    """One pattern per site over its name, its aliases and (if a plain word) its id.
+
+    Patterns run on :func:`_fold`-ed text: case and diacritics are ignored, a space in
+    a name also matches a hyphen or several spaces, and names match whole words only.
+    """
+    out = []
+    for site in registry:
+        names = [site.name, *site.aliases]
+        if re.fullmatch(r"[A-Za-z]{4,}", site.id):
+            names.append(site.id)
+        alternatives = sorted({_fold(n) for n in names if n.strip()}, key=len, reverse=True)
+        parts = [r"[\s-]+".join(re.escape(w) for w in a.split()) for a in alternatives]
+        out.append((site.id, re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)")))
+    return out
+
+
+def sites_named(text: str, matcher: Sequence[tuple[str, re.Pattern[str]]]) -> tuple[str, ...]:
+    """Ids of the sites ``text`` names, in registry order."""
+    folded = _fold(text)
+    return tuple(site_id for site_id, pattern in matcher if pattern.search(folded))
+
+
+# ----------------------------------------------------------------------------- sentences
+
+_ABBREVIATIONS = (
+    "Mr", "Mrs", "Ms", "Dr", "Gen", "Lt", "Col", "Maj", "Capt", "Adm", "Cdr", "Sgt", "St",
+    "No", "Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct", "Nov",
+    "Dec", "approx", "ca", "vs", "etc", "Inc", "Ltd", "Co", "U.S", "U.K", "U.N", "e.g", "i.e",
+)  # fmt: skip
+_SPLIT = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9@])")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split a paragraph into sentences (abbreviations like "Dec." and "U.S." do not end one)."""
+    out: list[str] = []
+    start = 0
+    for found in _SPLIT.finditer(text):
+        before = text[start : found.start()]
+        word = re.search(r"([\w.]+)[.!?][\"'”’)\]]*$", before)
+        if word and (word.group(1) in _ABBREVIATIONS or re.fullmatch(r"[A-Z]", word.group(1))):
+            continue
+        out.append(text[start : found.start()].strip())
+        start = found.end()
+    out.append(text[start:].strip())
+    return [s for s in out if s]
+
+
+# ----------------------------------------------------------------------------- claims
+
+
+def _kind_of(sentence: str, default: str) -> str:
+    """``official`` for quoted officials, ``post`` for cited posts, else ``default``."""
+    if _OFFICIAL_NOUN.search(sentence) and _SPEECH.search(sentence):
+        return "official"
+    if default == "article" and _POST_CUES.search(sentence):
+        return "post"
+    return default
+
+
+def _is_background(sentence: str, published: date, event: date | None) -> bool:
+    """History or description: an old year or a history word, and no day-level date."""
+    if event is not None:
+        return False
+    old = [int(y) for y in _YEAR.findall(sentence) if int(y) < published.year - 1]
+    return bool(old) or bool(_HISTORY.search(sentence))
+
+
+def _says_something(sentence: str, quantities: Sequence[Quantity], event: date | None) -> bool:
+    """An observation, a number, a day or a quoted statement (not a bare description)."""
+    return bool(
+        quantities
+        or event is not None
+        or _EVENT_CUES.search(sentence)
+        or (_OFFICIAL_NOUN.search(sentence) and _SPEECH.search(sentence))
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Origin:
+    """Where claims come from: the text's date, link, name, kind and file."""
+
+    published: date
+    url: str
+    source: str
+    kind: str
+    file: str
+
+
+def _claims_in(
+    unit: str, origin: _Origin, matcher: Sequence[tuple[str, re.Pattern[str]]], *, whole: bool
+) -> list[TextClaim]:
+    """The claims of one sentence (or one whole post when ``whole``), one per site named."""
+    site_ids = sites_named(unit, matcher)
+    if not site_ids:
+        return []
+    event = resolve_event_date(unit, origin.published)
+    quantities = find_quantities(unit)
+    if not whole and _is_background(unit, origin.published, event):
+        return []
+    if origin.kind != "official" and not _says_something(unit, quantities, event):
+        return []
+    kind = _kind_of(unit, origin.kind) if not whole else origin.kind
+    return [
+        TextClaim(
+            site_id=site_id,
+            claim=unit,
+            published=origin.published,
+            event_date=event,
+            quantities=quantities,
+            source_url=origin.url,
+            source=origin.source,
+            kind=kind,
+            file=origin.file,
+        )
+        for site_id in site_ids
+    ]
+
+
+def _doc_kind(meta: dict[str, str], url: str) -> str:
+    """``post`` (header or a social-media URL), ``official`` (statement) or ``article``."""
+    declared = meta.get("kind", "").lower()
+    if declared in ("post", "tweet", "telegram", "social"):
+        return "post"
+    if declared in ("official", "statement", "press release", "communique"):
+        return "official"
+    if declared:
+        return "article"
+    host = urlparse(url).netloc.lower()
+    if any(host == h or host.endswith("." + h) or h in host for h in _POST_HOSTS):
+        return "post"
+    return "article"
+
+
+def _source_name(meta: dict[str, str], url: str, kind: str, name: str) -> str:
+    """Outlet (header/metadata), the author of a post, the URL's host, else the file name."""
+    if kind == "post" and meta.get("author"):
+        return meta["author"]
+    if meta.get("source"):
+        return meta["source"]
+    if meta.get("agency"):
+        return meta["agency"]
+    host = urlparse(url).netloc.lower().removeprefix("www.")
+    return host or meta.get("author") or Path(name).name
+
+
+def extract_text(
+    text: str, registry: Registry, *, name: str = "text", suffix: str = ""
+) -> list[TextClaim]:
+    """Claims about the sites of ``registry`` in one decoded text (pure; no I/O).
+
+    Raises :class:`InputError` naming ``name`` when the text has no date of its own
+    (no header, metadata, dateline or by-line date).
+    """
+    doc = parse_document(text, suffix=suffix)
+    published, _where = published_date(doc)
+    if published is None:
+        raise InputError(
+            f"{name}: no publication date found (no 'date YYYY-MM-DD' line, metadata, "
+            "dateline or by-line date); add a first line such as 'date 2024-12-13'"
+        )
+    url = doc.meta.get("url") or (doc.links[0] if doc.links else "")
+    kind = _doc_kind(doc.meta, doc.meta.get("url", ""))
+    agency = _dateline_agency(doc)
+    if agency:
+        doc.meta.setdefault("agency", agency)
+    origin = _Origin(
+        published=published,
+        url=url,
+        source=_source_name(doc.meta, url, kind, name),
+        kind=kind,
+        file=name,
+    )
+    matcher = site_matcher(registry)
+    claims: list[TextClaim] = []
+    if kind == "post":
+        body = " ".join(b.text for b in doc.blocks)
+        claims.extend(_claims_in(_clean(body), origin, matcher, whole=True))
+    else:
+        for block in doc.blocks:
+            claims.extend(_block_claims(block, origin, matcher))
+    return _unique(claims)
+
+
+def _dateline_agency(doc: Document) -> str:
+    """The agency of a dateline such as ``MOSCOW, Dec 10 (Reuters) -`` ('' when none)."""
+    for block in [b for b in doc.blocks if not b.post][:3]:
+        line = _DATELINE.match(block.text)
+        if line and line.group("agency"):
+            return line.group("agency").strip()
+    return ""
+
+
+def _block_claims(
+    block: Block, origin: _Origin, matcher: Sequence[tuple[str, re.Pattern[str]]]
+) -> list[TextClaim]:
+    """Claims of one block: each sentence of a paragraph, or an embedded post as a whole."""
+    if block.heading:
+        return []
+    if block.post:
+        own = _parse_date(block.date_text, origin.published) if block.date_text else None
+        post_origin = _Origin(
+            published=own or origin.published,
+            url=block.url or origin.url,
+            source=block.author or origin.source,
+            kind="post",
+            file=origin.file,
+        )
+        return _claims_in(block.text, post_origin, matcher, whole=True)
+    text = block.text
+    line = _DATELINE.match(text)
+    if line:
+        text = text[line.end() :]
+    out: list[TextClaim] = []
+    for sentence in split_sentences(text):
+        out.extend(_claims_in(sentence, origin, matcher, whole=False))
+    return out
+
+
+def _unique(claims: Iterable[TextClaim]) -> list[TextClaim]:
+    """Claims without repeats (same site, text and source), first kept."""
+    seen: set[tuple[str, str, str]] = set()
+    out = []
+    for c in claims:
+        key = (c.site_id, c.claim, c.source_url)
+        if key not in seen:
+            seen.add(key)
+            out.append(c)
+    return out
+
+
+def extract_files(paths: Iterable[Path | str], registry: Registry) -> Extraction:
+    """Claims from each file; a file that cannot be read becomes a :class:`FileProblem`.
+
+    Empty files, binary files, undeclared or unknown encodings and texts without a date
+    are reported per file; the other files are still read.
+    """
+    claims: list[TextClaim] = []
+    problems: list[FileProblem] = []
+    for raw in paths:
+        path = Path(raw)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            problems.append(
+                FileProblem(file=str(path), message=f"{path}: cannot read ({exc.strerror})")
+            )
+            continue
+        try:
+            text = decode_text(data, name=str(path))
+            claims.extend(extract_text(text, registry, name=str(path), suffix=path.suffix))
+        except InputError as exc:
+            problems.append(FileProblem(file=str(path), message=str(exc)))
+    return Extraction(claims=tuple(claims), problems=tuple(problems))
+
+
+def ledger_entries(claims: Iterable[TextClaim], *, grade: str = "F6") -> list[EvidenceEntry]:
+    """Claims as evidence-ledger entries (no new columns needed).
+
+    ``time`` is the event date when known, else the publication date (midnight UTC);
+    ``source`` is the outlet or account with the publication date, "Reuters (published
+    2024-12-13)", so both dates stay in the ledger; the quantities are read again from
+    the claim text by :func:`find_quantities`.
+    """
+    reliability, credibility = parse_grade(grade)
+    out = []
+    for c in claims:
+        day = c.event_date or c.published
+        out.append(
+            EvidenceEntry(
+                site_id=c.site_id,
+                time=datetime(day.year, day.month, day.day, tzinfo=UTC),
+                source=f"{c.source} (published {c.published.isoformat()})",
+                url=c.source_url,
+                kind=c.kind,
+                claim=c.claim,
+                reliability=reliability,
+                credibility=credibility,
+            )
+        )
+    return out

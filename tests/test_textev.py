@@ -1,0 +1,519 @@
+"""Tests for basewatch.textev: claims from articles and posts, site aliases, ledger, CLI."""
+
+from __future__ import annotations
+
+import html
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from shapely.geometry import Point
+
+from basewatch.cli import main
+from basewatch.errors import InputError, RegistryError
+from basewatch.evidence import add_entries, list_entries
+from basewatch.sites import (
+    Registry,
+    Site,
+    load_registry,
+    registry_features,
+    registry_from_features,
+    save_registry,
+)
+from basewatch.store import open_store
+from basewatch.textev import (
+    Quantity,
+    TextClaim,
+    decode_text,
+    extract_files,
+    extract_text,
+    find_quantities,
+    ledger_entries,
+    resolve_event_date,
+    split_sentences,
+)
+
+TEXTS = Path(__file__).parent / "data" / "texts"
+REGISTRY = load_registry("syria-2024")
+
+# Hand-written answer key for tests/data/texts: per file, one row per (claim, site):
+# (first words of the claim, site, published, event date, kind, quantities).
+GOLD: dict[str, list[tuple[str, str, str, str | None, str, list[tuple[int, str]]]]] = {
+    "posture-2023-11.md": [
+        ("Sentinel-2 imagery shows", "khmeimim", "2023-11-12", "2023-11-09", "article",
+         [(12, "combat aircraft")]),
+        ("A second pass (7 Nov 2023)", "khmeimim", "2023-11-12", "2023-11-07", "article",
+         [(3, "Il-76"), (1, "An-124")]),
+        ("Seen at Tartous on Tuesday:", "tartus", "2023-11-12", "2023-11-07", "article",
+         [(4, "vessels"), (2, "corvette"), (1, "landing ship"), (1, "tanker")]),
+    ],
+    "latakia-airlift-2024-12-13.html": [
+        ("Satellite images taken on Wednesday", "khmeimim", "2024-12-13", "2024-12-11",
+         "article", [(2, "An-124 heavy transport aircraft")]),
+        ("Kremlin spokesman Dmitry Peskov", "khmeimim", "2024-12-13", "2024-12-12",
+         "official", []),
+        ("Kremlin spokesman Dmitry Peskov", "tartus", "2024-12-13", "2024-12-12", "official",
+         []),
+        ("Hmeimim right now", "khmeimim", "2024-12-12", None, "post", [(4, "jets")]),
+        ("Further south, the frigate", "tartus", "2024-12-13", "2024-12-10", "article", []),
+    ],
+    "wire-khmeimim-airlift.txt": [
+        ("Russia has flown at least 8", "khmeimim", "2024-12-16", "2024-12-14", "article",
+         [(8, "Il-76 transport aircraft")]),
+        ("Ships in the port of Tartus", "tartus", "2024-12-16", None, "article", []),
+        ('"We are not withdrawing', "tartus", "2024-12-16", "2024-12-15", "official", []),
+    ],
+    "tartuswatch-post.txt": [
+        ("Tartus naval base, Sentinel-1", "tartus", "2024-12-03", "2024-12-03", "post",
+         [(4, "vessels"), (2, "corvette"), (1, "landing ship"), (1, "tanker")]),
+    ],
+    "background-2024-12-09.txt": [],
+    "mod-statement-2024-12-14.txt": [
+        ("Russian forces at Hmeimim", "khmeimim", "2024-12-14", None, "official", []),
+        ("Russian forces at Hmeimim", "tartus", "2024-12-14", None, "official", []),
+    ],
+}  # fmt: skip
+
+
+def _row(c: TextClaim) -> tuple[str, str, str, str | None, str, list[tuple[int, str]]]:
+    return (
+        c.claim,
+        c.site_id,
+        c.published.isoformat(),
+        c.event_date.isoformat() if c.event_date else None,
+        c.kind,
+        [(q.count, q.what) for q in c.quantities],
+    )
+
+
+def _matches(row: tuple[Any, ...], gold: tuple[Any, ...]) -> bool:
+    return bool(row[0].startswith(gold[0]) and row[1:] == gold[1:])
+
+
+# --------------------------------------------------------------------------- the test texts
+
+
+@pytest.mark.parametrize("name", sorted(GOLD))
+def test_texts_match_the_answer_key(name: str) -> None:
+    path = TEXTS / name
+    claims = extract_text(path.read_text(encoding="utf-8"), REGISTRY, name=name, suffix=path.suffix)
+    rows = [_row(c) for c in claims]
+    gold = GOLD[name]
+    missing = [g for g in gold if not any(_matches(r, g) for r in rows)]
+    extra = [r for r in rows if not any(_matches(r, g) for g in gold)]
+    assert (missing, extra) == ([], [])
+    assert len(rows) == len(gold)
+
+
+def test_background_and_sites_not_named_are_not_filed() -> None:
+    claims = extract_files(sorted(TEXTS.iterdir()), REGISTRY).claims
+    text = " ".join(c.claim for c in claims)
+    for background in (
+        "since 2015",  # history of the base
+        "49-year lease",  # history of the port
+        "Russian diplomats said",  # politics, no site
+        "only naval repair facility",  # description, nothing observed
+        "dates back to September 2015",
+        "An-124 with its nose cone open at the base",  # names no site
+        "talks with the new authorities",
+    ):
+        assert background not in text
+    assert "99 jets" not in text and "coverage archive" not in text  # script, footer
+    assert "5 ships out of Tartus" not in text and "Drone attack" not in text  # related links
+    assert "Most popular" not in text  # outside the page's <article>
+
+
+def test_sources_and_links() -> None:
+    by_file: dict[str, list[TextClaim]] = {}
+    for c in extract_files(sorted(TEXTS.iterdir()), REGISTRY).claims:
+        by_file.setdefault(Path(c.file).name, []).append(c)
+    wire = by_file["wire-khmeimim-airlift.txt"][0]
+    assert (
+        wire.source_url
+        == "https://wire.example.com/world/middle-east/russia-moves-aircraft-2024-12-16/"
+    )
+    assert wire.source == "Wire"  # the dateline's agency
+    daily = by_file["latakia-airlift-2024-12-13.html"]
+    assert {c.source for c in daily} == {"Defence Daily", "@satwatcher"}
+    tweet = next(c for c in daily if c.kind == "post")
+    assert tweet.source_url == "https://x.com/satwatcher/status/1867000000000000001"
+    post = by_file["tartuswatch-post.txt"][0]
+    assert (post.source, post.source_url) == ("@TartusWatch", "https://t.me/tartuswatch/4121")
+    assert by_file["posture-2023-11.md"][0].source == "Open Source Monitor"
+
+
+# --------------------------------------------------------------------------- sites and aliases
+
+
+@pytest.mark.parametrize(
+    ("alias", "site_id"),
+    [(a, s.id) for s in REGISTRY for a in s.aliases]
+    + [("ḤMEIMIM", "khmeimim"), ("Ṭarṭūs", "tartus"), ("latakia  air-base", "khmeimim")],
+)
+def test_every_alias_links_its_site(alias: str, site_id: str) -> None:
+    text = f"date 2024-12-03\n\nImagery on 2 Dec shows 4 jets and 2 ships at {alias}.\n"
+    claims = extract_text(text, REGISTRY)
+    assert [c.site_id for c in claims] == [site_id]
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Imagery on 2 Dec shows 4 ships in the port of Latakia.",
+        "Imagery on 2 Dec shows 4 ships at Tarsus.",
+        "Imagery on 2 Dec shows 4 jets at Hmeimimovka.",
+        "Imagery on 2 Dec shows 4 jets at the air base.",
+    ],
+)
+def test_no_site_named_no_claim(sentence: str) -> None:
+    assert extract_text(f"date 2024-12-03\n\n{sentence}\n", REGISTRY) == []
+
+
+def test_aliases_read_validated_and_written_back(tmp_path: Path) -> None:
+    khmeimim = REGISTRY.site("khmeimim")
+    assert {"Khmeimim", "Hmeimim", "Humaymim", "Latakia air base"} <= set(khmeimim.aliases)
+    assert {"Tartus", "Tartous", "Tartus naval base"} <= set(REGISTRY.site("tartus").aliases)
+    for suffix in (".geojson", ".csv", ".gpkg"):
+        back = load_registry(save_registry(REGISTRY, tmp_path / f"sites{suffix}"))
+        assert back.site("khmeimim").aliases == khmeimim.aliases, suffix
+    feature = registry_features(REGISTRY)[0]
+    assert feature["properties"]["aliases"] == list(khmeimim.aliases)
+    site = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [35.9, 35.4]},
+        "properties": {"id": "x", "aliases": " Hmeimim |  | hmeimim | Latakia  air base"},
+    }
+    parsed = registry_from_features([site]).site("x")
+    assert parsed.aliases == ("Hmeimim", "Latakia air base")
+    site["properties"] = {"id": "x", "aliases": ["ok", 3]}
+    with pytest.raises(RegistryError, match="feature 0: aliases is"):
+        registry_from_features([site], source="bad.geojson")
+
+
+def test_aliases_survive_the_store(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path / 's.db'}") as store:
+        store.upsert_sites(REGISTRY)
+        stored = {s.id: s.aliases for s in store.sites()}
+    assert stored == {s.id: s.aliases for s in REGISTRY}
+    made = Site(id="y", name="Y", kind="other", geometry=Point(1, 2), aliases=("Why",))
+    assert made.properties["aliases"] == ["Why"]
+
+
+# --------------------------------------------------------------------------- dates
+
+
+@pytest.mark.parametrize(
+    ("sentence", "published", "expected"),
+    [
+        ("The ships left, probably on the 9th.", "2023-11-12", "2023-11-09"),
+        ("The ships left on the 20th.", "2023-11-12", "2023-10-20"),  # a past day of the month
+        ("A second pass (7 Nov 2023) counted them.", "2023-11-12", "2023-11-07"),
+        ("Images taken on Tuesday show the pier.", "2023-11-12", "2023-11-07"),
+        ("Friday's images show the pier.", "2024-12-14", "2024-12-13"),
+        ("They left yesterday.", "2024-12-16", "2024-12-15"),
+        ("They left two days ago.", "2024-12-16", "2024-12-14"),
+        ("Images dated Dec. 13 show it.", "2024-12-16", "2024-12-13"),
+        ("Imagery from December 28 shows it.", "2025-01-03", "2024-12-28"),  # nearest year
+        ("They are due to leave by January 5.", "2024-12-28", "2025-01-05"),
+        ("The pass on 2024-12-02 shows it.", "2024-12-16", "2024-12-02"),
+        ("The base has operated since 2015.", "2024-12-16", None),
+        ("Aircraft left in December.", "2024-12-16", None),
+        ("Aircraft left last month.", "2024-12-16", None),
+    ],
+)
+def test_event_dates_resolve_against_published(
+    sentence: str, published: str, expected: str | None
+) -> None:
+    day = resolve_event_date(sentence, date.fromisoformat(published))
+    assert (day.isoformat() if day else None) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "published"),
+    [
+        ("date 2023-11-12\n\nBody.", "2023-11-12"),
+        ("Published: 12 November 2023\n\nBody.", "2023-11-12"),
+        ("Title\n\nBy A. Writer\nNovember 12, 2023 10:42 AM\n\nBody.", "2023-11-12"),
+        ("TARTUS, Syria, Dec. 10, 2024 (AFP) — Body.", "2024-12-10"),
+        ("# Ships leave in Dec 2024\n\nMOSCOW, Dec 10 (Reuters) - Body.", "2024-12-10"),
+        (
+            '<html><head><meta property="article:published_time" content="2024-12-13T09:30:00Z">'
+            "</head><body><p>Body.</p></body></html>",
+            "2024-12-13",
+        ),
+        (
+            '<!doctype html><script type="application/ld+json">{"datePublished": "2024-12-05"}'
+            "</script><p>Body.</p>",
+            "2024-12-05",
+        ),
+        ("<html><body><time datetime='2024-12-06'>6 Dec</time><p>Body.</p></body></html>",
+         "2024-12-06"),
+    ],
+)  # fmt: skip
+def test_published_date_sources(text: str, published: str) -> None:
+    body = text.replace("Body.", "Imagery shows 4 jets at Khmeimim.")
+    (claim,) = extract_text(body, REGISTRY)
+    assert claim.published.isoformat() == published
+
+
+def test_embedded_post_has_its_own_date_and_link() -> None:
+    text = (
+        "date: 2024-12-14\nsource: Monitor\n\nAnalysts cited this post.\n\n"
+        "> Tartous: three landing ships loading yesterday, 2x corvette still at the pier.\n"
+        "> [pic](https://t.me/navywatch/77)\n"
+        "> — @NavyWatch, 10 Dec 2024\n\n"
+        "Khmeimim looked busy on Thursday with 6 Il-76 flights.\n"
+    )
+    post, article = extract_text(text, REGISTRY)
+    assert (post.kind, post.source, post.source_url) == (
+        "post",
+        "@NavyWatch",
+        "https://t.me/navywatch/77",
+    )
+    assert (post.published, post.event_date) == (date(2024, 12, 10), date(2024, 12, 9))
+    assert [(q.count, q.what) for q in post.quantities] == [(3, "landing ships"), (2, "corvette")]
+    assert (article.site_id, article.published, article.event_date) == (
+        "khmeimim",
+        date(2024, 12, 14),
+        date(2024, 12, 12),
+    )
+
+
+# --------------------------------------------------------------------------- numbers, sentences
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("4x vessels (2x corvette | 1x landing ship | 1x tanker)",
+         [(4, "vessels"), (2, "corvette"), (1, "landing ship"), (1, "tanker")]),
+        ("3 Il-76 and one An-124 on the apron", [(3, "Il-76"), (1, "An-124")]),
+        ("just four jets left", [(4, "jets")]),
+        ("More than 30 aircraft, a pair of Su-35s and Two Tu-22M3 bombers",
+         [(30, "aircraft"), (2, "Su-35s"), (2, "Tu-22M3 bombers")]),
+        ("a dozen helicopters and 1,200 troops", [(12, "helicopters"), (1200, "troops")]),
+        ("Il-76 x3, An-124 x1", [(3, "Il-76"), (1, "An-124")]),
+        ("two S-400 launchers and 2 Kilo-class submarines",
+         [(2, "S-400 launchers"), (2, "Kilo-class submarines")]),
+        ("a 49-year lease signed in 2017 covering 20 km of coast", []),
+        ("on the 9th at 10:30, S-400 and Il-76 seen", []),
+        ("16 a month earlier; 7 on 28 Nov", []),
+    ],
+)  # fmt: skip
+def test_quantities(text: str, expected: list[tuple[int, str]]) -> None:
+    assert find_quantities(text) == tuple(Quantity(count=n, what=w) for n, w in expected)
+
+
+def test_split_sentences_keeps_abbreviations() -> None:
+    text = (
+        'Lt. Gen. Ivanov said U.S. claims are false. Dec. 13 images show ships. "We stay," he said.'
+    )
+    assert split_sentences(text) == [
+        "Lt. Gen. Ivanov said U.S. claims are false.",
+        "Dec. 13 images show ships.",
+        '"We stay," he said.',
+    ]
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_decode_text_accepts_text_encodings() -> None:
+    body = "date 2024-12-03\nṬarṭūs: 2 ships"
+    assert decode_text(body.encode("utf-8"), name="a") == body
+    assert decode_text(b"\xef\xbb\xbf" + body.encode("utf-8"), name="a") == body
+    assert decode_text(body.encode("utf-16"), name="a") == body
+    latin = "encoding: windows-1252\ndate 2024-12-03\nCaf\xe9 at Tartus"
+    assert decode_text(latin.encode("cp1252"), name="a") == latin
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "is empty"),
+        (b"  \n\t\n", "is empty"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(range(256)), "binary file \\(a PNG image\\)"),
+        (b"%PDF-1.7\n", "a PDF"),
+        (bytes(range(256)) * 4, "binary file"),
+        (b"date 2024-12-03\nCaf\xe9 at Tartus", "not UTF-8 \\(byte 0xe9 at offset 19\\)"),
+        (b"<meta charset='klingon-8'>\nCaf\xe9", "unknown encoding 'klingon-8'"),
+        (b"encoding: utf-8\n\nCaf\xe9", "does not decode as its declared encoding 'utf-8'"),
+    ],
+)
+def test_decode_text_refuses_non_text(data: bytes, message: str) -> None:
+    with pytest.raises(InputError, match=f"^doc.txt: .*{message}"):
+        decode_text(data, name="doc.txt")
+
+
+def test_bad_files_are_reported_and_the_others_read(tmp_path: Path) -> None:
+    files = {
+        "empty.txt": b"",
+        "image.txt": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+        "latin.txt": "date 2024-12-03\nTartus: 2 ships left caf\xe9".encode("latin-1"),
+        "nodate.txt": b"Imagery shows 4 jets at Khmeimim.",
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    paths = [tmp_path / n for n in files] + [TEXTS / "tartuswatch-post.txt", tmp_path / "gone"]
+    result = extract_files(paths, REGISTRY)
+    assert [c.site_id for c in result.claims] == ["tartus"]
+    messages = {Path(p.file).name: p.message for p in result.problems}
+    assert set(messages) == {*files, "gone"}
+    assert "empty" in messages["empty.txt"] and "PNG" in messages["image.txt"]
+    assert "not UTF-8" in messages["latin.txt"] and "iconv" in messages["latin.txt"]
+    assert "no publication date" in messages["nodate.txt"]
+    assert "date 2024-12-13" in messages["nodate.txt"]  # the fix
+    assert "cannot read" in messages["gone"]
+
+
+# ------------------------------------------------------------------ ledger, CLI, report, API
+
+
+def _extracted() -> list[TextClaim]:
+    return list(extract_files(sorted(TEXTS.iterdir()), REGISTRY).claims)
+
+
+def test_ledger_entries_keep_both_dates_and_are_idempotent(tmp_path: Path) -> None:
+    claims = _extracted()
+    entries = ledger_entries(claims, grade="C3")
+    first = entries[0]
+    assert first.time == datetime(2024, 12, 11, tzinfo=UTC)  # the event date
+    assert first.source == "Defence Daily (published 2024-12-13)"
+    assert (first.reliability, first.credibility) == ("C", "3")
+    undated = next(e for e, c in zip(entries, claims, strict=True) if c.event_date is None)
+    assert undated.time.date().isoformat() in undated.source  # published date used
+    with open_store(f"sqlite:///{tmp_path / 'l.db'}") as store:
+        ids = add_entries(store, entries, known_sites=[s.id for s in REGISTRY])
+        again = add_entries(store, ledger_entries(_extracted(), grade="C3"))
+        stored = list_entries(store)
+    assert ids == again and len(set(ids)) == len(claims) == len(stored)
+
+
+def test_cli_extract_json_add_is_idempotent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    files = [str(p) for p in sorted(TEXTS.iterdir())]
+    args = ["evidence", "extract", *files, "--sites", "syria-2024", "--format", "json"]
+    main([*args, "--add", "--db", db])
+    out, err = capsys.readouterr()
+    records = json.loads(out)
+    assert len(records) == sum(len(v) for v in GOLD.values())
+    assert set(records[0]) >= {
+        "site_id", "claim", "published", "event_date", "quantities", "source_url", "kind",
+    }  # fmt: skip
+    assert f"{len(records)} distinct entries" in err
+    main([*args, "--add", "--db", db])
+    capsys.readouterr()
+    main(["evidence", "list", "--db", db, "--format", "json"])
+    assert len(json.loads(capsys.readouterr().out)) == len(records)
+
+
+def test_cli_extract_table_and_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty.md"
+    empty.write_text("")
+    post = TEXTS / "tartuswatch-post.txt"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evidence", "extract", str(empty), str(post), "--sites", "syria-2024"])
+    assert exit_info.value.code == 1
+    out, err = capsys.readouterr()
+    assert out.startswith("tartus     2024-12-03 2024-12-03 post     4 vessels, 2 corvette")
+    assert "<https://t.me/tartuswatch/4121>" in out
+    assert f"{empty}: the file is empty" in err
+    assert "1 of 2 files could not be read" in err and "Traceback" not in err
+
+
+def test_report_and_api_show_extracted_evidence(tmp_path: Path) -> None:
+    from basewatch.report import render_report
+
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    with open_store(db) as store:
+        store.upsert_sites(REGISTRY)
+        add_entries(store, ledger_entries(_extracted()))
+        evidence = store.evidence()
+    page = html.unescape(render_report({"sites": [{"site_id": "tartus"}]}, evidence=evidence))
+    assert "Tartus naval base, Sentinel-1 pass this morning" in page
+    assert 'href="https://t.me/tartuswatch/4121"' in page
+    assert "@TartusWatch (published 2024-12-03)" in page
+
+    pytest.importorskip("fastapi", reason="the API needs the [web] extra (fastapi)")
+    pytest.importorskip("httpx", reason="fastapi.testclient needs httpx (dev extra)")
+    from fastapi.testclient import TestClient
+
+    from basewatch.web import create_app
+
+    with TestClient(create_app(db)) as client:
+        response = client.get("/api/sites/khmeimim/evidence")
+    assert response.status_code == 200
+    rows = {r["text"]: r for r in response.json()}
+    tweet = rows[next(t for t in rows if t.startswith("Hmeimim right now"))]
+    assert tweet["url"] == "https://x.com/satwatcher/status/1867000000000000001"
+    assert (tweet["kind"], tweet["time"][:10]) == ("post", "2024-12-12")
+
+
+def test_registry_without_aliases_uses_name_and_id() -> None:
+    site = Site(id="hmeimim", name="Hmeimim Air Base", kind="airbase", geometry=Point(35.9, 35.4))
+    registry = Registry((site,), "inline")
+    text = "date 2024-12-03\n\nHmeimim Air Base: 4 jets on the apron. HMEIMIM now has 3 Il-76."
+    assert [c.site_id for c in extract_text(text, registry)] == ["hmeimim", "hmeimim"]
+
+
+def test_plain_text_title_is_not_a_claim_but_a_post_is_whole() -> None:
+    article = (
+        "Russia pulls warships out of Tartus\n\nBy A. Writer, December 10, 2024\n\n"
+        "Imagery from Monday shows 3 frigates leaving Tartus.\n"
+    )
+    (claim,) = extract_text(article, REGISTRY)
+    assert claim.claim.startswith("Imagery from Monday")
+    assert (claim.published, claim.event_date) == (date(2024, 12, 10), date(2024, 12, 9))
+    post = (
+        "kind: post\nauthor: @spotter\ndate: 2024-12-10\n\nTartous now\n\n2x corvette at the pier"
+    )
+    (whole,) = extract_text(post, REGISTRY)
+    assert whole.claim == "Tartous now 2x corvette at the pier"
+    assert (whole.kind, whole.source, whole.quantities) == (
+        "post",
+        "@spotter",
+        (Quantity(count=2, what="corvette"),),
+    )
+
+
+def test_cli_extract_refuses_a_bad_grade(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    post = str(TEXTS / "tartuswatch-post.txt")
+    db = tmp_path / "g.db"
+    with pytest.raises(SystemExit):
+        main(["evidence", "extract", post, "--sites", "syria-2024", "--add", "--grade", "Z9",
+              "--db", f"sqlite:///{db}"])  # fmt: skip
+    assert "admiralty grade" in capsys.readouterr().err
+    assert not db.exists()  # nothing opened before the grade was checked
+
+
+_PIECES = st.sampled_from(
+    ["Tartus", "Hmeimim", "4x", "jets", "on the", "9th", "Tuesday", "Dec.", "13", "2024", "<p>",
+     "</p>", "<blockquote>", "</blockquote>", "\n> ", "—", "@x", "\n", "\n\n", "date", ":", "#",
+     "<article>", "(", ")", "|", "x3", "Il-76", "said", "minister", "http://a.example/c",
+     "31st", "February", "30"]
+)  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    parts=st.lists(st.one_of(_PIECES, st.text(max_size=4)), max_size=30),
+    suffix=st.sampled_from(["", ".md", ".html"]),
+)
+def test_any_text_gives_claims_or_one_input_error(parts: list[str], suffix: str) -> None:
+    text = "date 2024-12-03\n\n" + " ".join(parts)
+    try:
+        claims = extract_text(text, REGISTRY, suffix=suffix)
+    except InputError as exc:
+        assert "no publication date" in str(exc)
+        return
+    for c in claims:
+        assert c.site_id in {"khmeimim", "tartus"} and c.claim.strip()
+        assert all(q.count >= 0 and q.what for q in c.quantities)
