@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -169,3 +170,68 @@ def test_airbase_page_has_charts_per_zone(page: Page, server: str, tmp_path: Pat
     page.get_by_role("link", name="← all sites").click()
     page.wait_for_url(server + "/")
     page.screenshot(path=str(tmp_path / "back-to-overview.png"))
+
+
+def test_offline_report_map_renders(
+    browser: Browser, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """The report file opens with every network request refused and draws its maps."""
+    from basewatch.pipeline import demo_fronts
+    from basewatch.report import build_report
+
+    db_file = scenario_db(tmp_path_factory)
+    built = build_report(
+        out=tmp_path / "report.html", db=f"sqlite:///{db_file}", fronts=demo_fronts()
+    )
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    refused: list[str] = []
+    requested: list[str] = []
+
+    def guard(route: Any) -> None:
+        url = route.request.url
+        if url.startswith(("file://", "data:")):
+            route.continue_()
+        else:
+            refused.append(url)
+            route.abort()
+
+    context.route("**/*", guard)
+    tab = context.new_page()
+    tab.on("request", lambda request: requested.append(request.url))
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.goto(built.html.resolve().as_uri())
+
+    maps = tab.locator(".sitemap.leaflet-container")
+    assert maps.count() == 2
+    tab.wait_for_function(
+        "() => [...document.querySelectorAll('.sitemap')].every(m => m.dataset.ready === 'true')"
+        " && [...document.querySelectorAll('.sitemap img.leaflet-image-layer')]"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
+    khmeimim = maps.first
+    # three zones, each over its latest clear image; zone outlines drawn as SVG paths
+    assert khmeimim.locator("img.leaflet-image-layer").count() == 3
+    zones = tab.evaluate(
+        "JSON.parse(document.querySelector('script[id^=map-data-]').textContent)"
+        ".features.features.filter(f => f.properties.role === 'zone').length"
+    )
+    assert zones == 3
+    assert khmeimim.locator("path.leaflet-interactive[stroke='#f1c40f']").count() == zones
+    assert khmeimim.locator("img.leaflet-tile").count() == 0
+    box = khmeimim.locator("img.leaflet-image-layer").first.bounding_box()
+    assert box is not None and box["width"] > 50 and box["height"] > 50
+    khmeimim.screenshot(path=str(tmp_path / "report-map.png"))
+
+    khmeimim.get_by_role("button", name="front and ranges").click()
+    rings = khmeimim.locator("path.leaflet-interactive[stroke-dasharray='4 4']")
+    assert rings.count() >= 5
+    khmeimim.screenshot(path=str(tmp_path / "report-map-front.png"))
+
+    assert errors == []
+    assert refused == []  # nothing was even attempted outside the file
+    assert all(url.startswith(("file://", "data:")) for url in requested)
+    for shot in ("report-map.png", "report-map-front.png"):
+        data = (tmp_path / shot).read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 5_000
+    context.close()

@@ -689,3 +689,280 @@ def test_pick_before_after_around_latest_change() -> None:
     assert [o.name for _, o in _pick(clear, [])] == [3, 27]
     assert [o.name for _, o in _pick(clear[:1], changes)] == [3]
     assert _pick([], changes) == []
+
+
+# --------------------------------------------------------------------------- maps
+
+
+def test_render_overlay_puts_pixels_where_they_are() -> None:
+    from matplotlib.image import imread
+    from pyproj import Transformer
+
+    from basewatch.report.chips import render_overlay
+
+    chip = _chip("sentinel-2")
+    row, col = 12, 30  # one bright red pixel, far from the chip's corner
+    for band, value in (("red", 1.0), ("green", 0.0), ("blue", 0.0)):
+        chip.bands[band][row, col] = value
+    overlay = render_overlay(chip)
+    pixels = imread(io.BytesIO(overlay.png))
+    west, south, east, north = overlay.bounds
+    x, y = chip.transform * (col + 0.5, row + 0.5)
+    lon, lat = Transformer.from_crs(chip.crs, "EPSG:4326", always_xy=True).transform(x, y)
+    # Leaflet maps an overlay linearly in Web Mercator between its corners
+    merc = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
+    (mx, mw, me), (my, ms, mn) = merc.transform([lon, west, east], [lat, south, north])
+    height, width = pixels.shape[:2]
+    c, r = int((mx - mw) / (me - mw) * width), int((mn - my) / (mn - ms) * height)
+    red = (pixels[..., 0] > 0.9) & (pixels[..., 1] < 0.1) & (pixels[..., 3] == 1)
+    assert red[r, c] and 1 <= red.sum() <= 4  # one chip pixel, within a pixel of its place
+    assert pixels[0, 0, 3] == 0 and pixels[-1, -1, 3] == 0  # outside the rotated chip
+    # the cloudy strip (first 5 columns) stays transparent
+    x0, y0 = chip.transform * (2.5, 15.5)
+    lon0, lat0 = Transformer.from_crs(chip.crs, "EPSG:4326", always_xy=True).transform(x0, y0)
+    (mx0,), (my0,) = merc.transform([lon0], [lat0])
+    r0, c0 = int((mn - my0) / (mn - ms) * height), int((mx0 - mw) / (me - mw) * width)
+    assert pixels[r0, c0, 3] == 0
+
+
+def _obs(zone: str, day: int, *, value: float | None = 3, clear: float = 1.0) -> Any:
+    from types import SimpleNamespace
+
+    footprint = box(35.9540, 35.4035, 35.9542, 35.4037)
+    detection = {
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": [list(footprint.exterior.coords)]},
+        "properties": {"cls": "aircraft", "score": 0.9, "bbox_px": [1, 1, 2, 2]},
+    }
+    return SimpleNamespace(
+        site_id="khmeimim",
+        zone_id=zone,
+        scene_id=f"S2_{zone}_{day}",
+        time=datetime(2024, 12, day, 8, 20, tzinfo=UTC),
+        sensor="sentinel-2",
+        value=value,
+        clear_fraction=clear,
+        detections=[detection] if value else [],
+    )
+
+
+def _front_file(tmp_path: Path, date_: str, lon: float) -> Path:
+    import json
+
+    doc = {
+        "type": "FeatureCollection",
+        "date": date_,
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "LineString", "coordinates": [[lon, 34.5], [lon, 36.5]]},
+                "properties": {"controller": "HTS"},
+            }
+        ],
+    }
+    path = tmp_path / f"front-{date_}.geojson"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+def test_site_map_layers(tmp_path: Path, registry: list[Site]) -> None:
+    from basewatch.errors import ImageryError
+    from basewatch.report.chips import ChipImage
+    from basewatch.report.maps import site_map
+    from basewatch.threat import exposure, load_front, load_weapons
+
+    site = registry[0]
+    fronts = [
+        load_front(_front_file(tmp_path, "2024-12-07", 36.35)),
+        load_front(_front_file(tmp_path, "2024-11-26", 36.60)),
+    ]
+    weapons = load_weapons()
+    observations = [
+        _obs("main-apron", 1),
+        _obs("main-apron", 5, value=7),
+        _obs("main-apron", 9, clear=0.3),  # cloudy: not the map's image
+        _obs("main-apron", 11, value=None),  # unusable
+    ]
+    read: list[str] = []
+
+    def reader(zone: Zone, obs: Any) -> ChipImage:
+        read.append(obs.scene_id)
+        return ChipImage(png=b"\x89PNG-test", bounds=(35.95, 35.40, 35.96, 35.41))
+
+    data = site_map(
+        site, observations, read_overlay=reader, posture="reduced", fronts=fronts, weapons=weapons
+    )
+    assert read == ["S2_main-apron_5"]
+    (overlay,) = data["overlays"]
+    assert overlay["uri"].startswith("data:image/png;base64,")
+    assert overlay["bounds"] == [35.95, 35.40, 35.96, 35.41] and overlay["zone_id"] == "main-apron"
+    features = data["features"]["features"]
+    roles = [f["properties"]["role"] for f in features]
+    assert roles.count("zone") == 1 and roles.count("site") == 1 and roles.count("detection") == 1
+    assert [f["properties"]["date"] for f in features if f["properties"]["role"] == "front"] == [
+        "2024-11-26",
+        "2024-12-07",
+    ]
+    latest = exposure([site], fronts[0], weapons)[0]
+    distances = {
+        f["properties"]["date"]: f["properties"]
+        for f in features
+        if f["properties"]["role"] == "distance"
+    }
+    assert distances["2024-12-07"]["distance_km"] == pytest.approx(latest.distance_km, abs=0.01)
+    assert distances["2024-12-07"]["latest"] and not distances["2024-11-26"]["latest"]
+    assert distances["2024-12-07"]["in_range"] == list(latest.in_range)
+    rings = {
+        f["properties"]["weapon"]: f["properties"]
+        for f in features
+        if f["properties"]["role"] == "ring"
+    }
+    assert rings["BM-30 Smerch"]["in_range"] and not rings["BM-21 Grad"]["in_range"]
+    assert [f["file"] for f in data["fronts"]] == [
+        "front-2024-11-26.geojson",
+        "front-2024-12-07.geojson",
+    ]
+
+    def broken(zone: Zone, obs: Any) -> ChipImage:
+        raise ImageryError("catalogue moved")
+
+    data = site_map(site, observations, read_overlay=broken)
+    assert data["overlays"] == [] and "catalogue moved" in data["notes"][0]
+    assert not any(f["properties"]["role"] == "ring" for f in data["features"]["features"])
+
+
+def test_report_map_is_inlined_and_escaped(
+    tmp_path: Path, assessment: dict[str, Any], registry: list[Site]
+) -> None:
+    import json
+
+    from basewatch.report.maps import site_map
+    from basewatch.threat import load_front, load_weapons
+
+    front = load_front(_front_file(tmp_path, "2024-12-07", 36.35))
+    evil = Site(
+        id="khmeimim",
+        name="Khmeimim",
+        kind="airbase",
+        geometry=Point(35.9486, 35.4011),
+        zones=(
+            Zone(
+                site_id="khmeimim",
+                id="main-apron",
+                kind="apron",
+                target="aircraft",
+                name="</script><script>alert(1)</script>",
+                geometry=box(35.952, 35.403, 35.958, 35.405),
+            ),
+        ),
+    )
+    maps = {"khmeimim": site_map(evil, [], fronts=[front], weapons=load_weapons())}
+    page = render_report({**assessment, "imagery": "simulated"}, sites=registry, site_maps=maps)
+    checker = _parse(page)
+    assert "<script>alert(1)</script>" not in page
+    assert not checker.errors
+    for _tag, name, value in checker.attrs:
+        assert not (name in {"src", "href"} and value and re.match(r"\s*(https?:)?//", value))
+    assert "<link" not in page and "<script src" not in page and "url(images/" not in page
+    assert "Leaflet 1.9.4" in page and page.count('class="sitemap"') == 1
+    data = re.search(r'id="map-data-[^"]*">(.*?)</script>', page, re.DOTALL)
+    assert data is not None
+    decoded = json.loads(data.group(1))
+    zone = next(f for f in decoded["features"]["features"] if f["properties"]["role"] == "zone")
+    assert zone["properties"]["name"] == "</script><script>alert(1)</script>"
+    khmeimim = _section(page, "khmeimim")
+    assert "front-2024-12-07.geojson" in khmeimim and "km</td>" in khmeimim
+    assert "approximate lines drawn by hand" in page
+    # without maps, no Leaflet at all
+    assert "Leaflet 1.9.4" not in render_report(assessment, sites=registry)
+
+
+def test_baseline_band_contains_the_counts_that_are_not_significant() -> None:
+    from basewatch.analysis.baseline import judge_series
+    from basewatch.report.html import _baseline_band, _points
+
+    rng = np.random.default_rng(42)
+    times = [datetime(2024, 6, 1, 8, tzinfo=UTC) + timedelta(days=5 * i) for i in range(40)]
+    values: list[float | None] = [float(v) for v in rng.poisson(8, 40)]
+    values[36:] = [0.0, 0.0, 0.0, 0.0]  # the ships left
+    clear = [1.0 if i % 7 else 0.2 for i in range(40)]
+    judged = judge_series(times, values, clear)
+    raw = [
+        {
+            "time": t.isoformat(),
+            "sensor": "sentinel-1",
+            "detector": "sar-cfar",
+            "value": v,
+            "clear_fraction": c,
+            "expected": j.expected,
+            "significant": j.significant,
+            "conclusive": j.conclusive,
+        }
+        for t, v, c, j in zip(times, values, clear, judged, strict=True)
+    ]
+    band = {t: (e, lo, hi) for t, e, lo, hi in _baseline_band(_points(raw), [])}
+    assert len(band) >= 30
+    by_time = dict(zip(times, zip(values, judged, strict=True), strict=True))
+    for t, (expected, low, high) in band.items():
+        value, judgement = by_time[t]
+        assert expected == pytest.approx(judgement.expected, abs=0.01)  # same baseline
+        assert low <= expected <= high
+        if judgement.conclusive:
+            assert judgement.significant == (not low <= value <= high), (t, value, low, high)
+    significant = [v for v, j in zip(values, judged, strict=True) if j.significant]
+    assert significant and set(significant) == {0.0}  # the departure is outside the band
+
+
+def test_chart_draws_the_baseline_band(assessment: dict[str, Any]) -> None:
+    page = render_report(assessment)
+    piers = _section(page, "tartus").split("Zone anchorage")[0]
+    assert "baseline band (sentinel-1)" in piers
+
+
+def test_survey_statistics_section(registry: list[Site]) -> None:
+    from basewatch.survey import compare_stats, survey_stats
+
+    earlier = [
+        *registry,
+        Site(id="x", name="X", kind="airbase", operator="IR", geometry=Point(36, 35)),
+    ]
+    page = render_report({"sites": []}, survey=compare_stats(registry, earlier))
+    text = " ".join(" ".join(_parse(page).text).split())
+    text = text.split("Survey statistics")[1].split("Method and limits")[0]
+    assert "2 sites in the registry (-1 against the earlier survey)" in text
+    assert "RU 1 +0 airbase 1" in text and "IR 0 -1" in text
+    assert "airbase 1 -1" in text and "naval base 1 +0" in text
+    plain = render_report({"sites": []}, survey=survey_stats(registry))
+    assert "Survey statistics" in plain and "against the earlier survey" not in plain
+    assert "Survey statistics" not in render_report({"sites": []})
+
+
+def test_build_report_with_fronts_and_survey(tmp_path: Path, store_url: str) -> None:
+    from basewatch.report import build_report
+
+    built = build_report(
+        out=tmp_path / "r.html",
+        db=store_url,
+        fronts=[_front_file(tmp_path, "2024-12-07", 36.35)],
+    )
+    page = built.html.read_text(encoding="utf-8")
+    assert page.count('class="sitemap"') == 1  # tartus is not in this store's registry
+    khmeimim = _section(page, "khmeimim")
+    assert "BM-30 Smerch" in khmeimim and "2024-12-07" in khmeimim
+    assert "Survey statistics" in page and "2 sites in the registry" in page
+
+
+def test_cli_report_with_bundled_front_and_survey(
+    tmp_path: Path, store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from basewatch.cli import main
+
+    out = tmp_path / "cli.html"
+    main(["report", "--db", store_url, "--out", str(out), "--front", "syria-2024-12-07"])
+    page = out.read_text(encoding="utf-8")
+    assert "syria-2024-12-07.geojson" in page and "Survey statistics" in page
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", "--db", store_url, "--out", str(out), "--front", "nowhere.geojson"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "nowhere.geojson" in err and "Traceback" not in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import date
@@ -347,6 +348,8 @@ def test_chips_are_listed_and_rendered(client: TestClient) -> None:
         "/api/sites/atlantis/zones/main-apron/chips/VHR_khmeimim_20241203.png",
         "/api/sites/khmeimim/zones/main-apron/chips/..%2f..%2fcatalog.json",
         "/api/sites/khmeimim/zones/main-apron/chips/%2e%2e",
+        "/api/sites/khmeimim/zones/main-apron/overlays/..%2f..%2fcatalog.json.png",
+        "/api/sites/khmeimim/zones/nowhere/overlays/VHR_khmeimim_20241203",
     ],
 )
 def test_chip_routes_take_ids_not_paths(client: TestClient, path: str) -> None:
@@ -364,4 +367,71 @@ def test_report_of_the_scenario_store(db_file: Path, tmp_path: Path) -> None:
     pictures = page.count('<img src="data:image/png;base64,') + page.count("<svg")
     assert pictures >= 6
     assert page.count("<figcaption>before: ") >= 1 and page.count("<figcaption>after: ") >= 1
-    assert 'src="http' not in page and "<script" not in page  # opens offline
+    assert 'src="http' not in page and "<script src" not in page  # opens offline
+    assert "<link" not in page and page.count("L.imageOverlay(") == 2  # Leaflet inlined
+    maps = re.findall(r'<script type="application/json" id="map-data-[^"]*">(.*?)</script>', page)
+    assert len(maps) == 2
+    for data in maps:
+        overlays = json.loads(data)["overlays"]
+        assert overlays and all(o["uri"].startswith("data:image/png;base64,") for o in overlays)
+
+
+def test_site_page_map_and_pictures_like_the_report(db_file: Path, tmp_path: Path) -> None:
+    from basewatch.threat import load_front
+
+    front = tmp_path / "front.geojson"
+    front.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "date": "2024-12-07",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "geometry": {
+                            "type": "LineString",
+                            "coordinates": [[36.35, 34.5], [36.35, 36.5]],
+                        },
+                        "properties": {"controller": "HTS"},
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    app = create_app(f"sqlite:///{db_file}", fronts=[load_front(front)])
+    with TestClient(app) as c:
+        page = c.get("/sites/khmeimim").text
+    assert '<script src="/static/leaflet/leaflet.js">' in page  # served, not inlined
+    data = re.search(r'id="map-data-[^"]*">(.*?)</script>', page, re.DOTALL)
+    assert data is not None
+    decoded = json.loads(data.group(1))
+    assert {o["zone_id"] for o in decoded["overlays"]} == {
+        "main-apron",
+        "transport-apron",
+        "s400-position",
+    }
+    roles = [f["properties"]["role"] for f in decoded["features"]["features"]]
+    assert roles.count("zone") == 3 and "front" in roles and roles.count("ring") >= 5
+    assert "BM-30 Smerch" in page and "<figcaption>before: " in page  # before/after chips
+    # a front that cannot be read stops 'serve' before it listens
+    from basewatch.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--db", f"sqlite:///{db_file}", "--front", str(tmp_path / "none.geojson")])
+    assert exit_info.value.code == 1
+
+
+def test_map_overlay_routes(client: TestClient) -> None:
+    chips = client.get("/api/sites/khmeimim/chips").json()
+    chip = next(c for c in chips if c["sensor"] == "sentinel-2" and c["clear_fraction"] > 0.9)
+    base = f"/api/sites/khmeimim/zones/{chip['zone_id']}"
+    plain = client.get(f"{base}/chips/{chip['scene_id']}").json()
+    meta = client.get(f"{base}/overlays/{chip['scene_id']}").json()
+    west, south, east, north = meta["bounds"]
+    # the warped grid covers the rotated UTM chip's extent to within a 10 m pixel (~1e-4 deg)
+    pw, ps, pe, pn = plain["bounds"]
+    assert west == pytest.approx(pw, abs=1e-4) and east == pytest.approx(pe, abs=1e-4)
+    assert south == pytest.approx(ps, abs=1e-4) and north == pytest.approx(pn, abs=1e-4)
+    png = client.get(meta["png"])
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")

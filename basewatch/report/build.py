@@ -37,6 +37,11 @@ def build_report(
     simulated: bool = False,
     chromium: str | None = None,
     chips: bool = True,
+    fronts: Sequence[str | Path] = (),
+    weapons: str | Path | None = None,
+    hostile: Sequence[str] = (),
+    survey: str | Path | None = None,
+    survey_compare: str | Path | None = None,
 ) -> BuiltReport:
     """Write the HTML report of the store ``db`` to ``out`` (and print it to ``pdf``).
 
@@ -47,19 +52,35 @@ def build_report(
     of the store is always included. ``simulated`` marks the imagery as simulated (the
     assessment's ``"imagery": "simulated"`` does the same). With ``chips`` each zone shows
     a before/after pair of clear image chips with the detections outlined, read again
-    from the stored scenes (a scene that cannot be read is left out with a note).
+    from the stored scenes (a scene that cannot be read is left out with a note), and
+    each site a map (vendored Leaflet, inlined) of its zones and the detections over the
+    latest clear image of each zone.
+
+    ``fronts`` (GeoJSON front lines or control areas, one file per date, read with
+    :func:`basewatch.threat.load_front`, or the name of a bundled front such as
+    ``syria-2024-12-07``; ``hostile`` picks the controllers of areas) add
+    the fronts, the distance to them and the range rings of the ``weapons`` catalogue
+    (default: the bundled one) to each map. The survey statistics are those of the
+    store's registry, or of the registry ``survey`` (a file or bundled name), compared with
+    the earlier registry ``survey_compare`` when given.
     """
     from basewatch.report.html import write_report
     from basewatch.report.pdf import find_chromium, html_to_pdf
     from basewatch.store import open_store
+    from basewatch.threat import load_front, load_weapons
 
     if pdf is not None:
         if Path(pdf).suffix.lower() != ".pdf":
             raise InputError(f"--pdf {str(pdf)!r}: name the PDF file with .pdf")
         find_chromium(chromium)  # fail before any work when Chromium is missing
+    from basewatch.report.maps import resolve_front
+
+    loaded_fronts = [load_front(resolve_front(f), hostile=list(hostile)) for f in fronts]
+    arsenal = load_weapons(weapons) if loaded_fronts else ()
     store = open_store(db)
     try:
         sites = store.sites()
+        all_sites = list(sites)
         payload = _read_assessment(Path(assessment)) if assessment else store.latest_assessment()
         evidence = store.evidence()
         if payload is None:
@@ -69,6 +90,8 @@ def build_report(
         if site_ids:
             payload, sites = _select(payload, sites, site_ids, db)
         pictures = _before_after(store, payload, sites) if chips else {}
+        maps = _site_maps(store, payload, sites, loaded_fronts, arsenal, images=chips)
+        stats = _survey(all_sites, survey, survey_compare)
     finally:
         store.close()
     flights = _flights(Path(tracks), sites) if tracks else None
@@ -80,6 +103,8 @@ def build_report(
         flights=flights,
         simulated=simulated,
         chips=pictures,
+        site_maps=maps,
+        survey=stats,
     )
     printed = html_to_pdf(html, Path(pdf), chromium=chromium) if pdf is not None else None
     ids = tuple(str(s.get("site_id")) for s in payload.get("sites", []) if isinstance(s, dict))
@@ -128,6 +153,62 @@ def _flights(path: Path, sites: list[Any]) -> dict[str, list[tuple[date, int]]]:
         for s in sites
         if s.kind == "airbase"
     }
+
+
+def _site_maps(
+    store: Any,
+    payload: dict[str, Any],
+    sites: list[Any],
+    fronts: Sequence[Any],
+    weapons: Sequence[Any],
+    *,
+    images: bool,
+) -> dict[str, dict[str, Any]]:
+    """Site id -> map data (zones, detections, fronts, rings, latest clear images)."""
+    from basewatch.report.chips import chip_overlay
+    from basewatch.report.maps import site_map
+
+    scenes = {r.id: r for r in store.scenes()}
+    postures = {
+        str(s.get("site_id")): str(s.get("posture") or "unknown")
+        for s in payload.get("sites", [])
+        if isinstance(s, dict)
+    }
+
+    def read(zone: Any, obs: Any) -> Any:
+        record = scenes.get(obs.scene_id)
+        if record is None:
+            from basewatch.errors import ImageryError
+
+            raise ImageryError(f"scene {obs.scene_id} is not in the store")
+        return chip_overlay(record, zone)
+
+    return {
+        site.id: site_map(
+            site,
+            store.observations(site_id=site.id),
+            read_overlay=read if images else None,
+            posture=postures.get(site.id, "unknown"),
+            fronts=fronts,
+            weapons=weapons,
+        )
+        for site in sites
+    }
+
+
+def _survey(
+    stored: list[Any], survey: str | Path | None, earlier: str | Path | None
+) -> dict[str, Any] | None:
+    """Survey statistics of the registry ``survey`` (else the stored sites), maybe compared."""
+    from basewatch.sites import load_registry
+    from basewatch.survey import compare_stats, survey_stats
+
+    current = load_registry(str(survey)).sites if survey is not None else stored
+    if not current:
+        return None
+    if earlier is not None:
+        return compare_stats(current, load_registry(str(earlier)).sites)
+    return survey_stats(current)
 
 
 CHIP_MIN_CLEAR = 0.9

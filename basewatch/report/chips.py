@@ -20,7 +20,7 @@ from basewatch.imagery.chip import Chip
 from basewatch.sites import Zone
 from basewatch.store import SceneRecord
 
-__all__ = ["ChipImage", "chip_png", "data_uri", "render_chip"]
+__all__ = ["ChipImage", "chip_overlay", "chip_png", "data_uri", "render_chip", "render_overlay"]
 
 S2_DISPLAY_MAX = 0.3
 """Sentinel-2 reflectance shown as full brightness."""
@@ -109,6 +109,61 @@ def render_chip(chip: Chip, detections: Sequence[Mapping[str, Any]] = ()) -> Chi
     return ChipImage(png=buffer.getvalue(), bounds=_bounds(chip))
 
 
+MAP_CRS = "EPSG:3857"
+"""The CRS Leaflet draws in: a map overlay is warped onto a regular grid of it."""
+MAX_OVERLAY_PX = 800
+"""A map overlay is at most this many pixels across (coarser than the chip if needed)."""
+
+
+def render_overlay(chip: Chip) -> ChipImage:
+    """``chip`` warped onto a Web Mercator grid, for ``L.imageOverlay`` on a Leaflet map.
+
+    Leaflet stretches an image overlay linearly between its corner coordinates in Web
+    Mercator, so a chip on its UTM grid (rotated by the grid convergence, up to ~2 degrees)
+    would be misplaced by several pixels at its edges; warped first (nearest neighbour,
+    pixels outside the chip transparent), it lies where its pixels are. The bounds are
+    the warped grid's ``(west, south, east, north)`` in EPSG:4326.
+    """
+    from matplotlib.image import imsave
+    from pyproj import Transformer
+    from rasterio.warp import Resampling, calculate_default_transform, reproject
+
+    rgba = _rgba(chip).astype(np.float32).transpose(2, 0, 1)
+    _, height, width = rgba.shape
+    left, top = chip.transform * (0, 0)
+    right, bottom = chip.transform * (width, height)
+    extent = max(abs(right - left), abs(top - bottom))
+    resolution = max(chip.resolution_m, extent / MAX_OVERLAY_PX)
+    dst_transform, dst_width, dst_height = calculate_default_transform(
+        chip.crs,
+        MAP_CRS,
+        width,
+        height,
+        left=min(left, right),
+        bottom=min(top, bottom),
+        right=max(left, right),
+        top=max(top, bottom),
+        resolution=resolution,
+    )
+    warped = np.zeros((4, dst_height, dst_width), dtype=np.float32)
+    reproject(
+        source=rgba,
+        destination=warped,
+        src_transform=chip.transform,
+        src_crs=chip.crs,
+        dst_transform=dst_transform,
+        dst_crs=MAP_CRS,
+        resampling=Resampling.nearest,
+    )
+    buffer = io.BytesIO()
+    imsave(buffer, np.clip(warped.transpose(1, 2, 0), 0.0, 1.0), format="png")
+    west, north = dst_transform * (0, 0)
+    east, south = dst_transform * (dst_width, dst_height)
+    to_wgs84 = Transformer.from_crs(MAP_CRS, "EPSG:4326", always_xy=True)
+    (lon0, lon1), (lat0, lat1) = to_wgs84.transform([west, east], [south, north])
+    return ChipImage(png=buffer.getvalue(), bounds=(lon0, lat0, lon1, lat1))
+
+
 def data_uri(png: bytes) -> str:
     """A ``data:image/png;base64,...`` URI (for a self-contained HTML page)."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
@@ -122,6 +177,11 @@ def chip_png(
     Raises :class:`~basewatch.errors.ImageryError` when the scene's item or pixels cannot
     be read (moved catalogue, network down).
     """
+    return render_chip(_load(record, zone), detections)
+
+
+def _load(record: SceneRecord, zone: Zone) -> Chip:
+    """The chip of ``zone`` from the stored scene ``record`` (read again from its item)."""
     import pystac
 
     from basewatch.imagery.catalog import scene_from_item
@@ -137,4 +197,13 @@ def chip_png(
     scene = scene_from_item(item)
     if scene is None:
         raise ImageryError(f"scene {record.id}: its item has none of the bands basewatch reads")
-    return render_chip(load_chip(scene, zone), detections)
+    return load_chip(scene, zone)
+
+
+def chip_overlay(record: SceneRecord, zone: Zone) -> ChipImage:
+    """Read ``zone``'s window from the stored scene ``record`` as a map overlay.
+
+    See :func:`render_overlay`; raises :class:`~basewatch.errors.ImageryError` like
+    :func:`chip_png`.
+    """
+    return render_overlay(_load(record, zone))

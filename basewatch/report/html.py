@@ -71,6 +71,10 @@ class _Point:
     """Whether the observation can support a judgement (clear enough)."""
     significant: bool
     """Whether it departs significantly from the expected level."""
+    detector: str = ""
+    """Detector name (a series is one sensor and detector)."""
+    clear: float | None = None
+    """Clear fraction of the zone in the image (0-1)."""
 
 
 # --------------------------------------------------------------------------- public API
@@ -88,6 +92,8 @@ def render_report(
     site_maps: Mapping[str, Mapping[str, Any]] | None = None,
     static_url: str = "/static",
     chips: Mapping[str, Mapping[str, Sequence[Mapping[str, str]]]] | None = None,
+    survey: Mapping[str, Any] | None = None,
+    inline_assets: bool = True,
 ) -> str:
     """Render ``assessment`` as a complete, self-contained HTML page.
 
@@ -103,11 +109,14 @@ def render_report(
     departures)`` records, as from :mod:`basewatch.tracks`) a chart of flight activity per
     day. ``simulated`` (or ``assessment["imagery"] == "simulated"``, which the demo
     sets) puts a notice at the top saying that the imagery is simulated. ``home_url`` adds
-    a link back to the dashboard's overview. ``site_maps`` (site id -> ``{"features":
-    GeoJSON FeatureCollection, "chips": [chip metadata URLs]}``) adds a Leaflet map per
-    site, loaded from ``static_url``: the dashboard uses it; the offline report does not.
-    ``chips`` (site -> zone -> ``[{"caption", "uri"}]``, ``uri`` a ``data:`` PNG) adds
-    image chips to each zone (before/after a change, detections outlined).
+    a link back to the dashboard's overview. ``site_maps`` (site id -> the data of
+    :func:`basewatch.report.maps.site_map`: GeoJSON layers and georeferenced image
+    overlays) adds a Leaflet map per site; with ``inline_assets`` the vendored Leaflet
+    JavaScript and CSS are copied into the page (the offline report), otherwise they are
+    loaded from ``static_url`` (the dashboard). ``chips`` (site -> zone -> ``[{"caption",
+    "uri"}]``, ``uri`` a ``data:`` PNG) adds image chips to each zone (before/after a
+    change, detections outlined). ``survey`` (:func:`basewatch.survey.survey_stats` or
+    :func:`~basewatch.survey.compare_stats`) adds the survey statistics of the registry.
 
     Raises :class:`~basewatch.errors.InputError` when ``assessment`` is not a mapping
     with a ``sites`` list.
@@ -121,6 +130,7 @@ def render_report(
     for view in views:
         view["evidence"] = _evidence_rows(evidence, view["site_id"])
         view["map_data"] = (site_maps or {}).get(view["site_id"])
+        view["map_front"], view["exposure"] = _exposure_rows(view["map_data"])
         for zone in view["zones"]:
             zone["chips"] = list((chips or {}).get(view["site_id"], {}).get(zone["zone_id"], []))
         view["flights_svg"] = _flights_svg(
@@ -128,6 +138,7 @@ def render_report(
         )
     assessed = {v["site_id"] for v in views}
     unassessed = [s.name or s.id for s in sites or () if s.id not in assessed]
+    any_map = any(v["map_data"] for v in views)
     template = _environment().get_template("report.html.j2")
     return template.render(
         title=title,
@@ -139,8 +150,11 @@ def render_report(
         clear_threshold=CLEAR_FRACTION_CONCLUSIVE,
         simulated=simulated or is_simulated(assessment),
         home_url=home_url,
-        any_map=any(v["map_data"] for v in views),
+        any_map=any_map,
+        any_front=any(v["map_front"] for v in views),
         static_url=static_url,
+        leaflet=_leaflet_assets() if any_map and inline_assets else None,
+        survey=_survey_view(survey),
     )
 
 
@@ -203,6 +217,8 @@ def write_report(
     flights: Mapping[str, Sequence[tuple[date, int]]] | None = None,
     simulated: bool = False,
     chips: Mapping[str, Mapping[str, Sequence[Mapping[str, str]]]] | None = None,
+    site_maps: Mapping[str, Mapping[str, Any]] | None = None,
+    survey: Mapping[str, Any] | None = None,
 ) -> Path:
     """Render ``assessment`` and write it to ``out`` (``.html``/``.htm``); return ``out``.
 
@@ -231,6 +247,9 @@ def write_report(
         flights=flights,
         simulated=simulated,
         chips=chips,
+        site_maps=site_maps,
+        survey=survey,
+        inline_assets=True,
     )
     try:
         _write_atomically(out, page)
@@ -259,6 +278,88 @@ def _write_atomically(out: Path, text: str) -> None:
 
 
 # --------------------------------------------------------------------------- views
+
+LEAFLET_IMAGES = re.compile(r"url\((images/[A-Za-z0-9_.-]+\.png)\)")
+"""Image references in the vendored ``leaflet.css``."""
+
+
+@lru_cache(maxsize=1)
+def _leaflet_assets() -> dict[str, Markup]:
+    """The vendored Leaflet JavaScript and CSS (its images as ``data:`` URIs) for inlining."""
+    import base64
+    from importlib import resources
+
+    root = resources.files("basewatch") / "web" / "static" / "leaflet"
+    css = (root / "leaflet.css").read_text(encoding="utf-8")
+
+    def inline(match: re.Match[str]) -> str:
+        png = (root / match.group(1)).read_bytes()
+        return f"url(data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
+
+    script = (root / "leaflet.js").read_text(encoding="utf-8")
+    if "</script" in script.lower():
+        raise RuntimeError("the vendored leaflet.js cannot be inlined (it contains '</script')")
+    return {"css": Markup(LEAFLET_IMAGES.sub(inline, css)), "js": Markup(script)}
+
+
+def _exposure_rows(map_data: Mapping[str, Any] | None) -> tuple[bool, list[dict[str, str]]]:
+    """Whether a site map shows fronts, and its distance to each front with what reaches it."""
+    if not map_data:
+        return False, []
+    features = [
+        f.get("properties") or {}
+        for f in _as_list((map_data.get("features") or {}).get("features"))
+        if isinstance(f, Mapping)
+    ]
+    rows = [
+        {
+            "date": str(p.get("date") or "—"),
+            "km": f"{float(p['distance_km']):.1f} km",
+            "weapons": ", ".join(str(w) for w in _as_list(p.get("in_range"))) or "none",
+        }
+        for p in features
+        if p.get("role") == "distance" and _as_float(p.get("distance_km")) is not None
+    ]
+    return any(p.get("role") == "front" for p in features), sorted(rows, key=lambda r: r["date"])
+
+
+def _survey_view(stats: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Rows of the survey statistics (with the change against an earlier survey, if any)."""
+    if not stats:
+        return None
+    change = stats.get("change") or {}
+
+    def delta(section: str, key: str) -> str:
+        value = (change.get(section) or {}).get(key)
+        return "" if value is None else f"{int(value):+d}"
+
+    operators = dict(stats.get("by_operator") or {})
+    for gone in change.get("by_operator") or {}:
+        operators.setdefault(gone, 0)
+    kinds = dict(stats.get("by_kind") or {})
+    for gone in change.get("by_kind") or {}:
+        kinds.setdefault(gone, 0)
+    nested = stats.get("by_operator_kind") or {}
+    return {
+        "total": int(stats.get("total") or 0),
+        "total_change": f"{int(change['total']):+d}" if "total" in change else "",
+        "compared": bool(change),
+        "operators": [
+            {
+                "name": str(op),
+                "count": int(n),
+                "change": delta("by_operator", op),
+                "kinds": ", ".join(
+                    f"{str(k).replace('_', ' ')} {m}" for k, m in (nested.get(op) or {}).items()
+                ),
+            }
+            for op, n in operators.items()
+        ],
+        "kinds": [
+            {"name": str(k).replace("_", " "), "count": int(n), "change": delta("by_kind", k)}
+            for k, n in kinds.items()
+        ],
+    }
 
 
 @lru_cache(maxsize=1)
@@ -399,6 +500,8 @@ def _points(raw_observations: Any) -> list[_Point]:
                 expected=_as_float(raw.get("expected")),
                 conclusive=bool(conclusive) and value is not None,
                 significant=bool(raw.get("significant")) and value is not None,
+                detector=str(raw.get("detector") or ""),
+                clear=clear,
             )
         )
     return sorted(points, key=lambda p: p.time)
@@ -484,7 +587,9 @@ def _chart_svg(points: list[_Point], raw_changes: Any, *, metric: str, salt: str
         FigureCanvasAgg(fig)  # explicit non-interactive canvas; no pyplot, no display
         ax = fig.add_subplot()
         _draw_changes(ax, raw_changes)
-        _draw_expected(ax, points)
+        main = _main_series(points)
+        _draw_band(ax, _baseline_band(main, _breaks(raw_changes)), main[0].sensor if main else "")
+        _draw_expected(ax, main)
         _draw_sensors(ax, usable)
         _draw_significant(ax, usable)
         _style_axes(ax, metric, usable)
@@ -514,6 +619,87 @@ def _draw_changes(ax: Axes, raw_changes: Any) -> None:
             (moment,) = _x([after or before])
             ax.axvline(moment, color=_CHANGE_COLOUR, lw=2, alpha=0.7, label=label)
         labelled = True
+
+
+def _main_series(points: list[_Point]) -> list[_Point]:
+    """The observations of the series (sensor, detector) with most conclusive values."""
+    groups: dict[tuple[str, str], list[_Point]] = {}
+    for point in points:
+        groups.setdefault((point.sensor, point.detector), []).append(point)
+    if not groups:
+        return []
+    return max(
+        groups.values(),
+        key=lambda g: (sum(p.conclusive for p in g), len(g), g[0].sensor, g[0].detector),
+    )
+
+
+def _breaks(raw_changes: Any) -> list[datetime]:
+    """Start of each significant change's new level (where the analysis restarts a baseline)."""
+    out = []
+    for raw in _as_list(raw_changes):
+        if isinstance(raw, Mapping) and raw.get("significant"):
+            moment = _parse_time(raw.get("before_time")) or _parse_time(raw.get("before"))
+            if moment is not None:
+                out.append(moment)
+    return out
+
+
+def _baseline_band(
+    series: list[_Point], breaks: Sequence[datetime]
+) -> list[tuple[datetime, float, float, float]]:
+    """``(time, expected, low, high)`` of the baseline behind each observation of ``series``.
+
+    The baseline is refitted as :mod:`basewatch.analysis.baseline` fits it (the series'
+    clear history in its window, restarted at significant changes, default parameters);
+    ``[low, high]`` is the range of counts that would *not* be significant at its
+    ``alpha``: the band a count must leave to be ringed as significant. Observations with a
+    history shorter than ``min_history`` get no band.
+    """
+    from basewatch.analysis.baseline import (
+        BaselineParams,
+        _history_mask,
+        day_numbers,
+        fit_count_model,
+    )
+
+    if not series:
+        return []
+    params = BaselineParams()
+    days = day_numbers([p.time for p in series])
+    values = _y([p.value for p in series])
+    clear = np.array([1.0 if p.clear is None else p.clear for p in series], dtype=float)
+    usable = np.isfinite(values) & (clear >= params.min_clear)
+    cuts = np.sort(day_numbers(list(breaks))) if breaks else np.empty(0)
+    band = []
+    for i, point in enumerate(series):
+        history = values[_history_mask(float(days[i]), days, usable, cuts, params)]
+        if history.size < params.min_history:
+            continue
+        model = fit_count_model(history, params=params)
+        counts = np.arange(0.0, 3.0 * float(history.max()) + 20.0)
+        cdf = np.cumsum(model.pmfs(counts))
+        at_least = 1.0 - np.concatenate([[0.0], cdf[:-1]])
+        inside = counts[(cdf >= params.alpha / 2) & (at_least >= params.alpha / 2)]
+        if inside.size:
+            band.append((point.time, model.expected, float(inside[0]), float(inside[-1])))
+    return band
+
+
+def _draw_band(ax: Axes, band: list[tuple[datetime, float, float, float]], sensor: str) -> None:
+    """The baseline band (counts that would not be significant) as a shaded step area."""
+    if not band:
+        return
+    ax.fill_between(
+        _x([b[0] for b in band]),
+        [b[2] for b in band],
+        [b[3] for b in band],
+        step="post",
+        color="#95a5a6",
+        alpha=0.28,
+        lw=0,
+        label=f"baseline band ({_plain(sensor)})",
+    )
 
 
 def _draw_expected(ax: Axes, points: list[_Point]) -> None:

@@ -13,7 +13,9 @@ Routes (all read-only unless noted):
   operations built from that schema. FastAPI's Swagger UI and ReDoc pages are switched
   off because they load JavaScript from a CDN; nothing here touches the network.
 - ``GET /api/sites/{id}/chips`` and ``.../zones/{zone}/chips/{scene}(.png)``: chip images
-  read again from the stored scene (ids only, never paths).
+  read again from the stored scene (ids only, never paths); ``.../zones/{zone}/overlays/
+  {scene}(.png)`` the same chip warped onto Web Mercator with its bounds, ready for
+  ``L.imageOverlay``.
 - ``GET /static/{path}`` files of ``basewatch/web/static`` only (no path traversal).
 """
 
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from html import escape
@@ -36,11 +38,12 @@ from shapely.geometry import mapping
 
 from basewatch import __version__
 from basewatch.errors import BasewatchError, ImageryError, InputError
-from basewatch.sites import Site
+from basewatch.sites import Site, Zone
 from basewatch.store import Store, open_store
 
 if TYPE_CHECKING:
     from basewatch.report.chips import ChipImage
+    from basewatch.threat import Front, Weapon
 
 __all__ = ["STATIC_DIR", "TOKEN_ENV", "create_app", "serve"]
 
@@ -48,8 +51,6 @@ TOKEN_ENV = "BASEWATCH_TOKEN"
 """Environment variable holding the bearer token that allows writes."""
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 """The only folder served under ``/static``."""
-CHIP_MIN_CLEAR = 0.9
-"""A chip shown on a site's map must be at least this clear."""
 CHIP_CACHE_SIZE = 64
 """Rendered chips kept in memory per app."""
 
@@ -153,12 +154,49 @@ def _evidence_record(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 class _Context:
-    """What every route needs: the store and the write token."""
+    """What every route needs: the store, the write token and the map context."""
 
-    def __init__(self, store: Store, token: str | None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        token: str | None,
+        fronts: Sequence[Front] = (),
+        weapons: Sequence[Weapon] = (),
+    ) -> None:
         self.store = store
         self.token = token or None
+        self.fronts = tuple(fronts)
+        self.weapons = tuple(weapons)
         self._chips: dict[tuple[str, str, str], ChipImage] = {}
+        self._overlays: dict[tuple[str, str, str], ChipImage] = {}
+        self._pictures: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def overlay(self, site_id: str, zone: Zone, scene_id: str) -> ChipImage:
+        """The map overlay (chip warped to Web Mercator) of ``zone`` in ``scene_id`` (cached).
+
+        Raises :class:`~basewatch.errors.ImageryError` when the scene is not stored or
+        cannot be read.
+        """
+        key = (site_id, zone.id, scene_id)
+        if key not in self._overlays:
+            record = next((r for r in self.store.scenes() if r.id == scene_id), None)
+            if record is None:
+                raise ImageryError(f"scene {scene_id} is not in the store")
+            from basewatch.report.chips import chip_overlay
+
+            if len(self._overlays) >= CHIP_CACHE_SIZE:
+                self._overlays.pop(next(iter(self._overlays)))
+            self._overlays[key] = chip_overlay(record, zone)
+        return self._overlays[key]
+
+    def pictures(self, site: Site, payload: dict[str, Any]) -> dict[str, Any]:
+        """The report's before/after chips of ``site`` (cached per assessment and store)."""
+        key = (site.id, payload.get("generated"), len(self.store.observations(site_id=site.id)))
+        if key not in self._pictures:
+            from basewatch.report.build import _before_after
+
+            self._pictures[key] = _before_after(self.store, payload, [site])
+        return self._pictures[key]
 
     def site(self, site_id: str) -> Site:
         """The stored site ``site_id``; HTTP 404 naming the known ids otherwise."""
@@ -177,16 +215,7 @@ class _Context:
         key = (site_id, zone_id, scene_id)
         if key in self._chips:
             return self._chips[key]
-        site = self.site(site_id)
-        zone = next((z for z in site.zones if z.id == zone_id), None)
-        if zone is None:
-            known = ", ".join(z.id for z in site.zones) or "none"
-            raise HTTPException(
-                status_code=404, detail=f"site {site_id!r} has no zone {zone_id!r}; zones: {known}"
-            )
-        record = next((r for r in self.store.scenes() if r.id == scene_id), None)
-        if record is None:
-            raise HTTPException(status_code=404, detail=f"no scene {scene_id!r} in the store")
+        zone, record = self.zone_scene(site_id, zone_id, scene_id)
         from basewatch.report.chips import chip_png
 
         detections = [
@@ -203,6 +232,28 @@ class _Context:
             self._chips.pop(next(iter(self._chips)))
         self._chips[key] = image
         return image
+
+    def zone_scene(self, site_id: str, zone_id: str, scene_id: str) -> tuple[Zone, Any]:
+        """The stored zone and scene record named by ids; HTTP 404 for unknown ids."""
+        site = self.site(site_id)
+        zone = next((z for z in site.zones if z.id == zone_id), None)
+        if zone is None:
+            known = ", ".join(z.id for z in site.zones) or "none"
+            raise HTTPException(
+                status_code=404, detail=f"site {site_id!r} has no zone {zone_id!r}; zones: {known}"
+            )
+        record = next((r for r in self.store.scenes() if r.id == scene_id), None)
+        if record is None:
+            raise HTTPException(status_code=404, detail=f"no scene {scene_id!r} in the store")
+        return zone, record
+
+    def map_overlay(self, site_id: str, zone_id: str, scene_id: str) -> ChipImage:
+        """:meth:`overlay` for ids from a request: 404 for unknown ids, 502 if unreadable."""
+        zone, _ = self.zone_scene(site_id, zone_id, scene_id)
+        try:
+            return self.overlay(site_id, zone, scene_id)
+        except ImageryError as exc:
+            raise HTTPException(status_code=502, detail=str(exc)) from exc
 
     def assessed(self) -> dict[str, dict[str, Any]]:
         """Site id -> its entry in the latest stored assessment."""
@@ -244,16 +295,24 @@ def create_app(
     token: str | None = None,
     simulated: bool = False,
     store: Store | None = None,
+    fronts: Sequence[Front] = (),
+    weapons: Sequence[Weapon] | None = None,
 ) -> FastAPI:
     """The dashboard and API over the store at ``db``.
 
     ``token`` is the bearer token that allows ``POST`` writes (None or empty: writes are
     refused); :func:`serve` takes it from ``BASEWATCH_TOKEN``. ``simulated`` makes the
     site pages say that their imagery is simulated. ``store`` reuses an open store (it is
-    then not closed with the app).
+    then not closed with the app). ``fronts`` (:func:`basewatch.threat.load_front`) add
+    front lines, distances and the range rings of ``weapons`` (default: the bundled
+    catalogue) to the site maps.
     """
+    if fronts and weapons is None:
+        from basewatch.threat import load_weapons
+
+        weapons = load_weapons()
     owned = store is None
-    ctx = _Context(store if store is not None else open_store(db), token)
+    ctx = _Context(store if store is not None else open_store(db), token, fronts, weapons or ())
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -361,6 +420,30 @@ def _add_api_routes(app: FastAPI, ctx: _Context) -> None:
             "png": f"{url}/chips/{quote(scene_id, safe='')}.png",
         }
 
+    @app.get(
+        "/api/sites/{site_id}/zones/{zone_id}/overlays/{scene_id}.png",
+        summary="A chip warped onto Web Mercator for a map overlay (PNG; outside transparent)",
+        response_class=Response,
+    )
+    def get_overlay_png(site_id: str, zone_id: str, scene_id: str) -> Response:
+        image = ctx.map_overlay(site_id, zone_id, scene_id)
+        return Response(content=image.png, media_type="image/png")
+
+    @app.get(
+        "/api/sites/{site_id}/zones/{zone_id}/overlays/{scene_id}",
+        summary="Where a map overlay goes (EPSG:4326 bounds for L.imageOverlay) and its PNG",
+    )
+    def get_overlay(site_id: str, zone_id: str, scene_id: str) -> dict[str, Any]:
+        image = ctx.map_overlay(site_id, zone_id, scene_id)
+        url = f"/api/sites/{quote(site_id, safe='')}/zones/{quote(zone_id, safe='')}"
+        return {
+            "site_id": site_id,
+            "zone_id": zone_id,
+            "scene_id": scene_id,
+            "bounds": list(image.bounds),
+            "png": f"{url}/overlays/{quote(scene_id, safe='')}.png",
+        }
+
     @app.get("/api/sites/{site_id}/evidence", summary="The site's evidence ledger")
     def get_evidence(site_id: str) -> list[dict[str, Any]]:
         ctx.site(site_id)
@@ -418,7 +501,7 @@ def _add_page_routes(app: FastAPI, ctx: _Context, *, simulated: bool) -> None:
                 rows,
                 generated=payload.get("generated"),
                 simulated=simulated or is_simulated(payload),
-                map_data=_map_features(ctx.store.sites(), assessed),
+                map_data=_with_fronts(_map_features(ctx.store.sites(), assessed), ctx.fronts),
             )
         )
 
@@ -434,7 +517,9 @@ def _add_page_routes(app: FastAPI, ctx: _Context, *, simulated: bool) -> None:
             evidence=ctx.store.evidence(site_id=site_id),
             simulated=simulated,
             home_url="/",
-            site_maps={site_id: _site_map(ctx, site)},
+            site_maps={site_id: _site_map(ctx, site, str(entry.get("posture") or "unknown"))},
+            chips=ctx.pictures(site, {**payload, "sites": [entry]}),
+            inline_assets=False,
         )
         return HTMLResponse(page)
 
@@ -447,18 +532,19 @@ def _add_page_routes(app: FastAPI, ctx: _Context, *, simulated: bool) -> None:
         return FileResponse(_static_file(path))
 
 
-def _site_map(ctx: _Context, site: Site) -> dict[str, Any]:
-    """The site page's map: its point and zones, and the latest clear chip of each zone."""
-    latest: dict[str, Any] = {}
-    for obs in ctx.store.observations(site_id=site.id):
-        if obs.clear_fraction >= CHIP_MIN_CLEAR and obs.value is not None:
-            latest[obs.zone_id] = obs  # observations come sorted by time
-    base = f"/api/sites/{quote(site.id, safe='')}/zones"
-    chips = [
-        f"{base}/{quote(zone_id, safe='')}/chips/{quote(obs.scene_id, safe='')}"
-        for zone_id, obs in sorted(latest.items())
-    ]
-    return {"features": _map_features([site], ctx.assessed()), "chips": chips}
+def _site_map(ctx: _Context, site: Site, posture: str) -> dict[str, Any]:
+    """The site page's map: zones and detections over the latest clear chip of each zone,
+    with the fronts and range rings the server was started with (report's map data)."""
+    from basewatch.report.maps import site_map
+
+    return site_map(
+        site,
+        ctx.store.observations(site_id=site.id),
+        read_overlay=lambda zone, obs: ctx.overlay(site.id, zone, obs.scene_id),
+        posture=posture,
+        fronts=ctx.fronts,
+        weapons=ctx.weapons,
+    )
 
 
 def _map_features(sites: list[Site], assessed: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -488,6 +574,26 @@ def _map_features(sites: list[Site], assessed: dict[str, dict[str, Any]]) -> dic
         point = {"type": "Point", "coordinates": [lon, lat]}
         features.append({"type": "Feature", "geometry": point, "properties": properties})
     return {"type": "FeatureCollection", "features": features}
+
+
+def _with_fronts(collection: dict[str, Any], fronts: Sequence[Front]) -> dict[str, Any]:
+    """The overview map's features plus the front lines (role ``front``), latest marked."""
+    ordered = sorted(fronts, key=lambda f: f.date)
+    extra = [
+        {
+            "type": "Feature",
+            "geometry": mapping(feature.geometry),
+            "properties": {
+                "role": "front",
+                "id": f"front-{front.date}-{feature.index}",
+                "name": f"front {front.date or '(undated)'}",
+                "latest": front is ordered[-1],
+            },
+        }
+        for front in ordered
+        for feature in front.features
+    ]
+    return {**collection, "features": collection["features"] + extra}
 
 
 def _static_file(path: str) -> Path:
@@ -532,17 +638,30 @@ def serve(
     port: int = 8000,
     token: str | None = None,
     simulated: bool = False,
+    fronts: Sequence[str | Path] = (),
+    hostile: Sequence[str] = (),
+    weapons: str | Path | None = None,
 ) -> None:
     """Serve the dashboard and API with uvicorn until interrupted.
 
     ``token`` defaults to the ``BASEWATCH_TOKEN`` environment variable; without one the
-    server is read-only.
+    server is read-only. ``fronts`` (GeoJSON files, one per date; ``hostile`` picks the
+    controllers of areas) and ``weapons`` (YAML catalogue, default the bundled one) add
+    fronts and range rings to the site maps.
     """
     if not 0 < port < 65536:
         raise InputError(f"--port {port}: give a TCP port between 1 and 65535")
     import uvicorn
 
+    from basewatch.report.maps import resolve_front
+    from basewatch.threat import load_front, load_weapons
+
+    loaded = [load_front(resolve_front(f), hostile=list(hostile)) for f in fronts]
     app = create_app(
-        db, token=token if token is not None else os.environ.get(TOKEN_ENV), simulated=simulated
+        db,
+        token=token if token is not None else os.environ.get(TOKEN_ENV),
+        simulated=simulated,
+        fronts=loaded,
+        weapons=load_weapons(weapons) if loaded else None,
     )
     uvicorn.run(app, host=host, port=port, log_level="info")
