@@ -237,6 +237,16 @@ class CountModel:
         """Two-sided p-value of count ``x``: ``min(1, 2 * min(P(X <= x), P(X >= x)))``."""
         return min(1.0, 2.0 * min(self.cdf(x), self.sf(x)))
 
+    def usual_range(self, alpha: float) -> tuple[float, float] | None:
+        """``(low, high)``: the smallest and largest whole counts whose two-sided p-value is
+        at least ``alpha``, i.e. the band a count must leave to be significant; None when no
+        count is that usual."""
+        counts = np.arange(0.0, 3.0 * self.mean_high + 10.0 * math.sqrt(self.var_high) + 20.0)
+        cdf = np.cumsum(self.pmfs(counts))
+        at_least = 1.0 - np.concatenate([[0.0], cdf[:-1]])
+        inside = counts[np.minimum(1.0, 2.0 * np.minimum(cdf, at_least)) >= alpha]
+        return (float(inside[0]), float(inside[-1])) if inside.size else None
+
 
 def fit_count_model(history: Sequence[float] | np.ndarray, *, params: BaselineParams) -> CountModel:
     """Fit the two-state :class:`CountModel` to clear history counts (NaN-free, >= 1 value)."""
@@ -278,6 +288,9 @@ class Judgement:
     """Number of clear history observations the baseline was fitted on."""
     low_share: float | None = None
     """Share of the history in the low ("empty") state."""
+    usual: tuple[float, float] | None = None
+    """Counts that would not be significant against this baseline (:meth:`CountModel.
+    usual_range`); None when the history is shorter than ``min_history``."""
 
 
 def judge_series(
@@ -343,6 +356,7 @@ def _judge_one(
     model = fit_count_model(history, params=params) if nh else None
     expected = model.expected if model else None
     low_share = model.pi_low if model else None
+    usual = model.usual_range(params.alpha) if model and nh >= params.min_history else None
     if not math.isfinite(vals[i]):
         return Judgement(
             expected=expected,
@@ -352,6 +366,7 @@ def _judge_one(
             reason="no usable value for this image",
             n_history=nh,
             low_share=low_share,
+            usual=usual,
         )
     p = model.p_two_sided(vals[i]) if model else None
     direction = None
@@ -378,6 +393,7 @@ def _judge_one(
         direction=direction,
         n_history=nh,
         low_share=low_share,
+        usual=usual,
     )
 
 

@@ -650,40 +650,27 @@ def _baseline_band(
 ) -> list[tuple[datetime, float, float, float]]:
     """``(time, expected, low, high)`` of the baseline behind each observation of ``series``.
 
-    The baseline is refitted as :mod:`basewatch.analysis.baseline` fits it (the series'
-    clear history in its window, restarted at significant changes, default parameters);
-    ``[low, high]`` is the range of counts that would *not* be significant at its
-    ``alpha``: the band a count must leave to be ringed as significant. Observations with a
-    history shorter than ``min_history`` get no band.
+    The observations are judged by :func:`basewatch.analysis.baseline.judge_series` (the
+    series' clear history in its window, restarted at significant changes, default
+    parameters); ``[low, high]`` is the range of counts that would *not* be significant: the
+    band a count must leave to be ringed as significant. Observations with a history shorter
+    than ``min_history`` get no band.
     """
-    from basewatch.analysis.baseline import (
-        BaselineParams,
-        _history_mask,
-        day_numbers,
-        fit_count_model,
-    )
+    from basewatch.analysis.baseline import judge_series
 
     if not series:
         return []
-    params = BaselineParams()
-    days = day_numbers([p.time for p in series])
-    values = _y([p.value for p in series])
-    clear = np.array([1.0 if p.clear is None else p.clear for p in series], dtype=float)
-    usable = np.isfinite(values) & (clear >= params.min_clear)
-    cuts = np.sort(day_numbers(list(breaks))) if breaks else np.empty(0)
-    band = []
-    for i, point in enumerate(series):
-        history = values[_history_mask(float(days[i]), days, usable, cuts, params)]
-        if history.size < params.min_history:
-            continue
-        model = fit_count_model(history, params=params)
-        counts = np.arange(0.0, 3.0 * float(history.max()) + 20.0)
-        cdf = np.cumsum(model.pmfs(counts))
-        at_least = 1.0 - np.concatenate([[0.0], cdf[:-1]])
-        inside = counts[(cdf >= params.alpha / 2) & (at_least >= params.alpha / 2)]
-        if inside.size:
-            band.append((point.time, model.expected, float(inside[0]), float(inside[-1])))
-    return band
+    judged = judge_series(
+        [p.time for p in series],
+        [p.value for p in series],
+        [1.0 if p.clear is None else p.clear for p in series],
+        breaks=breaks,
+    )
+    return [
+        (point.time, j.expected, j.usual[0], j.usual[1])
+        for point, j in zip(series, judged, strict=True)
+        if j.usual is not None and j.expected is not None
+    ]
 
 
 def _draw_band(ax: Axes, band: list[tuple[datetime, float, float, float]], sensor: str) -> None:
