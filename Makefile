@@ -24,12 +24,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy basewatch
 
-# Browser tests drive Debian's Chromium (never a downloaded browser); install it when we can.
+# Browser tests drive Debian's Chromium (never a downloaded browser); the PostGIS tests start
+# their own server from Debian's PostgreSQL 15 + PostGIS 3. Install what is missing when we can.
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is missing: browser tests will skip (install Debian's chromium)"; fi; }
+	@{ test -x /usr/lib/postgresql/15/bin/initdb && \
+	   test -f /usr/share/postgresql/15/extension/postgis.control; } || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      postgresql postgresql-15-postgis-3 >/dev/null; \
+	  else echo "PostgreSQL 15 + PostGIS are missing: PostGIS tests will skip" \
+	    "(apt-get install postgresql postgresql-15-postgis-3)"; fi; }
 
 test: lint typecheck system-deps
 	$(PY) -m pytest
