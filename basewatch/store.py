@@ -6,8 +6,10 @@ to the newest Alembic revision shipped in ``basewatch/migrations``.
 
 Design rules:
 
-- Geometry columns are GeoJSON text and every type is dialect-neutral, so the same schema
-  runs on SQLite and PostgreSQL (PostGIS columns can be added by a later migration).
+- One schema for SQLite and PostgreSQL. Geometry columns (sites, zones, detections) are
+  :class:`GeoJSONGeometry`: GeoJSON text on SQLite, PostGIS ``geometry(GEOMETRY, 4326)``
+  with a GiST index on PostgreSQL (values cross the wire as EWKB, so coordinates come back
+  bit for bit). Python code always sees canonical GeoJSON text, so both give the same results.
 - Times are stored in UTC and always read back timezone-aware (``tzinfo=UTC``).
 - An observation is identified by ``(site_id, zone_id, scene_id, detector,
   detector_version)``. Writing it again with the same content changes nothing; writing it
@@ -42,6 +44,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from shapely.geometry import mapping, shape
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import (
     URL,
     DateTime,
@@ -58,6 +61,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     insert,
     inspect,
     make_url,
@@ -153,6 +157,85 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+POSTGIS_TABLES = frozenset({"spatial_ref_sys"})
+"""Tables the PostGIS extension creates in the public schema (not basewatch's, not foreign)."""
+
+
+def _canonical_geojson(geometry: Any) -> str:
+    """Canonical GeoJSON text of a shapely geometry or GeoJSON geometry mapping.
+
+    Equal geometries give equal text (sorted keys, float coordinates), which is what every
+    dialect stores and returns.
+    """
+    geom = geometry if isinstance(geometry, BaseGeometry) else shape(geometry)
+    return _dumps(mapping(geom))
+
+
+class GeoJSONGeometry(TypeDecorator[str]):
+    """A geometry in EPSG:4326, seen from Python as canonical GeoJSON text.
+
+    SQLite (which cannot load SpatiaLite here) stores the text; PostgreSQL stores a PostGIS
+    ``geometry(GEOMETRY, 4326)`` (GeoAlchemy2), written and read as EWKB so that coordinates
+    survive exactly. Spatial indexes are declared next to the tables (GiST, PostgreSQL only).
+    """
+
+    impl = Text
+    cache_ok = True
+    spatial_index = False
+    """Read by GeoAlchemy2's DDL events: our indexes are declared explicitly."""
+
+    def load_dialect_impl(self, dialect: Dialect | None) -> Any:
+        """PostGIS geometry on PostgreSQL, text elsewhere (GeoAlchemy2 probes with None)."""
+        if getattr(dialect, "name", None) == "postgresql":
+            from geoalchemy2 import Geometry
+
+            return Geometry("GEOMETRY", srid=4326, spatial_index=False)
+        return Text()
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> Any:
+        """GeoJSON text on SQLite; an EWKB element with SRID 4326 on PostgreSQL."""
+        if value is None or dialect.name != "postgresql":
+            return value
+        from geoalchemy2.shape import from_shape
+
+        return from_shape(shape(json.loads(value)), srid=4326, extended=True)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        """The stored GeoJSON text (SQLite) or the canonical GeoJSON of the PostGIS value."""
+        if value is None or dialect.name != "postgresql":
+            return value
+        from geoalchemy2.shape import to_shape
+
+        return _canonical_geojson(to_shape(value))
+
+
+def _gist_index(table: str) -> Index:
+    """A GiST index on ``table.geometry``, created on PostgreSQL only."""
+    return Index(f"ix_{table}_geometry", "geometry", postgresql_using="gist").ddl_if(
+        dialect="postgresql"
+    )
+
+
+def include_in_schema(dialect_name: str) -> Any:
+    """An Alembic ``include_object`` hook comparing only what exists on ``dialect_name``.
+
+    Skips the PostGIS extension's own tables and indexes declared for another dialect
+    (the GiST indexes exist on PostgreSQL only).
+    """
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        if type_ == "table" and name in POSTGIS_TABLES:
+            return False
+        if type_ == "index":
+            declared = compare_to if reflected else obj
+            condition = getattr(declared, "_ddl_if", None)
+            if condition is not None and condition.dialect not in (None, dialect_name):
+                return False
+        return True
+
+    return include
+
+
 class Base(DeclarativeBase):
     """Declarative base of the basewatch tables (constraint names are explicit everywhere)."""
 
@@ -170,13 +253,14 @@ class SiteRow(Base):
     """A watched site (registry feature without a ``site`` property)."""
 
     __tablename__ = "sites"
+    __table_args__ = (_gist_index("sites"),)
 
     id: Mapped[str] = mapped_column(String, primary_key=True)
     name: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String)
     operator: Mapped[str] = mapped_column(String)
     country: Mapped[str] = mapped_column(String)
-    geometry: Mapped[str] = mapped_column(Text)
+    geometry: Mapped[str] = mapped_column(GeoJSONGeometry)
     properties: Mapped[str] = mapped_column(Text)
 
     zones: Mapped[list[ZoneRow]] = relationship(
@@ -192,6 +276,7 @@ class ZoneRow(Base):
     """A zone of a site where objects are counted."""
 
     __tablename__ = "zones"
+    __table_args__ = (_gist_index("zones"),)
 
     site_id: Mapped[str] = mapped_column(
         String, ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
@@ -200,7 +285,7 @@ class ZoneRow(Base):
     name: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String)
     target: Mapped[str] = mapped_column(String)
-    geometry: Mapped[str] = mapped_column(Text)
+    geometry: Mapped[str] = mapped_column(GeoJSONGeometry)
     properties: Mapped[str] = mapped_column(Text)
 
     site: Mapped[SiteRow] = relationship(back_populates="zones")
@@ -283,13 +368,14 @@ class DetectionRow(Base):
             name="fk_detections_observation_id_observations",
         ),
         UniqueConstraint("observation_id", "seq", name="uq_detections_observation_id_seq"),
+        _gist_index("detections"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     observation_id: Mapped[int] = mapped_column(Integer)
     seq: Mapped[int] = mapped_column(Integer)
     feature_id: Mapped[str | None] = mapped_column(String)
-    geometry: Mapped[str | None] = mapped_column(Text)
+    geometry: Mapped[str | None] = mapped_column(GeoJSONGeometry)
     bbox_px: Mapped[str | None] = mapped_column(Text)
     score: Mapped[float | None] = mapped_column(Float)
     cls: Mapped[str | None] = mapped_column(String)
@@ -461,6 +547,28 @@ def _geometry_text(geometry: Any, what: str) -> str:
     return _dumps(mapping(geometry))
 
 
+def _bbox(bbox: Any) -> tuple[float, float, float, float]:
+    """``(west, south, east, north)`` as finite floats; InputError otherwise."""
+    is_list = isinstance(bbox, Sequence) and not isinstance(bbox, str) and len(bbox) == 4
+    numbers = [v for v in map(_opt_float, bbox if is_list else ()) if v is not None]
+    if len(numbers) != 4 or numbers[0] > numbers[2] or numbers[1] > numbers[3]:
+        raise InputError(f"bbox is {bbox!r}; expected (west, south, east, north) in degrees")
+    return numbers[0], numbers[1], numbers[2], numbers[3]
+
+
+def _detection_geometry(geometry: Any, what: str) -> str | None:
+    """Canonical GeoJSON text of a detection's geometry (None stays None)."""
+    if geometry is None:
+        return None
+    try:
+        return _canonical_geojson(geometry)
+    except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.ShapelyError) as exc:
+        raise InputError(
+            f"{what} geometry is {geometry!r}; expected a GeoJSON geometry dict "
+            f"(lon/lat, EPSG:4326) or None ({exc})"
+        ) from exc
+
+
 def _stable_float(value: float) -> float:
     """Round for export; ``-0.0`` becomes ``0.0``."""
     rounded = round(float(value), FLOAT_DECIMALS)
@@ -519,7 +627,7 @@ def _detection_columns(feature: Any, seq: int, what: str) -> dict[str, Any]:
     return {
         "seq": seq,
         "feature_id": None if feature_id is None else str(feature_id),
-        "geometry": None if geometry is None else _dumps(geometry),
+        "geometry": _detection_geometry(geometry, f"{what} detection {seq}"),
         "bbox_px": None if bbox is None else _dumps(bbox),
         "score": _opt_float(properties.get("score")),
         "cls": None if cls is None else str(cls),
@@ -627,6 +735,11 @@ def _database_error(url: str, action: str, exc: BaseException) -> StoreError:
         fix = "make the database file and its folder writable, or pass another URL"
     elif "unable to open" in lowered:
         fix = "check that the folder exists and is writable and that the path is a file"
+    elif "postgis" in lowered or "extension" in lowered:
+        fix = (
+            "install PostGIS on the database server (Debian: postgresql-15-postgis-3) and "
+            "let a superuser run CREATE EXTENSION postgis in this database"
+        )
     else:
         fix = "check that the database is reachable and that the URL is right"
     return StoreError(f"cannot {action} in store {url}: {reason}. Fix: {fix}")
@@ -707,6 +820,23 @@ class Store:
         with self._session("read sites") as session:
             rows = session.scalars(select(SiteRow).order_by(SiteRow.id)).all()
             return [_site(row) for row in rows]
+
+    def zones_intersecting(self, bbox: tuple[float, float, float, float]) -> list[tuple[str, str]]:
+        """``(site_id, zone_id)`` of the stored zones intersecting ``bbox``, sorted.
+
+        ``bbox`` is ``(west, south, east, north)`` in EPSG:4326. PostgreSQL answers with
+        PostGIS ``ST_Intersects`` (using the GiST index); SQLite tests each zone with shapely.
+        """
+        west, south, east, north = _bbox(bbox)
+        area = shapely.box(west, south, east, north)
+        query = select(ZoneRow.site_id, ZoneRow.id, ZoneRow.geometry)
+        with self._session("find zones in a bbox") as session:
+            if self._engine.dialect.name == "postgresql":
+                envelope = func.ST_MakeEnvelope(west, south, east, north, 4326)
+                query = query.where(func.ST_Intersects(ZoneRow.geometry, envelope))
+            rows = session.execute(query).all()
+        found = [(a, b) for a, b, geometry in rows if shape(json.loads(geometry)).intersects(area)]
+        return sorted(found)
 
     def upsert_scene(self, scene: SceneRecord) -> None:
         """Insert or update a scene record."""
@@ -1259,7 +1389,7 @@ def _check_revisions(
                 f"know (newest known: {script.get_current_head()!r}): the database was written "
                 "by a newer basewatch. Fix: upgrade basewatch, or pass another database URL"
             )
-    foreign = sorted(set(tables) - {"alembic_version"})
+    foreign = sorted(set(tables) - {"alembic_version"} - POSTGIS_TABLES)
     if not current and foreign:
         raise StoreError(
             f"store {shown} already holds tables ({', '.join(foreign[:5])}) but no basewatch "

@@ -295,7 +295,7 @@ def _front_feature(file: Path, index: int, feature: Any) -> FrontFeature:
         geom = shape(feature["geometry"])
     except (ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
         raise InputError(f"{where} has an invalid geometry ({exc}); fix its coordinates") from exc
-    except shapely.errors.GEOSException as exc:
+    except shapely.errors.ShapelyError as exc:  # GEOS, unknown types, empty parts
         raise InputError(f"{where} has an invalid geometry ({exc}); fix its coordinates") from exc
     if geom.geom_type not in _FRONT_TYPES:
         raise InputError(

@@ -207,7 +207,7 @@ def _read_table(path: Path) -> pd.DataFrame:
             table = pd.read_json(path, orient="records", dtype=False)
         else:
             table = pd.read_csv(path, dtype=str, keep_default_na=True, skipinitialspace=True)
-    except (ValueError, UnicodeDecodeError, OSError, EOFError, pd.errors.ParserError) as err:
+    except (ValueError, TypeError, OSError, EOFError, pd.errors.ParserError) as err:
         kind = "JSON records" if is_json else "CSV"
         raise InputError(
             f"cannot read ADS-B state file {str(path)!r} as {kind}: {err}; "

@@ -91,7 +91,7 @@ def test_migration_grades_existing_rows(tmp_path: Path) -> None:
     """A 0002 database with evidence upgrades to the grade columns, old rows graded F6."""
     from alembic import command
 
-    from basewatch.store import _alembic_config
+    from basewatch.store import _alembic_config, schema_head
 
     db = tmp_path / "old.db"
     config = _alembic_config()
@@ -103,7 +103,7 @@ def test_migration_grades_existing_rows(tmp_path: Path) -> None:
             "VALUES ('tartus', '2024-12-02 00:00:00.000000', 'src', '', 'ships gone', 'post', 'd')"
         )
     with open_store(db) as store:
-        assert store.schema_version() == "0003"
+        assert store.schema_version() == schema_head()
         (row,) = list_entries(store)
         assert (row["claim"], row["grade"]) == ("ships gone", "F6")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import socket
 import sqlite3
 import threading
@@ -35,6 +34,7 @@ from basewatch.store import (
     SceneRecord,
     Store,
     export_observations,
+    include_in_schema,
     open_store,
     schema_head,
 )
@@ -193,7 +193,10 @@ def test_migrations_create_schema_and_record_version(tmp_path: Path) -> None:
         assert set(inspect(conn).get_table_names()) == TABLES
         versions = conn.execute(text("SELECT version_num FROM alembic_version")).all()
         assert versions == [(schema_head(),)]
-        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        context = MigrationContext.configure(
+            conn, opts={"include_object": include_in_schema(conn.dialect.name)}
+        )
+        assert compare_metadata(context, Base.metadata) == []
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         uniques = inspect(conn).get_unique_constraints("observations")
     engine.dispose()
@@ -639,23 +642,72 @@ def test_naive_datetimes_are_rejected(store: Store) -> None:
         )
 
 
-def test_postgres_matches_sqlite(tmp_path: Path) -> None:
-    """Same writes on PostgreSQL and SQLite give identical exports (opt-in: needs a server)."""
-    url = os.environ.get("BASEWATCH_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("set BASEWATCH_TEST_POSTGRES_URL to an empty scratch PostgreSQL database")
+def test_postgres_matches_sqlite(tmp_path: Path, postgis_url: str) -> None:
+    """Same writes on PostgreSQL (PostGIS, started by the fixture) and SQLite: same results."""
     observations = make_observations(seed=11)
     outputs = []
-    for target in (url, tmp_path / "lite.db"):
+    for target in (postgis_url, tmp_path / "lite.db"):
         with open_store(target) as s:
-            try:
-                s.upsert_sites(make_sites())
-                assert s.write_observations(observations) == 20
-                assert s.write_observations(reversed(observations)) == 0
-                outputs.append((exports(s), s.observations()))
-            finally:
-                if s.url.startswith("postgresql"):
-                    Base.metadata.drop_all(s._engine)
-                    with s._engine.begin() as conn:
-                        conn.execute(text("DROP TABLE alembic_version"))
+            s.upsert_sites(make_sites())
+            assert s.write_observations(observations) == 20
+            assert s.write_observations(reversed(observations)) == 0
+            changed = replace(
+                observations[3], value=99.0, detections=observations[3].detections[:1]
+            )
+            assert s.write_observation(changed)
+            outputs.append((exports(s), s.observations(), s.sites(), s.done_keys()))
+            with s._engine.connect() as conn:
+                context = MigrationContext.configure(
+                    conn, opts={"include_object": include_in_schema(conn.dialect.name)}
+                )
+                assert compare_metadata(context, Base.metadata) == []
     assert outputs[0] == outputs[1]
+    assert [z.geometry for s in outputs[0][2] for z in s.zones] == [APRON, PIERS]
+
+
+def test_detection_geometry_is_stored_canonical(store: Store) -> None:
+    obs = make_observations(seed=3)[0]
+    ring = [[35, 34], [35.001, 34], [35.001, 34.001], [35, 34]]  # ints, as a user might write
+    feature = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]}}
+    store.write_observation(replace(obs, detections=[{**feature, "properties": {"score": 1}}]))
+    (stored,) = store.observations(site_id=obs.site_id, zone_id=obs.zone_id)[:1]
+    geometry = stored.detections[0]["geometry"]
+    assert geometry["type"] == "Polygon"
+    assert geometry["coordinates"][0][0] == [35.0, 34.0]
+    assert all(isinstance(v, float) for point in geometry["coordinates"][0] for v in point)
+
+
+@pytest.mark.parametrize(
+    "geometry",
+    [{"type": "Polygon"}, {"type": "Blob", "coordinates": [1, 2]}, "POINT (1 2)", [1, 2]],
+)
+def test_bad_detection_geometry_is_rejected_and_nothing_written(
+    store: Store, geometry: object
+) -> None:
+    good, bad = make_observations(seed=4)[:2]
+    feature = {"type": "Feature", "geometry": geometry, "properties": {}}
+    with pytest.raises(InputError, match="geometry is"):
+        store.write_observations([good, replace(bad, detections=[feature])])
+    assert store.observations() == []
+
+
+def test_zones_intersecting_on_sqlite(store: Store) -> None:
+    store.upsert_sites(make_sites())
+    assert store.zones_intersecting(APRON.buffer(0.001).bounds) == [("khmeimim", "main-apron")]
+    assert store.zones_intersecting((35.0, 34.0, 36.5, 36.0)) == [
+        ("khmeimim", "main-apron"),
+        ("tartus", "piers"),
+    ]
+    assert store.zones_intersecting((0.0, 0.0, 1.0, 1.0)) == []
+    for bbox in [(1.0, 0.0, 0.0, 1.0), (0.0, 0.0, float("nan"), 1.0), (0.0, 1.0), "0,0,1,1"]:
+        with pytest.raises(InputError, match="bbox"):
+            store.zones_intersecting(bbox)  # type: ignore[arg-type]
+
+
+def test_postgis_tables_are_not_foreign(tmp_path: Path) -> None:
+    """A fresh PostGIS database already holds spatial_ref_sys: open_store must accept it."""
+    db = tmp_path / "postgis-like.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE spatial_ref_sys (srid INTEGER PRIMARY KEY)")
+    with open_store(str(db)) as store:
+        assert store.schema_version() == schema_head()

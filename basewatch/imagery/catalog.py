@@ -109,7 +109,21 @@ def _asset_scale(asset: Any, canonical: str, sensor: str) -> tuple[float, float]
 
 
 def scene_from_item(item: Any) -> Scene | None:
-    """Turn a ``pystac.Item`` into a :class:`Scene`; None if it lacks the bands basewatch needs."""
+    """Turn a ``pystac.Item`` into a :class:`Scene`; None if it lacks the bands basewatch needs.
+
+    Raises :class:`CatalogError` naming the item when a value has the wrong type (a text
+    cloud cover or band scale, a short bbox...).
+    """
+    try:
+        return _scene_from_item(item)
+    except (TypeError, ValueError, LookupError, AttributeError) as exc:
+        raise CatalogError(
+            f"STAC item {getattr(item, 'id', None)!r}: unusable ({type(exc).__name__}: {exc}); "
+            "fix its properties, bbox or assets, or leave it out of the catalogue"
+        ) from exc
+
+
+def _scene_from_item(item: Any) -> Scene | None:
     collection = item.collection_id or ""
     props = dict(item.properties)
     sensor = sensor_of(collection, props)
@@ -143,6 +157,24 @@ def scene_from_item(item: Any) -> Scene | None:
         href=self_href,
         georeferencing=geo,
     )
+
+
+def scene_from_dict(item: Any, *, href: str = "") -> Scene | None:
+    """Turn a STAC item dict (as read from JSON) into a :class:`Scene`, like scene_from_item.
+
+    Raises :class:`CatalogError` naming the item when the dict is not a valid STAC item.
+    """
+    import pystac
+
+    name = item.get("id") if isinstance(item, dict) else None
+    try:
+        parsed = pystac.Item.from_dict(item, href=href or None, preserve_dict=False)
+    except Exception as exc:  # pystac raises many kinds (STACError, KeyError, ValueError...)
+        raise CatalogError(
+            f"STAC item {name!r}{' at ' + href if href else ''}: not a valid STAC item "
+            f"({type(exc).__name__}: {exc}); fix the item or leave it out of the catalogue"
+        ) from exc
+    return scene_from_item(parsed)
 
 
 def _keep(
@@ -236,6 +268,7 @@ class ApiCatalog:
         max_cloud: float | None = None,
     ) -> list[Scene]:
         """Scenes from the API's ``/search`` intersecting ``bbox`` in ``[start, end]``."""
+        from pystac.errors import STACError
         from pystac_client import Client
         from pystac_client.exceptions import APIError
 
@@ -258,7 +291,7 @@ class ApiCatalog:
                 collections=list(collections or self.default_collections) or None,
             )
             items = list(search.items())
-        except (APIError, OSError, ValueError) as exc:
+        except (APIError, OSError, ValueError, TypeError, KeyError, STACError) as exc:
             raise CatalogError(
                 f"{self.name}: STAC search failed ({type(exc).__name__}: {exc}); check the URL "
                 "and the network, or use a local catalogue"

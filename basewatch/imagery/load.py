@@ -134,6 +134,7 @@ def _read_warped(
             resampling = Resampling.nearest if nearest else Resampling.bilinear
             if src.crs is None:
                 return _read_gcp(src, crs, transform, width, height, resampling, nodata, indexes)
+            _check_overlap(href, src, crs, transform, width, height)
             with WarpedVRT(
                 src,
                 crs=crs.to_wkt(),
@@ -155,6 +156,31 @@ def _read_warped(
     out = data.astype(np.float32)
     out[:, ~mask] = np.nan
     return out
+
+
+def _check_overlap(
+    href: str, src: Any, crs: CRS, transform: Affine, width: int, height: int
+) -> None:
+    """Raise ImageryError when the image lies wholly outside the window it should cover.
+
+    The scene was chosen because its catalogue footprint covers the zone, so an image that
+    does not even overlap the window has a wrong CRS or geotransform.
+    """
+    from rasterio.warp import transform_bounds
+
+    west, north = transform @ (0, 0)
+    east, south = transform @ (width, height)
+    try:
+        left, bottom, right, top = transform_bounds(crs, src.crs, west, south, east, north)
+    except Exception:  # noqa: BLE001 - CRS pairs GDAL cannot relate: let the warp decide
+        return
+    b = src.bounds
+    if right < b.left or left > b.right or top < b.bottom or bottom > b.top:
+        raise ImageryError(
+            f"{href}: the image (bounds {b.left:.6g}, {b.bottom:.6g}, {b.right:.6g}, "
+            f"{b.top:.6g} in {src.crs}) does not overlap the zone although the catalogue says "
+            "the scene covers it; the image's CRS or geotransform is wrong, fix the file"
+        )
 
 
 def _read_gcp(

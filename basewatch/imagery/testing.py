@@ -6,9 +6,12 @@ Both bind 127.0.0.1 on a free port, run in a daemon thread and count what they s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import socket
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +28,9 @@ CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-features-1/conf/1.0/geojson",
 )
 """Conformance classes the test STAC API claims."""
+
+FAULT_KINDS = ("status", "drop", "hang")
+"""Ways an injected failure fails (see :attr:`Faults.kind`)."""
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
@@ -57,6 +63,11 @@ class Faults:
     """HTTP status of injected failures."""
     only: str = ""
     """Inject failures only into requests whose path contains this text (e.g. ``.tif``)."""
+    kind: str = "status"
+    """How an injected failure fails: ``status`` (answer ``status``), ``drop`` (close the
+    connection without an answer) or ``hang`` (say nothing for ``hang_s``, then close)."""
+    hang_s: float = 3.0
+    """How long a ``hang`` failure keeps the client waiting (longer than its timeout)."""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -81,10 +92,23 @@ class _Handler(BaseHTTPRequestHandler):
             if fail:
                 self.stats.failed += 1
         if fail:
+            self._fail()
+        return fail
+
+    def _fail(self) -> None:
+        """Fail this request the way ``faults.kind`` says."""
+        if self.faults.kind not in FAULT_KINDS:
+            raise ValueError(f"Faults.kind is {self.faults.kind!r}; use one of {FAULT_KINDS}")
+        if self.faults.kind == "status":
             self.send_response(self.faults.status)
             self.send_header("Content-Length", "0")
             self.end_headers()
-        return fail
+            return
+        if self.faults.kind == "hang":
+            time.sleep(self.faults.hang_s)
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def _send(self, status: int, body: bytes, ctype: str, extra: dict[str, str] | None = None):
         self.send_response(status)

@@ -14,7 +14,7 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.engine import Connection
 
-from basewatch.store import Base, UTCDateTime
+from basewatch.store import Base, UTCDateTime, include_in_schema
 
 config = context.config
 target_metadata = Base.metadata
@@ -27,26 +27,29 @@ def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str |
     return False
 
 
-def _configure(**kwargs: Any) -> None:
+def _configure(dialect_name: str, **kwargs: Any) -> None:
     """Configure the migration context with the basewatch options."""
     context.configure(
         target_metadata=target_metadata,
         render_item=_render_item,
         compare_type=True,
+        include_object=include_in_schema(dialect_name),
         **kwargs,
     )
 
 
 def _run(connection: Connection) -> None:
     """Run the migrations on ``connection``."""
-    _configure(connection=connection, render_as_batch=connection.dialect.name == "sqlite")
+    name = connection.dialect.name
+    _configure(name, connection=connection, render_as_batch=name == "sqlite")
     with context.begin_transaction():
         context.run_migrations()
 
 
 def run_migrations_offline() -> None:
     """Emit SQL to stdout instead of running it (``alembic upgrade --sql``)."""
-    _configure(url=config.get_main_option("sqlalchemy.url"), literal_binds=True)
+    url = config.get_main_option("sqlalchemy.url") or ""
+    _configure(sa.make_url(url).get_backend_name(), url=url, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 
