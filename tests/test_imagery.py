@@ -189,3 +189,32 @@ def test_collection_1_offset_is_applied(
     assert scene.scales["blue"] == pytest.approx((0.0001, -0.1))
     chip = load_chip(scene, zone)
     assert float(np.nanmedian(chip.bands["blue"])) == pytest.approx(0.06, abs=1e-4)
+
+
+def test_one_malformed_item_is_skipped_with_a_warning(
+    s2_scene: tuple[Scene, Zone], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A catalogue search keeps every readable item when one record is malformed (a text
+    cloud cover), and names the skipped item."""
+    from basewatch.imagery.catalog import usable_scenes
+
+    scene, _ = s2_scene
+
+    def item(item_id: str, cloud: object) -> pystac.Item:
+        it = pystac.Item(
+            id=item_id,
+            geometry=None,
+            bbox=list(scene.bbox),
+            datetime=scene.time,
+            properties={"platform": "sentinel-2a", "eo:cloud_cover": cloud},
+            collection="sentinel-2-l2a",
+        )
+        for name, href in scene.assets.items():
+            it.add_asset(name, pystac.Asset(href=href))
+        return it
+
+    items = [item("good-1", 10.0), item("bad", "cloudy"), item("good-2", 20.0)]
+    with caplog.at_level("WARNING", logger="basewatch.imagery.catalog"):
+        scenes = usable_scenes(items, "test-catalogue")
+    assert [s.id for s in scenes] == ["good-1", "good-2"]
+    assert "test-catalogue" in caplog.text and "'bad'" in caplog.text

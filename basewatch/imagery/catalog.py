@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import Any, Protocol
 from basewatch.errors import CatalogError, InputError
 from basewatch.imagery.bands import REQUIRED_BANDS, SENSOR_BANDS, map_assets
 from basewatch.imagery.net import DEFAULT_NETWORK, NetworkParams, stac_io
+
+log = logging.getLogger(__name__)
 
 CATALOG_ALIASES: dict[str, tuple[str, tuple[str, ...]]] = {
     "earth-search": (
@@ -123,6 +126,25 @@ def scene_from_item(item: Any) -> Scene | None:
         ) from exc
 
 
+def usable_scenes(items: Iterable[Any], source: str) -> list[Scene]:
+    """The scenes of ``items`` (``pystac.Item``) that basewatch can read.
+
+    Items without the needed bands are left out silently (other products of the same
+    collection); a malformed item is left out with a warning naming it and ``source``, so
+    one bad record in a catalogue of thousands does not stop a search.
+    """
+    out = []
+    for item in items:
+        try:
+            scene = scene_from_item(item)
+        except CatalogError as exc:
+            log.warning("%s: skipped: %s", source, exc)
+            continue
+        if scene is not None:
+            out.append(scene)
+    return out
+
+
 def _scene_from_item(item: Any) -> Scene | None:
     collection = item.collection_id or ""
     props = dict(item.properties)
@@ -228,8 +250,7 @@ class StaticCatalog:
                     f"{self.name}: cannot open the STAC catalogue ({type(exc).__name__}: {exc}); "
                     "check the path or URL (a catalog.json or collection.json) and the network"
                 ) from exc
-            scenes = [s for s in (scene_from_item(i) for i in items) if s is not None]
-            self._scenes = sorted(scenes, key=lambda s: (s.time, s.id))
+            self._scenes = sorted(usable_scenes(items, self.name), key=lambda s: (s.time, s.id))
         return self._scenes
 
     def search(
@@ -296,7 +317,7 @@ class ApiCatalog:
                 f"{self.name}: STAC search failed ({type(exc).__name__}: {exc}); check the URL "
                 "and the network, or use a local catalogue"
             ) from exc
-        scenes = [s for s in (scene_from_item(i) for i in items) if s is not None]
+        scenes = usable_scenes(items, self.name)
         kept = [s for s in scenes if _keep(s, bbox, start, end, None, max_cloud)]
         return sorted(kept, key=lambda s: (s.time, s.id))
 
