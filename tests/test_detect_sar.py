@@ -250,6 +250,41 @@ def test_all_invalid_search_mask_gives_nothing() -> None:
     assert sar.detect(image, pixel_size_m=PX, search_mask=np.zeros(image.shape, bool)) == []
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_short_bright_objects_are_ships_at_sea_but_not_at_the_quay(seed: int) -> None:
+    """A 10 m bright return (blurred to under 50 m) is kept in open water (a small boat) and
+    dropped where land surrounds it (a crane or a quay corner); a 100 m ship there is kept."""
+    rng = np.random.default_rng(seed)
+    shape = (200, 200)
+    background = np.full(shape, 0.01)
+    background[:80] = textured_land(rng, shape, 0.08)[:80]
+    background[:, :60] = textured_land(rng, shape, 0.08)[:, :60]  # a corner of the harbour
+    small = ([(660.0, 830.0, 10.0, 5.0, 90.0)], 3.0)  # in the corner, off both quays
+    at_sea = ([(1500.0, 1500.0, 10.0, 5.0, 90.0)], 3.0)
+    image = radar_scene(rng, background, [small, at_sea])
+    water = sar.water_mask(image, pixel_size_m=PX)
+    dets = sar.detect(image, pixel_size_m=PX, search_mask=water)
+    assert [round(d.centroid_px[0] / 10) for d in dets] == [15]
+    kept = sar.detect(
+        image, pixel_size_m=PX, search_mask=water, params=sar.CfarParams(shore_min_length_m=0)
+    )
+    assert len(kept) == 2
+    ship = ([(680.0, 830.0, 100.0, 15.0, 90.0)], 3.0)
+    image = radar_scene(rng, background, [ship, at_sea])
+    dets = sar.detect(image, pixel_size_m=PX, search_mask=sar.water_mask(image, pixel_size_m=PX))
+    assert len(dets) == 2
+
+
+def test_detect_ships_masks_land_from_the_image_itself() -> None:
+    image, truth = harbour(0)
+    water = sar.water_mask(image, pixel_size_m=PX)
+    direct = sar.detect(image, pixel_size_m=PX, search_mask=water)
+    assert sar.detect_ships(image, pixel_size_m=PX) == direct
+    assert len(direct) == 6
+    land = textured_land(np.random.default_rng(3), (100, 100), 0.08).astype(np.float32)
+    assert sar.detect_ships(land, pixel_size_m=PX) == []
+
+
 def test_nan_pixels_are_ignored() -> None:
     image, truth = harbour(0)
     image = image.copy()
@@ -335,8 +370,8 @@ def test_hrsid_sample_precision_recall() -> None:
         total_hits += hits
     recall, precision = total_hits / total_truth, total_hits / total_dets
     print(f"\nHRSID sample: recall {recall:.3f}, precision {precision:.3f}; per chip {per_chip}")
-    assert recall >= 0.78
-    assert precision >= 0.35
+    assert recall >= 0.8
+    assert precision >= 0.6  # 0.2.0: small objects near the shore (quay corners) dropped
     # Offshore chip: every ship; at most two extra pieces (a 220 m ship is cut at a dark
     # stretch of hull, another sheds a fragment).
     truth, found, hits = per_chip["P0135"]

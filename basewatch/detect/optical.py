@@ -246,9 +246,10 @@ def _shallow_land(land: np.ndarray, core: np.ndarray, params: ShipParams, px: fl
         return strips
     depth = ndimage.distance_transform_edt(np.pad(land, 1, constant_values=False))[1:-1, 1:-1]
     labels, n = ndimage.label(strips, structure=np.ones((3, 3), dtype=bool))
-    max_depth = ndimage.maximum(depth, labels, index=np.arange(1, n + 1))
-    shallow = np.zeros(n + 1, dtype=bool)
-    shallow[1:] = np.asarray(max_depth) <= params.max_moored_depth_m / px + 0.5
+    shallow = np.ones(n + 1, dtype=bool)
+    shallow[0] = False
+    # a strip is deep when any of its pixels is (cheaper than a per-label maximum)
+    shallow[labels[depth > params.max_moored_depth_m / px + 0.5]] = False
     return shallow[labels]
 
 

@@ -11,7 +11,10 @@ pixels far from any bright core are dropped, and objects are cut where the brigh
 their axis falls into a deep valley (ships moored bow to stern along a pier). Length, width and
 heading come from image moments; objects outside the target's size range or without a bright
 enough peak are dropped, as are faint returns lined up with a much brighter target along an
-image axis (side lobes; azimuth ambiguities far along track are not handled yet).
+image axis (side lobes; azimuth ambiguities far along track are not handled yet). Near the shore
+(more than 30 % land within 100 m), where quay edges, cranes and corners of buildings pass the
+CFAR test, ships must be at least 50 m long. :func:`detect_ships` runs the whole chain on an
+image without a zone, its water mask taken from the image itself.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from basewatch.errors import InputError
 
 NAME = "sar-cfar"
 """Detector name recorded with every observation."""
-VERSION = "0.1.0"
+VERSION = "0.2.0"
 """Detector version; part of an observation's identity."""
 
 TARGETS = ("ship", "vehicle", "aircraft", "any")
@@ -86,7 +89,7 @@ TARGET_SIZES: dict[str, TargetSize] = {
         max_width_m=80.0,
         guard_m=120.0,
         background_m=500.0,
-        merge_m=6.0,
+        merge_m=3.0,
         min_peak_db=15.0,
         grow_m=30.0,
     ),
@@ -175,6 +178,15 @@ class CfarParams:
     """...and at least this far (metres) from its centre."""
     contrast_full_score_db: float = 20.0
     """Object-to-clutter contrast (dB) that earns score 1; 0 dB earns 0."""
+    shore_radius_m: float = 100.0
+    """Radius of the disc (metres) in which the share of land around an object is measured
+    (only with a search mask, for ships)."""
+    shore_land_share: float = 0.3
+    """Objects with more than this share of land (outside the search mask) in that disc are
+    near the shore, where quay edges, cranes and urban corners pass the CFAR test..."""
+    shore_min_length_m: float = 50.0
+    """...and are kept only when at least this long (moored warships and auxiliaries are;
+    bright corners of buildings and quays seldom are). 0 disables the rule."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -431,9 +443,30 @@ def detect(
     labels = _split_at_valleys(arr, labels, core_level, params, px)
     objects = _measure(arr, labels, mean, eligible, px)
     objects = [o for o in objects if _keep(o, cfg, px, params.min_pixels)]
+    if search_mask is not None and target == "ship" and params.shore_min_length_m > 0:
+        objects = _drop_small_near_shore(objects, eligible | ~valid, params, px)
     objects = _drop_sidelobes(objects, params, px)
     cls = "object" if target == "any" else target
     return [_to_detection(o, cls, params) for o in objects]
+
+
+def detect_ships(
+    image: np.ndarray, *, pixel_size_m: float, params: CfarParams | None = None
+) -> list[Detection]:
+    """Ships in a whole radar image without a zone: water from the image itself, then CFAR.
+
+    Args:
+        image: linear backscatter (VV), 2-D float; NaN where there is no data.
+        pixel_size_m: pixel size in metres.
+        params: detector settings; defaults to :class:`CfarParams()`.
+
+    Returns:
+        Ships (see :func:`detect`); empty when the image holds no water.
+    """
+    water = water_mask(image, pixel_size_m=pixel_size_m)
+    if not water.any():
+        return []
+    return detect(image, pixel_size_m=pixel_size_m, search_mask=water, params=params)
 
 
 def _grow_outside(
@@ -619,6 +652,27 @@ def _keep(obj: _Object, cfg: dict[str, float], px: float, min_pixels: int) -> bo
         and obj.length_m - px <= cfg["max_length_m"]
         and obj.width_m - px <= cfg["max_width_m"]
     )
+
+
+def _drop_small_near_shore(
+    objects: list[_Object], water: np.ndarray, params: CfarParams, px: float
+) -> list[_Object]:
+    """Drop objects shorter than ``shore_min_length_m`` with much land around them."""
+    if not objects:
+        return objects
+    size = odd(2.0 * params.shore_radius_m / px, 3)
+    land = ndimage.uniform_filter((~water).astype(np.float32), size, mode="constant")
+    inside = ndimage.uniform_filter(np.ones(water.shape, np.float32), size, mode="constant")
+    share = land / np.maximum(inside, 1e-6)  # the image border is neither land nor water
+    rows, cols = share.shape
+    kept = []
+    for obj in objects:
+        c = min(max(int(round(obj.centroid[0])), 0), cols - 1)
+        r = min(max(int(round(obj.centroid[1])), 0), rows - 1)
+        if share[r, c] > params.shore_land_share and obj.length_m < params.shore_min_length_m:
+            continue
+        kept.append(obj)
+    return kept
 
 
 def _drop_sidelobes(objects: list[_Object], params: CfarParams, px: float) -> list[_Object]:

@@ -1,0 +1,672 @@
+"""Run a detector on image files: the readers and the dispatch behind ``basewatch detect``.
+
+This is the I/O edge of :mod:`basewatch.detect`: it reads an image into arrays, picks the
+detector for the sensor, and writes the detections as a GeoJSON FeatureCollection in the
+DESIGN.md format (``bbox_px``, ``score``, ``class``, ``length_m``; EPSG:4326 footprints where
+the image is georeferenced, null geometry otherwise).
+
+Inputs per sensor:
+
+- ``s2``: a folder of single-band GeoTIFFs whose names hold ``B02``/``B03``/``B04``/``B08``
+  (``B11``, ``SCL`` when present), a multi-band GeoTIFF (band descriptions, else the order
+  blue, green, red, nir, swir16, scl), or a STAC item JSON. Integer values are scaled to
+  reflectance by the file's (or item's) scale, else 1e-4 (``scale`` overrides).
+- ``s1``: a sigma0 GeoTIFF, VV first (or named), optionally VH; linear or dB floats (dB is
+  converted), integers are taken as amplitude and squared.
+- ``sar``: any single-channel amplitude image (GeoTIFF, PNG, JPEG; colour images are averaged
+  over their channels), integers divided by their type's maximum, squared to intensity;
+  pixel size from the georeference or ``gsd_m``.
+- ``highres``: an RGB image (GeoTIFF or PNG) at sub-metre GSD.
+
+Bad inputs raise :class:`~basewatch.errors.ImageryError` / :class:`~basewatch.errors.InputError`
+naming the file and the fix; images that hold nothing to search (no data, fully cloudy, no
+water) give an empty result whose ``reason`` says why.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from basewatch.detect import Detection
+from basewatch.errors import ImageryError, InputError
+
+SENSORS = ("s1", "sar", "s2", "highres")
+"""Values accepted for ``sensor``."""
+S2_BANDS = ("blue", "green", "red", "nir", "swir16", "scl")
+"""Sentinel-2 bands read (the first four are required)."""
+S2_REQUIRED = ("blue", "green", "red", "nir")
+"""Sentinel-2 bands without which the optical ship detector cannot run."""
+S2_DEFAULT_SCALE = 1e-4
+"""Digital numbers -> reflectance when neither the file nor the user says otherwise."""
+SCL_UNUSABLE = (0, 1, 3, 8, 9, 10)
+"""SCL classes masked out: no data, defective, cloud shadow, medium/high cloud, cirrus."""
+CLOUD_REFLECTANCE = 0.3
+"""Without SCL, pixels brighter than this in blue, green and red are taken as cloud."""
+CLOUD_MIN_WIDTH_PX = 10
+"""Bright patches narrower than this (pixels) are objects, not clouds."""
+MIN_CLEAR_FRACTION = 0.01
+"""Below this share of usable pixels an image is reported as fully cloudy / without data."""
+MODEL_SENSORS = ("highres",)
+"""Sensors whose detector takes a weights file (``model``)."""
+_BAND_IN_NAME = {
+    "blue": re.compile(r"(?<![A-Za-z0-9])B0?2(?![0-9])"),
+    "green": re.compile(r"(?<![A-Za-z0-9])B0?3(?![0-9])"),
+    "red": re.compile(r"(?<![A-Za-z0-9])B0?4(?![0-9])"),
+    "nir": re.compile(r"(?<![A-Za-z0-9])B0?8(?![0-9A])"),
+    "swir16": re.compile(r"(?<![A-Za-z0-9])B11(?![0-9])"),
+    "scl": re.compile(r"(?<![A-Za-z0-9])SCL(?![A-Za-z])", re.IGNORECASE),
+}
+"""How a single-band file name says which Sentinel-2 band it holds."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Raster:
+    """An image read into memory, with what is known about its grid."""
+
+    bands: dict[str, np.ndarray]
+    """Canonical band name -> 2-D float array (reflectance, linear intensity or [0, 1] RGB)."""
+    valid: np.ndarray
+    """True where the pixel holds usable data (clear, not no-data)."""
+    source: str
+    """The path the image was read from."""
+    transform: Any = None
+    """Affine pixel -> CRS transform, or None without georeference."""
+    crs: str | None = None
+    """CRS of ``transform`` (WKT or EPSG code), or None."""
+    pixel_size_m: float | None = None
+    """Ground size of a pixel in metres (from the georeference), or None."""
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(rows, cols)`` of the raster."""
+        first = next(iter(self.bands.values()))
+        return int(first.shape[0]), int(first.shape[1])
+
+
+@dataclass(frozen=True, kw_only=True)
+class DetectResult:
+    """Detections of one image, with what is needed to write them."""
+
+    source: str
+    """The input path."""
+    sensor: str
+    """The ``sensor`` the image was read as."""
+    detector: str
+    """Detector name and version, ``name/version``."""
+    detections: list[Detection]
+    """Detections in the input's pixel grid."""
+    transform: Any = None
+    """Affine pixel -> CRS transform, or None."""
+    crs: str | None = None
+    """CRS of ``transform``, or None."""
+    pixel_size_m: float | None = None
+    """Pixel size used by the detector (metres)."""
+    reason: str | None = None
+    """Why the result is empty without the image being wrong (cloudy, no water, no data)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Further facts written into the collection's ``basewatch`` member."""
+
+
+Reader = Callable[[Path, float | None], Raster]
+Detector = Callable[[Raster, float, Path | None], tuple[list[Detection], str | None]]
+
+
+# --------------------------------------------------------------------------------------------
+# Readers
+# --------------------------------------------------------------------------------------------
+
+
+def _open(path: Path) -> Any:
+    """Open ``path`` with rasterio, or raise :class:`ImageryError` naming it."""
+    import rasterio
+
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder; check the path")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            return rasterio.open(path)
+    except rasterio.errors.RasterioError as exc:
+        raise ImageryError(f"{path}: cannot be read as an image ({exc}); give a GeoTIFF") from exc
+
+
+def _georef(src: Any) -> tuple[Any, str | None, float | None]:
+    """Transform, CRS and ground pixel size (metres) of an open dataset, or Nones.
+
+    Files positioned by ground control points only (Sentinel-1 GRD) get the affine transform
+    that best fits their GCPs: good to a pixel or so over a chip, coarser over a whole swath.
+    """
+    from rasterio.transform import from_gcps
+
+    gcps, gcp_crs = src.gcps
+    if src.crs is not None and not src.transform.is_identity:
+        transform, crs = src.transform, src.crs.to_string()
+    elif gcps and gcp_crs is not None and len(gcps) >= 3:
+        transform, crs = from_gcps(gcps), gcp_crs.to_string()
+    else:
+        return None, None, None
+    return transform, crs, ground_pixel_size(transform, crs, src.width, src.height)
+
+
+def ground_pixel_size(transform: Any, crs: str, width: int, height: int) -> float:
+    """Geodesic size (metres) of one pixel at the image centre, the mean of both axes.
+
+    Web Mercator "metres" are not ground metres (a 10 m EPSG:3857 pixel is 7.9 m at 38 N);
+    this measures the real size on the WGS84 ellipsoid.
+    """
+    from pyproj import Geod, Transformer
+
+    to_wgs = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    c, r = width / 2.0, height / 2.0
+    pts = [transform * (c, r), transform * (c + 1, r), transform * (c, r + 1)]
+    lon, lat = to_wgs.transform([p[0] for p in pts], [p[1] for p in pts])
+    geod = Geod(ellps="WGS84")
+    _, _, dx = geod.inv(lon[0], lat[0], lon[1], lat[1])
+    _, _, dy = geod.inv(lon[0], lat[0], lon[2], lat[2])
+    return float((abs(dx) + abs(dy)) / 2.0)
+
+
+def _scale_of(src: Any, band: int, user: float | None) -> float:
+    """Reflectance per digital number: the user's, the file's, or :data:`S2_DEFAULT_SCALE`."""
+    if user is not None:
+        return user
+    if src.dtypes[band - 1].startswith("float"):
+        return 1.0
+    file_scale = float(src.scales[band - 1]) if src.scales else 1.0
+    return file_scale if file_scale != 1.0 else S2_DEFAULT_SCALE
+
+
+def _read_band(src: Any, band: int, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """One band as float64 with no-data as NaN, resampled (nearest) to ``shape`` if given."""
+    from rasterio.enums import Resampling
+
+    kwargs: dict[str, Any] = {}
+    if shape is not None and (src.height, src.width) != shape:
+        kwargs = {"out_shape": shape, "resampling": Resampling.nearest}
+    arr = src.read(band, masked=True, **kwargs)
+    return np.ma.filled(arr.astype(np.float64), np.nan)
+
+
+def _s2_files(folder: Path) -> dict[str, Path]:
+    """Canonical band -> file in a folder of single-band GeoTIFFs, from the file names."""
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in (".tif", ".tiff", ".jp2"):
+            continue
+        for band, pattern in _BAND_IN_NAME.items():
+            if pattern.search(path.stem) and band not in found:
+                found[band] = path
+    return found
+
+
+def read_s2(path: Path, scale: float | None = None) -> Raster:
+    """Read a Sentinel-2 image: a band folder, a multi-band GeoTIFF or a STAC item JSON."""
+    if path.is_dir():
+        files = _s2_files(path)
+        missing = [b for b in S2_REQUIRED if b not in files]
+        if missing:
+            raise InputError(
+                f"{path}: no file for band(s) {', '.join(missing)} (found "
+                f"{', '.join(sorted(files)) or 'none'}); single-band file names must contain "
+                "B02, B03, B04 and B08 (B11 and SCL optional)"
+            )
+        sources = {b: (str(p), 1) for b, p in files.items()}
+        return _read_s2_sources(path, sources, scale, {})
+    if path.suffix.lower() == ".json":
+        return _read_s2_item(path, scale)
+    with _open(path) as src:
+        count = src.count
+        names = _multiband_names(list(src.descriptions), count)
+    if not all(b in names for b in S2_REQUIRED):
+        raise InputError(
+            f"{path}: {count} band(s), need at least 4 (blue, green, red, nir) for --sensor s2; "
+            "give a 4-6 band GeoTIFF in the order blue, green, red, nir[, swir16, scl], name "
+            "the bands in the file, or give a folder of single-band files"
+        )
+    sources = {b: (str(path), i) for b, i in names.items()}
+    return _read_s2_sources(path, sources, scale, {})
+
+
+def _multiband_names(descriptions: Sequence[str | None], count: int) -> dict[str, int]:
+    """Canonical band -> 1-based index of a multi-band file (descriptions, else the order)."""
+    from basewatch.imagery.bands import canonical_band
+
+    named: dict[str, int] = {}
+    for i, desc in enumerate(descriptions):
+        canon = canonical_band(desc) if desc else None
+        if canon is not None and canon not in named:
+            named[canon] = i + 1
+    if all(b in named for b in S2_REQUIRED):
+        return named
+    if count < 4:
+        return {}
+    return {b: i + 1 for i, b in enumerate(S2_BANDS[:count])}
+
+
+def _read_s2_item(path: Path, scale: float | None) -> Raster:
+    """Read the bands of a Sentinel-2 STAC item JSON (hrefs local or remote)."""
+    import pystac
+
+    from basewatch.imagery.catalog import scene_from_item
+
+    try:
+        item = pystac.Item.from_file(str(path))
+    except (json.JSONDecodeError, pystac.STACError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a STAC item JSON ({exc}); give an item file") from exc
+    scene = scene_from_item(item)
+    if scene is None or scene.sensor != "sentinel-2":
+        raise InputError(
+            f"{path}: STAC item {item.id!r} lacks Sentinel-2 assets blue, green, red, nir "
+            f"(has {', '.join(sorted(item.assets)) or 'none'}); give a Sentinel-2 L2A item"
+        )
+    sources = {b: (href, scene.band_index.get(b, (1,))[0]) for b, href in scene.assets.items()}
+    scales = {b: s for b, s in scene.scales.items() if b != "scl"}
+    return _read_s2_sources(path, sources, scale, scales)
+
+
+def _read_s2_sources(
+    path: Path,
+    sources: dict[str, tuple[str, int]],
+    scale: float | None,
+    item_scales: dict[str, tuple[float, float]],
+) -> Raster:
+    """Read Sentinel-2 bands from (href, band index) pairs onto the blue band's grid."""
+    import rasterio
+
+    bands: dict[str, np.ndarray] = {}
+    georef: tuple[Any, str | None, float | None] = (None, None, None)
+    shape: tuple[int, int] | None = None
+    for name in S2_BANDS:
+        if name not in sources:
+            continue
+        href, index = sources[name]
+        try:
+            with rasterio.open(href) as src:
+                if shape is None:
+                    shape = (src.height, src.width)
+                    georef = _georef(src)
+                arr = _read_band(src, index, shape)
+                if name != "scl":
+                    if name in item_scales and scale is None:
+                        factor, offset = item_scales[name]
+                    else:
+                        factor, offset = _scale_of(src, index, scale), 0.0
+                    arr = arr * factor + offset
+        except rasterio.errors.RasterioError as exc:
+            raise ImageryError(f"{path}: cannot read band {name} from {href} ({exc})") from exc
+        bands[name] = arr
+    if shape is None:
+        raise InputError(f"{path}: no band to read; give blue, green, red and nir")
+    valid = np.ones(shape, dtype=bool)
+    for name in S2_REQUIRED:
+        valid &= np.isfinite(bands[name]) & (bands[name] > 0)
+    scl = bands.pop("scl", None)
+    if scl is not None:
+        valid &= ~np.isin(np.nan_to_num(scl, nan=0).astype(int), SCL_UNUSABLE)
+    else:
+        valid &= ~cloud_mask(bands)
+    transform, crs, px = georef
+    return Raster(
+        bands=bands, valid=valid, source=str(path), transform=transform, crs=crs, pixel_size_m=px
+    )
+
+
+def cloud_mask(bands: dict[str, np.ndarray]) -> np.ndarray:
+    """Clouds without an SCL band: wide patches brighter than :data:`CLOUD_REFLECTANCE` in
+    blue, green and red. Bright objects narrower than :data:`CLOUD_MIN_WIDTH_PX` pixels (white
+    ships, superstructures, roofs) are not clouds."""
+    from scipy import ndimage
+    from skimage.morphology import disk
+
+    bright = np.all([bands[b] > CLOUD_REFLECTANCE for b in ("blue", "green", "red")], axis=0)
+    if not bright.any():
+        return bright
+    return ndimage.binary_opening(bright, structure=disk(CLOUD_MIN_WIDTH_PX // 2))
+
+
+def read_s1(path: Path, scale: float | None = None) -> Raster:
+    """Read a Sentinel-1 sigma0 GeoTIFF (VV, optionally VH) as linear intensity."""
+    from basewatch.imagery.bands import canonical_band
+
+    with _open(path) as src:
+        if src.count > 2:
+            raise InputError(
+                f"{path}: {src.count} bands, --sensor s1 takes 1 (VV) or 2 (VV, VH); "
+                "give a sigma0 GeoTIFF or use --sensor sar for a single amplitude band"
+            )
+        names = {canonical_band(d): i + 1 for i, d in enumerate(src.descriptions) if d}
+        vv_index = names.get("vv", 1)
+        vh_index = names.get("vh", 2 if src.count == 2 and vv_index == 1 else None)
+        integer = not src.dtypes[0].startswith("float")
+        bands = {"vv": _to_linear(_read_band(src, vv_index), integer, scale)}
+        if vh_index is not None:
+            bands["vh"] = _to_linear(_read_band(src, vh_index), integer, scale)
+        transform, crs, px = _georef(src)
+    valid = np.isfinite(bands["vv"]) & (bands["vv"] > 0)
+    return Raster(
+        bands=bands, valid=valid, source=str(path), transform=transform, crs=crs, pixel_size_m=px
+    )
+
+
+def _to_linear(arr: np.ndarray, integer: bool, scale: float | None) -> np.ndarray:
+    """Linear intensity from amplitude digital numbers (integers), dB or linear floats."""
+    if scale is not None:
+        arr = arr * scale
+    if integer:
+        return arr * arr
+    finite = arr[np.isfinite(arr)]
+    if finite.size and float(np.median(finite)) < 0:
+        return np.asarray(10.0 ** (arr / 10.0))
+    return arr
+
+
+def read_sar(path: Path, scale: float | None = None) -> Raster:
+    """Read any single-channel amplitude image (8-bit PNG included) as intensity."""
+    with _open(path) as src:
+        if src.count == 0:
+            raise ImageryError(f"{path}: the file holds no band; give an amplitude image")
+        arrays = [_read_band(src, i) for i in range(1, min(src.count, 3) + 1)]
+        if src.count in (3, 4):
+            amplitude = np.mean(arrays, axis=0)
+        elif src.count == 1:
+            amplitude = arrays[0]
+        else:
+            raise InputError(
+                f"{path}: {src.count} bands; --sensor sar takes one amplitude channel (or a "
+                "grey image stored as RGB); use --sensor s1 for VV+VH"
+            )
+        transform, crs, px = _georef(src)
+        dtype = np.dtype(src.dtypes[0])
+    if scale is not None:
+        amplitude = amplitude * scale
+    elif dtype.kind in "ui":
+        amplitude = amplitude / float(np.iinfo(dtype).max)  # display amplitude -> [0, 1]
+    finite = amplitude[np.isfinite(amplitude)]
+    if finite.size and float(np.median(finite)) < 0:
+        intensity = np.asarray(10.0 ** (amplitude / 10.0))  # dB
+    else:
+        intensity = amplitude * amplitude
+    valid = np.isfinite(intensity)
+    return Raster(
+        bands={"vv": intensity},
+        valid=valid,
+        source=str(path),
+        transform=transform,
+        crs=crs,
+        pixel_size_m=px,
+    )
+
+
+def read_highres(path: Path, scale: float | None = None) -> Raster:
+    """Read a sub-metre RGB image (bands red, green, blue first) scaled to [0, 1]."""
+    with _open(path) as src:
+        if src.count < 3:
+            raise InputError(
+                f"{path}: {src.count} band(s), --sensor highres needs an RGB image (3 bands)"
+            )
+        dtype = src.dtypes[0]
+        arrays = [_read_band(src, i) for i in (1, 2, 3)]
+        transform, crs, px = _georef(src)
+    factor = scale if scale is not None else (1 / 255.0 if dtype == "uint8" else 1.0)
+    if scale is None and dtype == "uint16":
+        factor = 1 / 65535.0
+    bands = {name: arr * factor for name, arr in zip(("red", "green", "blue"), arrays, strict=True)}
+    valid = np.all([np.isfinite(a) for a in bands.values()], axis=0)
+    return Raster(
+        bands=bands, valid=valid, source=str(path), transform=transform, crs=crs, pixel_size_m=px
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Detectors
+# --------------------------------------------------------------------------------------------
+
+
+def detect_s2(
+    raster: Raster, gsd_m: float, model: Path | None
+) -> tuple[list[Detection], str | None]:
+    """Ships in a Sentinel-2 raster with :func:`basewatch.detect.optical.detect_ships`."""
+    from basewatch.detect import optical
+
+    clear = float(raster.valid.mean()) if raster.valid.size else 0.0
+    if clear < MIN_CLEAR_FRACTION:
+        return [], (
+            f"fully cloudy or no data ({clear:.1%} of the pixels are usable); if the image is "
+            "clear, its values may be scaled otherwise, e.g. --scale 1.5259e-5 for reflectance "
+            "x 65535 (Sentinel Hub UINT16)"
+        )
+    water = optical.water_mask(raster.bands, valid=raster.valid)
+    if water.sum() < 25:
+        return [], "no water in the image (all land): nothing to search for ships"
+    dets = optical.detect_ships(raster.bands, pixel_size_m=gsd_m, valid=raster.valid, water=water)
+    return dets, None
+
+
+def detect_radar(
+    raster: Raster, gsd_m: float, model: Path | None
+) -> tuple[list[Detection], str | None]:
+    """Ships in a radar raster with :func:`basewatch.detect.sar.detect` over its own water."""
+    from basewatch.detect import sar
+
+    image = np.where(raster.valid, raster.bands["vv"], np.nan)
+    if not np.isfinite(image).any() or float(np.nanmax(image)) <= 0:
+        return [], "no data in the image"
+    water = sar.water_mask(image, pixel_size_m=gsd_m)
+    if not water.any():
+        return [], "no water in the image (all land): nothing to search for ships"
+    return sar.detect(image, pixel_size_m=gsd_m, search_mask=water, target="ship"), None
+
+
+def detect_highres(
+    raster: Raster, gsd_m: float, model: Path | None
+) -> tuple[list[Detection], str | None]:
+    """Objects in a sub-metre RGB raster (the highres entry of :data:`DISPATCH`).
+
+    ``rgb`` is float32 in [0, 1], shape (rows, cols, 3). The classical detector ignores
+    ``model``; a trained detector takes it (switch the return line)."""
+    from basewatch.detect import highres
+
+    rgb = np.nan_to_num(np.dstack([raster.bands[b] for b in ("red", "green", "blue")]))
+    rgb = rgb.astype(np.float32)
+    return highres.detect(rgb, gsd_m=gsd_m, search_mask=raster.valid, target="any"), None
+
+
+def _detector_name(sensor: str) -> str:
+    """``name/version`` of the detector behind ``sensor``."""
+    from basewatch.detect import highres, optical, sar
+
+    module = {"s1": sar, "sar": sar, "s2": optical, "highres": highres}[sensor]
+    return f"{module.NAME}/{module.VERSION}"
+
+
+DISPATCH: dict[str, tuple[Reader, Detector]] = {
+    "s1": (read_s1, detect_radar),
+    "sar": (read_sar, detect_radar),
+    "s2": (read_s2, detect_s2),
+    "highres": (read_highres, detect_highres),
+}
+"""Sensor -> (reader, detector)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Running and writing
+# --------------------------------------------------------------------------------------------
+
+
+def detect_image(
+    path: str | Path,
+    *,
+    sensor: str,
+    gsd_m: float | None = None,
+    model: str | Path | None = None,
+    scale: float | None = None,
+) -> DetectResult:
+    """Read one image and run the detector for ``sensor`` on it.
+
+    Args:
+        path: the image (for ``s2`` also a band folder or a STAC item JSON).
+        sensor: ``s1``, ``sar``, ``s2`` or ``highres``.
+        gsd_m: pixel size in metres; None: from the georeference (required without one).
+        model: weights file for a learned stage; None: the detector's default.
+        scale: multiply stored values by this (e.g. ``1/65535`` for reflectance stored over
+            the full uint16 range); None: from the file, else the sensor's convention.
+
+    Returns:
+        The detections and what is needed to write them.
+    """
+    if sensor not in DISPATCH:
+        raise InputError(f"sensor must be one of {', '.join(SENSORS)}; got {sensor!r}")
+    if scale is not None and not (math.isfinite(scale) and scale > 0):
+        raise InputError(f"scale must be a positive number, got {scale!r}")
+    src = Path(path)
+    reader, detector = DISPATCH[sensor]
+    raster = reader(src, scale)
+    px = gsd_m if gsd_m is not None else raster.pixel_size_m
+    if px is None:
+        raise InputError(f"{src}: no georeference, so the pixel size is unknown; give --gsd METRES")
+    if not (math.isfinite(px) and px > 0):
+        raise InputError(f"gsd must be a positive number of metres, got {px!r}")
+    model_path = Path(model) if model is not None else None
+    if model_path is not None and sensor not in MODEL_SENSORS:
+        raise InputError(
+            f"--model {model_path}: the {sensor} detector has no learned stage in this version; "
+            "leave out --model"
+        )
+    if model_path is not None and not model_path.exists():
+        raise InputError(f"{model_path}: no such model file; check --model")
+    if not raster.valid.any():
+        detections: list[Detection] = []
+        reason: str | None = "no data in the image (every pixel is no-data or masked)"
+    else:
+        detections, reason = detector(raster, px, model_path)
+    return DetectResult(
+        source=str(src),
+        sensor=sensor,
+        detector=_detector_name(sensor),
+        detections=detections,
+        transform=raster.transform,
+        crs=raster.crs,
+        pixel_size_m=px,
+        reason=reason,
+        extra={"clear_fraction": round(float(raster.valid.mean()), 4)},
+    )
+
+
+def footprint_px(det: Detection, pixel_size_m: float) -> list[tuple[float, float]]:
+    """Corners ``(x, y)`` of a detection's footprint in pixel-edge coordinates (pixel ``i``
+    spans ``[i, i + 1]``, as the affine transform expects).
+
+    The oriented rectangle of its length, width and heading where known, else its box.
+    """
+    if det.length_m and det.width_m:
+        col, row = det.centroid_px[0] + 0.5, det.centroid_px[1] + 0.5
+        h = math.radians(det.heading_deg or 0.0)
+        half_l = det.length_m / pixel_size_m / 2.0
+        half_w = det.width_m / pixel_size_m / 2.0
+        along = (math.sin(h), -math.cos(h))  # (d col, d row) of the major axis
+        across = (math.cos(h), math.sin(h))
+        return [
+            (
+                col + a * half_l * along[0] + b * half_w * across[0],
+                row + a * half_l * along[1] + b * half_w * across[1],
+            )
+            for a, b in ((1, 1), (1, -1), (-1, -1), (-1, 1))
+        ]
+    c0, r0, w, h_px = det.bbox_px
+    return [(c0, r0), (c0 + w, r0), (c0 + w, r0 + h_px), (c0, r0 + h_px)]
+
+
+def to_feature_collection(result: DetectResult) -> dict[str, Any]:
+    """The detections of one image as a GeoJSON FeatureCollection (DESIGN.md format)."""
+    to_wgs = None
+    if result.transform is not None and result.crs is not None:
+        from pyproj import Transformer
+
+        to_wgs = Transformer.from_crs(result.crs, "EPSG:4326", always_xy=True)
+    features = []
+    for det in result.detections:
+        geometry = None
+        if to_wgs is not None:
+            corners = [result.transform * c for c in footprint_px(det, result.pixel_size_m or 1.0)]
+            lon, lat = to_wgs.transform([p[0] for p in corners], [p[1] for p in corners])
+            ring = [[round(float(x), 7), round(float(y), 7)] for x, y in zip(lon, lat, strict=True)]
+            geometry = {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+        props: dict[str, Any] = {
+            "bbox_px": [int(v) for v in det.bbox_px],
+            "score": round(float(det.score), 4),
+            "class": det.cls,
+            "length_m": None if det.length_m is None else round(float(det.length_m), 1),
+            "centroid_px": [round(float(v), 2) for v in det.centroid_px],
+        }
+        for key in ("width_m", "heading_deg"):
+            value = getattr(det, key)
+            if value is not None:
+                props[key] = round(float(value), 1)
+        features.append({"type": "Feature", "geometry": geometry, "properties": props})
+    meta: dict[str, Any] = {
+        "source": result.source,
+        "sensor": result.sensor,
+        "detector": result.detector,
+        "pixel_size_m": None if result.pixel_size_m is None else round(result.pixel_size_m, 3),
+        "georeferenced": to_wgs is not None,
+        "count": len(features),
+        **result.extra,
+    }
+    if result.reason:
+        meta["reason"] = result.reason
+    return {"type": "FeatureCollection", "basewatch": meta, "features": features}
+
+
+def output_paths(images: Sequence[Path], out: Path) -> list[Path]:
+    """Where each image's detections go: ``out`` itself for one image (unless it is an
+    existing folder), else ``out/<image stem>.geojson``."""
+    if len(images) == 1 and not out.is_dir():
+        return [out]
+    if out.exists() and not out.is_dir():
+        raise InputError(
+            f"--out {out} is a file but {len(images)} images were given; give a folder"
+        )
+    paths = [out / f"{image.stem if image.is_file() else image.name}.geojson" for image in images]
+    seen: dict[Path, Path] = {}
+    for image, target in zip(images, paths, strict=True):
+        if target in seen:
+            raise InputError(
+                f"{image} and {seen[target]} would both write {target}; rename one of them"
+            )
+        seen[target] = image
+    return paths
+
+
+def run_detect(
+    images: Sequence[str | Path],
+    *,
+    sensor: str,
+    out: str | Path,
+    gsd_m: float | None = None,
+    model: str | Path | None = None,
+    scale: float | None = None,
+) -> list[tuple[Path, DetectResult]]:
+    """Detect objects in every image and write one GeoJSON per image.
+
+    Returns ``(written path, result)`` per image, in the order given.
+    """
+    if not images:
+        raise InputError("no image given; pass at least one IMAGE")
+    sources = [Path(p) for p in images]
+    targets = output_paths(sources, Path(out))
+    done: list[tuple[Path, DetectResult]] = []
+    for source, target in zip(sources, targets, strict=True):
+        result = detect_image(source, sensor=sensor, gsd_m=gsd_m, model=model, scale=scale)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(to_feature_collection(result), indent=1) + "\n")
+        done.append((target, result))
+    return done

@@ -1,0 +1,354 @@
+"""``basewatch detect``: readers per sensor, the dispatch table, the GeoJSON contract, bad input.
+
+Scenes are small seeded rasters written to ``tmp_path``: Sentinel-2 reflectance (water with
+two ships at sea and a strip of land), Sentinel-1 sigma0 with two bright ships, and an 8-bit
+amplitude PNG without georeference.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from _synthetic import coverage
+from rasterio.transform import from_origin
+from scipy import ndimage
+
+from basewatch.cli import main
+from basewatch.detect import run
+from basewatch.errors import ImageryError, InputError
+
+PX = 10.0
+CRS = "EPSG:32636"
+ORIGIN = (600_000.0, 3_920_000.0)  # about 36.1 E, 35.4 N (Tartus coast)
+WATER = {"blue": 0.06, "green": 0.05, "red": 0.03, "nir": 0.02}
+LAND = {"blue": 0.07, "green": 0.09, "red": 0.11, "nir": 0.25}
+SHIPS = [(600.0, 700.0, 135.0, 16.0, 30.0), (1400.0, 1300.0, 100.0, 14.0, 100.0)]
+"""(x_m, y_m, length_m, width_m, heading_deg) of the ships in every synthetic scene."""
+S2_CODES = {"blue": "B02", "green": "B03", "red": "B04", "nir": "B08"}
+
+
+def s2_scene(seed: int, *, land: bool = True, cloud: bool = False) -> dict[str, np.ndarray]:
+    """200 x 200 px reflectance: water, two ships, land along the top unless ``land`` is False."""
+    rng = np.random.default_rng(seed)
+    shape = (200, 200)
+    bands = {b: np.full(shape, v) for b, v in WATER.items()}
+    if land:
+        for b, v in LAND.items():
+            bands[b][:30] = v
+    cover = coverage(shape, SHIPS, PX)
+    for b in bands:
+        hull = 0.2 if b == "nir" else 0.15
+        bands[b] = bands[b] * (1 - cover) + hull * cover
+    if cloud:
+        bands = {b: np.full(shape, 0.6) for b in bands}
+    return {
+        b: (ndimage.gaussian_filter(v, 0.5) + rng.normal(0, 0.004, shape)).clip(1e-4, None)
+        for b, v in bands.items()
+    }
+
+
+def write_tif(
+    path: Path,
+    arrays: list[np.ndarray],
+    dtype: str,
+    *,
+    georef: bool = True,
+    nodata: float | None = None,
+) -> Path:
+    """Write a GeoTIFF (UTM 36N, 10 m) holding ``arrays`` as bands."""
+    rows, cols = arrays[0].shape
+    profile = {
+        "driver": "GTiff",
+        "height": rows,
+        "width": cols,
+        "count": len(arrays),
+        "dtype": dtype,
+        "nodata": nodata,
+    }
+    if georef:
+        profile |= {"crs": CRS, "transform": from_origin(*ORIGIN, PX, PX)}
+    with rasterio.open(path, "w", **profile) as dst:
+        for i, arr in enumerate(arrays, start=1):
+            dst.write(arr.astype(dtype), i)
+    return path
+
+
+def s2_folder(tmp_path: Path, bands: dict[str, np.ndarray], name: str = "scene") -> Path:
+    """Single-band uint16 files named like Sentinel Hub downloads (``..._B02_Raw.tiff``)."""
+    folder = tmp_path / name
+    folder.mkdir()
+    for band, code in S2_CODES.items():
+        dn = np.round(bands[band] * 10000)
+        write_tif(folder / f"2024-12-01_Sentinel-2_L2A_{code}_Raw.tiff", [dn], "uint16")
+    return folder
+
+
+def radar_scene(seed: int) -> np.ndarray:
+    """200 x 200 px sigma0 (linear): water 0.01 with gamma speckle, land on top, two ships."""
+    rng = np.random.default_rng(seed)
+    shape = (200, 200)
+    refl = np.full(shape, 0.01)
+    refl[:30] = 0.08
+    cover = coverage(shape, SHIPS, PX)
+    refl = refl * (1 - cover) + 3.0 * cover
+    refl = ndimage.gaussian_filter(refl, 0.5)
+    return (refl * rng.gamma(4.5, 1 / 4.5, size=shape)).astype(np.float32)
+
+
+def ship_centres_px() -> list[tuple[float, float]]:
+    """Ship centres as (col, row) pixel coordinates (pixel centres at integers)."""
+    return [(x / PX - 0.5, y / PX - 0.5) for x, y, *_ in SHIPS]
+
+
+def assert_two_ships(result: run.DetectResult) -> None:
+    """Exactly the two ships, each within 2 px of its true centre."""
+    assert len(result.detections) == 2, result.detections
+    got = sorted(d.centroid_px for d in result.detections)
+    for (c, r), (tc, tr) in zip(got, sorted(ship_centres_px()), strict=True):
+        assert abs(c - tc) <= 2 and abs(r - tr) <= 2
+
+
+# --------------------------------------------------------------------------------------------
+# Sentinel-2 readers
+# --------------------------------------------------------------------------------------------
+
+
+def test_s2_band_folder_finds_both_ships_with_pixel_size_from_georef(tmp_path: Path) -> None:
+    folder = s2_folder(tmp_path, s2_scene(0))
+    result = run.detect_image(folder, sensor="s2")
+    assert result.pixel_size_m == pytest.approx(PX, rel=0.01)
+    assert_two_ships(result)
+    lengths = sorted(d.length_m or 0 for d in result.detections)
+    assert lengths[0] == pytest.approx(100, rel=0.25) and lengths[1] == pytest.approx(135, rel=0.25)
+
+
+def test_multiband_geotiff_gives_the_same_ships_as_the_band_folder(tmp_path: Path) -> None:
+    bands = s2_scene(1)
+    path = write_tif(tmp_path / "stack.tif", [bands[b] * 10000 for b in S2_CODES], "uint16")
+    from_stack = run.detect_image(path, sensor="s2")
+    from_folder = run.detect_image(s2_folder(tmp_path, bands), sensor="s2")
+    assert_two_ships(from_stack)
+    assert [d.bbox_px for d in from_stack.detections] == [d.bbox_px for d in from_folder.detections]
+
+
+def test_scale_option_reads_full_range_uint16(tmp_path: Path) -> None:
+    bands = s2_scene(2)
+    path = write_tif(tmp_path / "raw.tif", [bands[b] * 65535 for b in S2_CODES], "uint16")
+    default = run.detect_image(path, sensor="s2")  # read as x1e-4: everything 6.5x too bright
+    scaled = run.detect_image(path, sensor="s2", scale=1 / 65535)
+    assert_two_ships(scaled)
+    assert float(np.nanmedian(run.read_s2(path, None).bands["nir"])) > 0.1
+    assert default.detector == scaled.detector
+
+
+def test_stac_item_with_local_assets(tmp_path: Path) -> None:
+    folder = s2_folder(tmp_path, s2_scene(3))
+    assets = {
+        code: {"href": str(p), "type": "image/tiff; application=geotiff", "roles": ["data"]}
+        for p in sorted(folder.iterdir())
+        for code in S2_CODES.values()
+        if code in p.name
+    }
+    item = {
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "id": "S2B_36SYC_20241201_0_L2A",
+        "collection": "sentinel-2-l2a",
+        "geometry": {"type": "Point", "coordinates": [36.1, 35.4]},
+        "bbox": [36.0, 35.3, 36.2, 35.5],
+        "properties": {"datetime": "2024-12-01T08:20:00Z", "platform": "sentinel-2b"},
+        "assets": assets,
+        "links": [],
+    }
+    path = tmp_path / "item.json"
+    path.write_text(json.dumps(item))
+    assert_two_ships(run.detect_image(path, sensor="s2"))
+
+
+def test_s2_bad_inputs_name_the_file_and_the_fix(tmp_path: Path) -> None:
+    bands = s2_scene(4)
+    two = write_tif(tmp_path / "two.tif", [bands["green"] * 1e4, bands["nir"] * 1e4], "uint16")
+    with pytest.raises(InputError, match=r"two\.tif: 2 band\(s\), need at least 4"):
+        run.detect_image(two, sensor="s2")
+    folder = tmp_path / "unnamed"
+    folder.mkdir()
+    write_tif(folder / "band_a.tif", [bands["blue"] * 1e4], "uint16")
+    with pytest.raises(InputError, match="no file for band.*blue, green, red, nir.*B02"):
+        run.detect_image(folder, sensor="s2")
+    with pytest.raises(InputError, match="no such file"):
+        run.detect_image(tmp_path / "missing.tif", sensor="s2")
+    text = tmp_path / "notes.tif"
+    text.write_text("not an image")
+    with pytest.raises(ImageryError, match="notes.tif: cannot be read"):
+        run.detect_image(text, sensor="s2")
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [("cloud", "fully cloudy"), ("land", "no water"), ("nodata", "no data")],
+)
+def test_images_with_nothing_to_search_give_an_empty_result_with_a_reason(
+    tmp_path: Path, kind: str, reason: str
+) -> None:
+    bands = s2_scene(5, cloud=kind == "cloud")
+    if kind == "land":
+        bands = {b: np.full((60, 60), v) for b, v in LAND.items()}
+    if kind == "nodata":
+        bands = {b: np.zeros((60, 60)) for b in bands}
+    arrays = [np.round(bands[b] * 1e4) for b in S2_CODES]
+    path = write_tif(tmp_path / f"{kind}.tif", arrays, "uint16", nodata=0)
+    result = run.detect_image(path, sensor="s2")
+    assert result.detections == []
+    assert result.reason is not None and reason in result.reason
+    collection = run.to_feature_collection(result)
+    assert collection["features"] == [] and reason in collection["basewatch"]["reason"]
+
+
+# --------------------------------------------------------------------------------------------
+# Radar readers
+# --------------------------------------------------------------------------------------------
+
+
+def test_s1_sigma0_in_db_or_linear_gives_the_same_ships(tmp_path: Path) -> None:
+    vv = radar_scene(6)
+    linear = write_tif(tmp_path / "vv_lin.tif", [vv, vv / 5], "float32")
+    decibel = write_tif(tmp_path / "vv_db.tif", [10 * np.log10(vv)], "float32")
+    a = run.detect_image(linear, sensor="s1")
+    b = run.detect_image(decibel, sensor="s1")
+    assert_two_ships(a)
+    assert [d.bbox_px for d in a.detections] == [d.bbox_px for d in b.detections]
+    three = write_tif(tmp_path / "three.tif", [vv, vv, vv], "float32")
+    with pytest.raises(InputError, match="3 bands, --sensor s1 takes 1"):
+        run.detect_image(three, sensor="s1")
+
+
+def test_sar_png_without_georeference_needs_gsd_and_gives_null_geometry(tmp_path: Path) -> None:
+    from PIL import Image
+
+    amplitude = np.sqrt(radar_scene(7)) * 255 / np.sqrt(10.0)  # display-scaled
+    path = tmp_path / "chip.png"
+    Image.fromarray(np.clip(amplitude, 0, 255).astype(np.uint8)).save(path)
+    with pytest.raises(InputError, match="no georeference.*--gsd"):
+        run.detect_image(path, sensor="sar")
+    result = run.detect_image(path, sensor="sar", gsd_m=PX)
+    assert_two_ships(result)
+    collection = run.to_feature_collection(result)
+    assert collection["basewatch"]["georeferenced"] is False
+    assert all(f["geometry"] is None for f in collection["features"])
+
+
+# --------------------------------------------------------------------------------------------
+# Output contract and CLI
+# --------------------------------------------------------------------------------------------
+
+
+def test_feature_collection_follows_the_design_format(tmp_path: Path) -> None:
+    result = run.detect_image(s2_folder(tmp_path, s2_scene(8)), sensor="s2")
+    collection = run.to_feature_collection(result)
+    assert collection["type"] == "FeatureCollection"
+    assert collection["basewatch"]["detector"].startswith("s2-contrast/")
+    for feature, det in zip(collection["features"], result.detections, strict=True):
+        props = feature["properties"]
+        assert props["bbox_px"] == list(det.bbox_px)
+        assert 0 <= props["score"] <= 1 and props["class"] == "ship" and props["length_m"] > 50
+        ring = np.array(feature["geometry"]["coordinates"][0])
+        assert ring.shape == (5, 2) and (ring[0] == ring[-1]).all()
+        # the footprint lies around the ship's true position
+        from pyproj import Transformer
+
+        to_utm = Transformer.from_crs("EPSG:4326", CRS, always_xy=True)
+        x, y = to_utm.transform(ring[:-1, 0].mean(), ring[:-1, 1].mean())
+        col, row = (x - ORIGIN[0]) / PX - 0.5, (ORIGIN[1] - y) / PX - 0.5
+        assert abs(col - det.centroid_px[0]) < 0.5 and abs(row - det.centroid_px[1]) < 0.5
+
+
+def test_one_image_writes_the_file_several_write_a_folder(tmp_path: Path) -> None:
+    a = s2_folder(tmp_path, s2_scene(9), "tartus-a")
+    b = s2_folder(tmp_path, s2_scene(10), "tartus-b")
+    single = tmp_path / "one.geojson"
+    ((path, result),) = run.run_detect([a], sensor="s2", out=single)
+    assert path == single and len(json.loads(single.read_text())["features"]) == 2
+    out = tmp_path / "many"
+    written = run.run_detect([a, b], sensor="s2", out=out)
+    assert [p.name for p, _ in written] == ["tartus-a.geojson", "tartus-b.geojson"]
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    ((path, _),) = run.run_detect([b], sensor="s2", out=existing)
+    assert path == existing / "tartus-b.geojson"
+    with pytest.raises(InputError, match="is a file but 2 images"):
+        run.run_detect([a, b], sensor="s2", out=single)
+
+
+def test_cli_detect_and_its_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = s2_folder(tmp_path, s2_scene(11))
+    out = tmp_path / "dets.geojson"
+    main(["detect", str(folder), "--sensor", "s2", "--out", str(out)])
+    assert "2 detection(s)" in capsys.readouterr().out
+    assert json.loads(out.read_text())["basewatch"]["count"] == 2
+    with pytest.raises(SystemExit) as exit_info:
+        main(["detect", str(tmp_path / "nope.tif"), "--sensor", "s1", "--out", str(out)])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "nope.tif: no such file" in err
+
+
+def test_every_sensor_has_a_reader_and_a_detector() -> None:
+    assert set(run.DISPATCH) == set(run.SENSORS)
+    for reader, detector in run.DISPATCH.values():
+        assert callable(reader) and callable(detector)
+    with pytest.raises(InputError, match="sensor must be one of"):
+        run.detect_image("x.tif", sensor="landsat")
+
+
+def test_model_is_refused_where_no_learned_stage_exists(tmp_path: Path) -> None:
+    weights = tmp_path / "w.json"
+    weights.write_text("{}")
+    folder = s2_folder(tmp_path, s2_scene(12))
+    with pytest.raises(InputError, match="no learned stage"):
+        run.detect_image(folder, sensor="s2", model=weights)
+
+
+def test_highres_rgb_reads_and_runs(tmp_path: Path) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(13)
+    rgb = np.full((200, 200, 3), 160.0) + rng.normal(0, 4, (200, 200, 3))
+    rgb[90:110, 60:140] = 60.0  # a 40 m x 10 m dark object at 0.5 m
+    path = tmp_path / "apron.png"
+    Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)).save(path)
+    raster = run.read_highres(path, None)
+    assert raster.bands["red"].max() <= 1.0 and raster.pixel_size_m is None
+    result = run.detect_image(path, sensor="highres", gsd_m=0.5)
+    assert result.detector.startswith("highres")
+    (det,) = result.detections
+    assert det.bbox_px == (60, 90, 80, 20)
+    assert det.length_m == pytest.approx(40, rel=0.1)
+
+
+def test_gcp_georeferenced_grd_gets_footprints_and_pixel_size(tmp_path: Path) -> None:
+    from rasterio.control import GroundControlPoint
+    from rasterio.crs import CRS as RioCRS
+
+    vv = radar_scene(14)
+    rows, cols = vv.shape
+    gcps = [
+        GroundControlPoint(row=r, col=c, x=ORIGIN[0] + c * PX, y=ORIGIN[1] - r * PX)
+        for r in (0, rows // 2, rows)
+        for c in (0, cols // 2, cols)
+    ]
+    path = tmp_path / "grd.tif"
+    profile = {"driver": "GTiff", "height": rows, "width": cols, "count": 1, "dtype": "float32"}
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(vv, 1)
+        dst.gcps = (gcps, RioCRS.from_string(CRS))
+    result = run.detect_image(path, sensor="s1")
+    assert result.pixel_size_m == pytest.approx(PX, rel=0.01)
+    assert_two_ships(result)
+    features = run.to_feature_collection(result)["features"]
+    assert all(f["geometry"]["type"] == "Polygon" for f in features)
