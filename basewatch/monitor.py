@@ -1,18 +1,33 @@
-"""The pipeline: load, observe and store every zone x scene chip; resumable, optionally parallel."""
+"""The pipeline: load, observe and store every zone x scene chip; resumable, optionally parallel.
+
+With one worker the chips are observed in this process. With more (or with the address of an
+existing scheduler) they are observed on a Dask cluster: a local one on 127.0.0.1 (one process
+per worker, one thread each, no dashboard) or the given one. Chips are submitted in a bounded
+window and each result is written to the store as it arrives, so memory does not grow with the
+number of chips. Every write is idempotent and keyed, so the stored observations do not depend
+on the worker count or on the order results arrive in, and a killed run simply resumes.
+"""
 
 from __future__ import annotations
 
-import concurrent.futures as cf
+import itertools
+import logging
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
+from typing import TYPE_CHECKING
 
-from basewatch.errors import BasewatchError
+from basewatch.errors import BasewatchError, InputError
 from basewatch.imagery.catalog import Catalog, Scene
 from basewatch.imagery.load import LoadParams, load_chip
 from basewatch.observe import Observation, detector_identity, observable, observe
 from basewatch.sites import Registry, Zone
 from basewatch.store import SceneRecord, Store
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
 
 Progress = Callable[[int, int], None]
 """Callback ``progress(done, total)``."""
@@ -31,7 +46,11 @@ class MonitorParams:
     max_cloud: float | None = None
     """Skip Sentinel-2 scenes whose scene-wide cloud cover exceeds this percentage."""
     workers: int = 1
-    """Processes that load and observe chips (1 = in this process)."""
+    """Processes that load and observe chips: 1 = in this process, more = a local Dask cluster."""
+    scheduler: str | None = None
+    """Address of an existing Dask scheduler (``tcp://host:port``) to run on instead."""
+    connect_timeout_s: float = 10.0
+    """How long to wait for ``scheduler`` to answer before giving up."""
     load: LoadParams = LoadParams()
     """Window and resolution settings for chip loading."""
 
@@ -106,48 +125,193 @@ def plan(
 
 
 def observe_task(task: ChipTask, load: LoadParams) -> Observation:
-    """Load and observe one chip (runs in a worker process when ``workers > 1``)."""
+    """Load and observe one chip."""
     chip = load_chip(task.scene, task.zone, params=load)
     return observe(chip, task.zone)
 
 
-def _reason(exc: Exception) -> str:
+ChipResult = tuple[Observation | None, str]
+"""``(observation, "")`` for an observed chip, ``(None, reason)`` for a failed one."""
+
+
+def observe_chip(task: ChipTask, load: LoadParams) -> ChipResult:
+    """Observe one chip, turning any failure into a reason (runs on a Dask worker too)."""
+    try:
+        return observe_task(task, load), ""
+    except Exception as exc:  # one bad chip must not stop the run: record and go on
+        return None, _reason(exc)
+
+
+def _reason(exc: BaseException) -> str:
     """A one-line reason for a failed chip; unexpected errors keep their type for bug reports."""
     if isinstance(exc, BasewatchError):
         return str(exc)
     return f"internal error ({type(exc).__name__}: {exc}); please report it"
 
 
-def _results(
-    tasks: list[ChipTask], params: MonitorParams
-) -> Iterator[tuple[ChipTask, Observation | None, str]]:
-    if params.workers <= 1:
-        for task in tasks:
-            try:
-                yield task, observe_task(task, params.load), ""
-            except Exception as exc:  # one bad chip must not stop the run: record and go on
-                yield task, None, _reason(exc)
+ChipOutcome = tuple[ChipTask, Observation | None, str]
+"""``(task, observation or None, failure reason)``."""
+Results = Callable[[Sequence[ChipTask]], Iterator[ChipOutcome]]
+"""Observes chips and yields their outcomes as they finish."""
+
+
+def observe_chips(tasks: Sequence[ChipTask], load: LoadParams) -> list[ChipResult]:
+    """Observe a few chips in one go (one Dask task, so scheduling costs little per chip)."""
+    return [observe_chip(task, load) for task in tasks]
+
+
+def warm_up() -> None:
+    """Import the loader and every detector (run once on each worker before the chips)."""
+    from basewatch.detect import aircraft, highres, optical, sar  # noqa: F401
+    from basewatch.imagery import load  # noqa: F401
+
+
+def _in_process(tasks: Sequence[ChipTask], load: LoadParams) -> Iterator[ChipOutcome]:
+    for task in tasks:
+        obs, error = observe_chip(task, load)
+        yield task, obs, error
+
+
+MAX_CHIPS_PER_TASK = 8
+"""Chips observed by one Dask task at most (a chip takes tens of milliseconds of CPU)."""
+
+
+def window_size(threads: int) -> int:
+    """Dask tasks kept in flight on a cluster of ``threads`` threads: enough to keep all busy."""
+    return 2 * max(threads, 1) + 2
+
+
+def chips_per_task(chips: int, threads: int) -> int:
+    """Chips per Dask task: up to :data:`MAX_CHIPS_PER_TASK`, at least 4 tasks per thread."""
+    return max(1, min(MAX_CHIPS_PER_TASK, chips // (4 * max(threads, 1))))
+
+
+def _batches(tasks: Sequence[ChipTask], size: int) -> Iterator[list[ChipTask]]:
+    waiting = iter(tasks)
+    while batch := list(itertools.islice(waiting, size)):
+        yield batch
+
+
+def stream_chips(
+    client: Client, tasks: Sequence[ChipTask], load: LoadParams, *, window: int, batch: int = 1
+) -> Iterator[ChipOutcome]:
+    """Observe ``tasks`` on ``client``'s cluster as they finish, ``batch`` chips per Dask task.
+
+    At most ``window`` tasks are in flight; each task's results are yielded (in completion
+    order) and released at once, so neither the client nor the cluster ever holds more than
+    ``window * batch`` observations.
+    """
+    from distributed import as_completed
+
+    waiting = _batches(tasks, batch)
+    submitted: dict[object, list[ChipTask]] = {}
+
+    def submit(chips: list[ChipTask]) -> Future:
+        future = client.submit(observe_chips, chips, load, pure=False)
+        submitted[future.key] = chips
+        return future
+
+    first = [submit(chips) for chips in itertools.islice(waiting, window)]
+    running = as_completed(first, loop=client.loop)
+    for future in running:
+        chips = submitted.pop(future.key)
+        try:
+            results: list[ChipResult] = future.result()
+        except Exception as exc:  # a worker died on these chips, or their results were lost
+            results = [(None, _reason(exc))] * len(chips)
+        future.release()
+        for task, (obs, error) in zip(chips, results, strict=True):
+            yield task, obs, error
+        following = next(waiting, None)
+        if following is not None:
+            running.add(submit(following))
+
+
+@contextmanager
+def dask_client(params: MonitorParams) -> Iterator[Client]:
+    """A client of ``params.scheduler``, or of a local cluster of ``params.workers`` processes.
+
+    The local cluster listens on 127.0.0.1 only, runs one single-threaded process per worker
+    and no dashboard; it is shut down when the block ends.
+    """
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise InputError(
+            "--workers/--scheduler: running on a Dask cluster needs dask.distributed; "
+            "install it with pip install 'basewatch[dask]' or use --workers 1"
+        ) from exc
+    if params.scheduler is not None:
+        with _connect(Client, params.scheduler, params.connect_timeout_s) as client:
+            yield client
         return
-    with cf.ProcessPoolExecutor(max_workers=params.workers) as pool:
-        futures = {pool.submit(observe_task, t, params.load): t for t in tasks}
-        for future in cf.as_completed(futures):
-            task = futures[future]
-            try:
-                yield task, future.result(), ""
-            except Exception as exc:  # one bad chip must not stop the run: record and go on
-                yield task, None, _reason(exc)
+    with (
+        LocalCluster(
+            n_workers=params.workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            scheduler_port=0,
+            dashboard_address=None,
+            silence_logs=logging.CRITICAL,  # workers losing a closing scheduler
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        yield client
 
 
-def run_monitor(
-    registry: Registry,
-    catalog: Catalog,
-    store: Store,
-    params: MonitorParams,
-    *,
-    progress: Progress | None = None,
-) -> MonitorSummary:
-    """Observe every zone on every scene not yet stored; record failures to retry next run."""
-    scenes, tasks = plan(registry, catalog, params)
+def _connect(client_class: type[Client], address: str, timeout_s: float) -> Client:
+    try:
+        return client_class(address, timeout=timeout_s, set_as_default=False)
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        raise InputError(
+            f"--scheduler {address}: no Dask scheduler answered within {timeout_s:g} s ({exc}); "
+            "check the address (tcp://HOST:PORT of 'dask scheduler') and that its workers run, "
+            "or use --workers N for a local cluster"
+        ) from exc
+
+
+@contextmanager
+def _executor(params: MonitorParams, *, needed: bool) -> Iterator[Results]:
+    """How chips are observed under ``params`` (a cluster is started only when ``needed``)."""
+    if not needed or (params.scheduler is None and params.workers <= 1):
+        yield partial(_in_process, load=params.load)
+        return
+    with dask_client(params) as client:
+        _warm_up_workers(client, params)
+        threads = sum(client.nthreads().values()) or params.workers
+        window = window_size(threads)
+
+        def results(tasks: Sequence[ChipTask]) -> Iterator[ChipOutcome]:
+            batch = chips_per_task(len(tasks), threads)
+            return stream_chips(client, tasks, params.load, window=window, batch=batch)
+
+        yield results
+
+
+def _warm_up_workers(client: Client, params: MonitorParams) -> None:
+    """Import basewatch on every worker now, so a worker that lacks it is named at once."""
+    try:
+        client.run(warm_up)
+    except Exception as exc:  # ImportError or anything else raised on a worker
+        where = f"--scheduler {params.scheduler}" if params.scheduler else "the local cluster"
+        raise InputError(
+            f"the Dask workers of {where} cannot load basewatch ({type(exc).__name__}: {exc}); "
+            "install the same basewatch version on every worker"
+        ) from exc
+
+
+def _check_params(params: MonitorParams) -> None:
+    if params.workers < 1:
+        raise InputError(f"--workers {params.workers}: give 1 or more worker processes")
+    if params.scheduler is not None and params.workers > 1:
+        raise InputError(
+            f"--workers {params.workers} with --scheduler {params.scheduler}: the scheduler's "
+            "workers do the work; give either --workers N (a local cluster) or --scheduler"
+        )
+
+
+def _store_scenes(store: Store, registry: Registry, scenes: Sequence[Scene]) -> None:
     store.upsert_sites(registry.sites)
     for scene in scenes:
         store.upsert_scene(
@@ -161,31 +325,73 @@ def run_monitor(
                 bbox=scene.bbox,
             )
         )
+
+
+def _todo(store: Store, tasks: Sequence[ChipTask]) -> list[ChipTask]:
+    """The tasks whose observation is not stored yet (failed ones included: they are retried).
+
+    A chip whose observation is stored but whose status still says ``failed`` (a run killed
+    between the two writes) is marked ``done``.
+    """
     done = store.done_keys()
-    todo = []
+    todo, stored = [], set()
     for task in tasks:
         name, version = detector_identity(task.zone.target, task.scene.sensor)
-        if (*task.key, name, version) not in done:
-            todo.append(task)
-    failures: list[str] = []
-    observed = 0
-    if progress:
-        progress(0, len(todo))
-    for i, (task, obs, error) in enumerate(_results(todo, params), start=1):
-        site_id, zone_id, scene_id = task.key
-        if obs is None:
-            failures.append(f"{site_id}/{zone_id} on {scene_id}: {error}")
-            store.record_chip_status(
-                site_id=site_id, zone_id=zone_id, scene_id=scene_id, status="failed", message=error
-            )
+        if (*task.key, name, version) in done:
+            stored.add(task.key)
         else:
-            store.write_observation(obs)
+            todo.append(task)
+    for site_id, zone_id, scene_id, _ in store.failed_chips():
+        if (site_id, zone_id, scene_id) in stored:
             store.record_chip_status(
                 site_id=site_id, zone_id=zone_id, scene_id=scene_id, status="done"
             )
-            observed += 1
+    return todo
+
+
+def _record(store: Store, task: ChipTask, obs: Observation | None, error: str) -> None:
+    """Write one chip's outcome: its observation first, then its status."""
+    site_id, zone_id, scene_id = task.key
+    if obs is None:
+        store.record_chip_status(
+            site_id=site_id, zone_id=zone_id, scene_id=scene_id, status="failed", message=error
+        )
+        return
+    store.write_observation(obs)
+    store.record_chip_status(site_id=site_id, zone_id=zone_id, scene_id=scene_id, status="done")
+
+
+def run_monitor(
+    registry: Registry,
+    catalog: Catalog,
+    store: Store,
+    params: MonitorParams,
+    *,
+    progress: Progress | None = None,
+) -> MonitorSummary:
+    """Observe every zone on every scene not yet stored; record failures to retry next run.
+
+    Results are written one by one as they arrive (in any order); the stored observations
+    are the same whatever ``params.workers`` is, and a run killed at any point can simply be
+    started again: it skips what is stored and observes the rest.
+    """
+    _check_params(params)
+    scenes, tasks = plan(registry, catalog, params)
+    _store_scenes(store, registry, scenes)
+    todo = _todo(store, tasks)
+    failures: list[str] = []
+    observed = 0
+    with _executor(params, needed=bool(todo)) as results:
         if progress:
-            progress(i, len(todo))
+            progress(0, len(todo))
+        for i, (task, obs, error) in enumerate(results(todo), start=1):
+            _record(store, task, obs, error)
+            if obs is None:
+                failures.append(f"{'/'.join(task.key[:2])} on {task.key[2]}: {error}")
+            else:
+                observed += 1
+            if progress:
+                progress(i, len(todo))
     return MonitorSummary(
         scenes=len(scenes),
         tasks=len(tasks),
@@ -198,8 +404,6 @@ def run_monitor(
 
 def parse_day(text: str, *, end_of_day: bool = False) -> datetime:
     """Parse ``YYYY-MM-DD`` (or an ISO time) as UTC; ``end_of_day`` gives 23:59:59 for a date."""
-    from basewatch.errors import InputError
-
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:

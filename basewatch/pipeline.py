@@ -35,6 +35,7 @@ def monitor(
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
     progress: Progress | None = None,
+    scheduler: str | None = None,
 ) -> MonitorSummary:
     """Observe every zone of the registry ``sites`` on every scene of ``catalog`` into ``db``.
 
@@ -42,7 +43,8 @@ def monitor(
     skipped, failed ones tried again, so an interrupted run can simply be restarted.
     ``sensor`` names the sensor of a folder of GeoTIFFs; ``cache_dir`` caches every loaded
     chip there (by default only chips of remote scenes are cached); ``use_cache=False``
-    bypasses the chip cache.
+    bypasses the chip cache. ``workers > 1`` observes the chips on a local Dask cluster,
+    ``scheduler`` (``tcp://host:port``) on an existing one.
     """
     from basewatch.errors import InputError
     from basewatch.imagery.catalog import open_catalog
@@ -63,6 +65,7 @@ def monitor(
         collections=tuple(collections),
         max_cloud=max_cloud,
         workers=workers,
+        scheduler=scheduler,
         load=LoadParams(cache_dir=Path(cache_dir) if cache_dir else None, use_cache=use_cache),
     )
     source = open_catalog(catalog, sensor=sensor)
@@ -158,10 +161,12 @@ def report(
     site_ids: tuple[str, ...] = (),
     tracks: str | Path | None = None,
     simulated: bool = False,
+    fronts: tuple[str | Path, ...] = (),
 ) -> Path:
     """Write the HTML report (and optionally a PDF) from ``assessment`` or the store's latest.
 
-    When ``db`` holds no assessment yet, one is made first. See
+    When ``db`` holds no assessment yet, one is made first. ``fronts`` (GeoJSON front
+    lines, one file per date) add fronts and weapon range rings to the site maps. See
     :func:`basewatch.report.build_report` for what the page holds.
     """
     from basewatch.report import build_report
@@ -174,6 +179,7 @@ def report(
         site_ids=site_ids,
         tracks=tracks,
         simulated=simulated,
+        fronts=fronts,
     )
     return built.html
 
@@ -196,6 +202,18 @@ class DemoResult:
     """``report.html``."""
     summary: MonitorSummary | None = None
     """What the monitor did."""
+
+
+DEMO_FRONTS = ("syria-2024-11-26.geojson", "syria-2024-12-07.geojson")
+"""The demo's front lines (approximate, hand-drawn; bundled in ``basewatch/data/fronts``)."""
+
+
+def demo_fronts() -> tuple[Path, ...]:
+    """Paths of the bundled front lines the demo report draws (see their ``source``)."""
+    from importlib import resources
+
+    folder = resources.files("basewatch") / "data" / "fronts"
+    return tuple(Path(str(folder / name)) for name in DEMO_FRONTS)
 
 
 DEMO_START, DEMO_END = "2024-06-01", "2024-12-20"
@@ -244,7 +262,9 @@ def run_demo(
         generated=DEMO_GENERATED,
         imagery="simulated",
     )
-    report_path = report(out=root / "report.html", db=db, tracks=paths.tracks, simulated=True)
+    report_path = report(
+        out=root / "report.html", db=db, tracks=paths.tracks, simulated=True, fronts=demo_fronts()
+    )
     return DemoResult(
         root=root,
         sites=paths.sites,

@@ -1,0 +1,373 @@
+"""Scale: (zone, scene) chips per second with 1 and 2 workers, peak memory, and what a year of
+Sentinel-1 and Sentinel-2 for 1,000 sites would cost on a cluster of M workers.
+
+The scenario is `basewatch demo --build-only --sites 12` (built once into a temporary folder,
+or into --keep DIR and reused from there). Each worker count runs `run_monitor` into a fresh
+SQLite store in a child process, so peak memory is measured per run: the parent samples the
+child's whole process tree (Dask workers included) with psutil. Chips per second count only
+the observing phase (from the first chip handed out to the last one stored); the cluster
+start-up is reported apart.
+
+The 1-worker run also times every chip in order (wall seconds, and bytes read through the
+read() calls of the process), per sensor, and the store writes alone, which give the cost per
+chip behind the estimate.
+
+Usage: nice -n 10 python bench/scale.py [--sites 12] [--keep DIR] [--workers 1 2]
+Prints the figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from basewatch.pipeline import DEMO_END, DEMO_START, run_demo
+
+S2_PER_YEAR = 146
+"""Sentinel-2 acquisitions of one site per year: 5-day revisit, doubled by orbit overlap at
+35 deg N (planning assumption)."""
+S1_PER_YEAR = 122
+"""Sentinel-1 acquisitions of one site per year: 6-day repeat (S1A + S1C), ascending and
+descending (planning assumption)."""
+REAL_BYTES_PER_ASSET = 1.8e6
+"""Bytes read per asset per chip from a real 10980 x 10980 COG with 1024 px tiles, measured by
+bench/load.py (3 range requests)."""
+REAL_READ_S_PER_ASSET = 1 / 59
+"""Seconds to fetch and decode one asset's window from such a COG: 59 chips/s cold in one
+process over loopback HTTP (bench/load.py)."""
+NETWORK_BYTES_PER_S = 125e6
+"""Aggregate download rate assumed for the cluster (1 Gbit/s)."""
+SITES, CLUSTER_SIZES = 1000, (1, 8, 32, 128)
+
+
+# ---------------------------------------------------------------------------- child: one run
+
+
+def _cpu_s() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _read_chars() -> int:
+    return int(psutil.Process().io_counters().read_chars)
+
+
+def _tree_cpu_s() -> float:
+    """CPU seconds of this process and its live descendants (the Dask workers)."""
+    total = 0.0
+    me = psutil.Process()
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def run_child(scenario: Path, db: Path, workers: int) -> dict[str, Any]:
+    """Monitor the scenario into ``db`` with ``workers``; timings of the observing phase."""
+    from basewatch.imagery.catalog import open_catalog
+    from basewatch.imagery.load import LoadParams
+    from basewatch.monitor import MonitorParams, parse_day, plan, run_monitor
+    from basewatch.sites import load_registry
+    from basewatch.store import open_store
+
+    registry = load_registry(scenario / "sites.geojson")
+    catalog = open_catalog(scenario / "catalog" / "catalog.json")
+    params = MonitorParams(
+        start=parse_day(DEMO_START),
+        end=parse_day(DEMO_END, end_of_day=True),
+        workers=workers,
+        load=LoadParams(use_cache=False),
+    )
+    _, tasks = plan(registry, catalog, params)
+    marks: list[tuple[float, float, int]] = []
+    tree_cpu: list[float] = []
+
+    def progress(done: int, total: int) -> None:
+        marks.append((time.perf_counter(), _cpu_s(), _read_chars()))
+        if done in (0, total):
+            tree_cpu.append(_tree_cpu_s())
+
+    t0 = time.perf_counter()
+    with open_store(f"sqlite:///{db}") as store:
+        summary = run_monitor(registry, catalog, store, params, progress=progress)
+    t1 = time.perf_counter()
+    result: dict[str, Any] = {
+        "workers": workers,
+        "chips": summary.observed,
+        "failed": summary.failed,
+        "total_s": t1 - t0,
+        "observe_s": marks[-1][0] - marks[0][0],
+        "main_cpu_s": marks[-1][1] - marks[0][1],
+        "tree_cpu_s": tree_cpu[-1] - tree_cpu[0],
+        "maxrss_self_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "maxrss_children_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    }
+    if workers == 1:  # chips come back in task order: each interval is one chip
+        result["per_sensor"] = _per_sensor(tasks, marks)
+        result["db_s_per_chip"], result["db_cpu_s_per_chip"] = _store_cost(db)
+        result["zones"] = [[z.target for z in s.zones] for s in registry.sites]
+    return result
+
+
+def _per_sensor(tasks: list[Any], marks: list[tuple[float, float, int]]) -> dict[str, Any]:
+    seconds: dict[str, list[float]] = defaultdict(list)
+    cpu: dict[str, list[float]] = defaultdict(list)
+    read: dict[str, list[int]] = defaultdict(list)
+    assets: dict[str, int] = {}
+    for task, before, after in zip(tasks, marks, marks[1:], strict=False):
+        sensor = task.scene.sensor
+        seconds[sensor].append(after[0] - before[0])
+        cpu[sensor].append(after[1] - before[1])
+        read[sensor].append(after[2] - before[2])
+        assets[sensor] = len(task.scene.assets)
+    return {
+        s: {
+            "chips": len(seconds[s]),
+            "s_per_chip": statistics.fmean(seconds[s]),
+            "cpu_s_per_chip": statistics.fmean(cpu[s]),
+            "bytes_per_chip": statistics.fmean(read[s]),
+            "assets": assets[s],
+        }
+        for s in sorted(seconds)
+    }
+
+
+def _store_cost(db: Path) -> tuple[float, float]:
+    """Wall and CPU seconds per chip to write the run's observations and statuses afresh."""
+    from basewatch.store import open_store
+
+    with open_store(f"sqlite:///{db}") as store:
+        observations = store.observations()
+    fresh = db.with_name("store-cost.db")
+    with open_store(f"sqlite:///{fresh}") as store:
+        t0, c0 = time.perf_counter(), time.process_time()
+        for obs in observations:
+            store.write_observation(obs)
+            store.record_chip_status(
+                site_id=obs.site_id, zone_id=obs.zone_id, scene_id=obs.scene_id, status="done"
+            )
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    n = max(len(observations), 1)
+    return elapsed / n, cpu / n
+
+
+# ---------------------------------------------------------------------------- parent
+
+
+class TreeSampler:
+    """Samples a process tree every ``interval`` s: peak total RSS, I/O and CPU per process."""
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        self.root = psutil.Process(pid)
+        self.interval = interval
+        self.peak_rss = 0
+        self.read_chars: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> TreeSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                tree = [self.root, *self.root.children(recursive=True)]
+            except psutil.Error:
+                continue
+            rss = 0
+            for proc in tree:
+                try:
+                    rss += proc.memory_info().rss
+                    self.read_chars[proc.pid] = proc.io_counters().read_chars
+                except psutil.Error:
+                    continue
+            self.peak_rss = max(self.peak_rss, rss)
+
+
+def measure(scenario: Path, workers: int, tmp: Path) -> dict[str, Any]:
+    """Run one child and add what the parent saw of its process tree."""
+    out = tmp / f"run-{workers}.json"
+    command = [sys.executable, __file__, "--child", str(scenario), str(tmp / f"w{workers}.db")]
+    command += ["--workers", str(workers), "--json", str(out)]
+    process = subprocess.Popen(command)
+    with TreeSampler(process.pid) as sampler:
+        process.wait()
+    if process.returncode:
+        raise SystemExit(f"the {workers}-worker run failed (exit {process.returncode})")
+    result: dict[str, Any] = json.loads(out.read_text())
+    result["peak_tree_rss_mb"] = sampler.peak_rss / 1e6
+    result["tree_read_mb"] = sum(sampler.read_chars.values()) / 1e6
+    return result
+
+
+def _chips_per_site_year(zones: list[list[str]]) -> tuple[float, float]:
+    """Sentinel-1 and Sentinel-2 chips per site per year, for this registry's mix of zones."""
+    from basewatch.observe import observable
+
+    all_zones = [t for site in zones for t in site]
+    s1 = sum(observable(t, "sentinel-1") for t in all_zones) / len(zones) * S1_PER_YEAR
+    s2 = sum(observable(t, "sentinel-2") for t in all_zones) / len(zones) * S2_PER_YEAR
+    return s1, s2
+
+
+def estimate(one: dict[str, Any], two: dict[str, Any] | None) -> list[str]:
+    """Lines of the 1,000-site estimate from the measured costs per chip.
+
+    CPU per real chip = the measured observing CPU + the decode of every asset's COG tiles
+    (bench/load.py); on a cluster it grows by the Dask overhead measured here (CPU per chip of
+    all processes with 2 workers against 1). The serial part is the one process that writes
+    the store: the larger of its CPU per chip with 2 workers and the store writes alone.
+    """
+    s1_chips, s2_chips = _chips_per_site_year(one["zones"])
+    per = one["per_sensor"]
+    counts = {"sentinel-1": SITES * s1_chips, "sentinel-2": SITES * s2_chips}
+    chips = sum(counts.values())
+    cpu_s = sum(
+        n * (per[s]["cpu_s_per_chip"] + per[s]["assets"] * REAL_READ_S_PER_ASSET)
+        for s, n in counts.items()
+    )
+    real_bytes = sum(n * per[s]["assets"] * REAL_BYTES_PER_ASSET for s, n in counts.items())
+    overhead = 1.0
+    serial_s = one["db_s_per_chip"]
+    if two is not None:
+        overhead = max((two["tree_cpu_s"] / two["chips"]) / (one["tree_cpu_s"] / one["chips"]), 1)
+        serial_s = max(serial_s, two["main_cpu_s"] / two["chips"])
+    net_h = real_bytes / NETWORK_BYTES_PER_S / 3600
+    serial_h = chips * serial_s / 3600
+    lines = [
+        f"1,000 sites x 1 year: {counts['sentinel-1']:,.0f} Sentinel-1 + "
+        f"{counts['sentinel-2']:,.0f} Sentinel-2 chips = {chips:,.0f} chips "
+        f"(S1 {S1_PER_YEAR}, S2 {S2_PER_YEAR} passes a year; this registry's mix of zones)",
+        f"CPU {cpu_s / 3600:,.1f} core-hours in one process (x{overhead:.2f} on Dask); "
+        f"{real_bytes / 1e12:,.2f} TB read from real COGs; "
+        f"store writer {serial_s * 1e3:.1f} ms/chip = {serial_h:,.2f} h",
+        f"{'M workers':>10} {'CPU h':>8} {'network h':>10} {'store h':>8}  limited by",
+    ]
+    for m in CLUSTER_SIZES:
+        cpu_h = cpu_s / 3600 * (overhead if m > 1 else 1.0) / m
+        hours = {"CPU": cpu_h, "bytes read": net_h, "database": serial_h}
+        limit = max(hours, key=lambda k: hours[k])
+        lines.append(
+            f"{m:>10} {cpu_h:>8.1f} {net_h:>10.1f} {serial_h:>8.2f}  {limit} "
+            f"(~{hours[limit]:.1f} h)"
+        )
+    lines.append(
+        f"(network: {NETWORK_BYTES_PER_S * 8 / 1e9:.0f} Gbit/s for the whole cluster; "
+        f"{REAL_BYTES_PER_ASSET / 1e6:.1f} MB and {REAL_READ_S_PER_ASSET * 1e3:.0f} ms per asset "
+        "per chip from bench/load.py; store: one SQLite writer)"
+    )
+    return lines
+
+
+def _same(tmp: Path, runs: dict[int, dict[str, Any]]) -> str:
+    """Whether every run's `export observations` (CSV) gives the same bytes; else the first
+    differing line (a detector edited between the runs shows up here)."""
+    from basewatch.store import export_observations, open_store
+
+    exports = {}
+    for workers in runs:
+        with open_store(f"sqlite:///{tmp / f'w{workers}.db'}") as store:
+            exports[workers] = export_observations(store, "csv").splitlines()
+    first = exports[min(exports)]
+    for workers, lines in exports.items():
+        if lines != first:
+            diff = next((a, b) for a, b in zip(first, lines, strict=False) if a != b)
+            return f"no ({workers} workers differ first at: {diff[0]!r} vs {diff[1]!r})"
+    return "yes"
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
+
+
+def report(runs: dict[int, dict[str, Any]], load_before: str, load_after: str) -> None:
+    """Print the figures of every run, the speed-up and the estimate."""
+    print(f"machine: {load_before} before, {load_after} after")
+    for workers, r in sorted(runs.items()):
+        rate = r["chips"] / r["observe_s"]
+        print(
+            f"{workers} worker(s): {r['chips']} chips ({r['failed']} failed) in "
+            f"{r['observe_s']:.1f} s observing = {rate:.1f} chips/s; "
+            f"{r['total_s'] - r['observe_s']:.1f} s planning + start-up; "
+            f"peak memory {r['peak_tree_rss_mb']:.0f} MB (process tree, summed), "
+            f"largest process {max(r['maxrss_self_kb'], r['maxrss_children_kb']) / 1e3:.0f} MB; "
+            f"CPU {r['tree_cpu_s'] / r['chips'] * 1e3:.0f} ms/chip "
+            f"(main process {r['main_cpu_s'] / r['chips'] * 1e3:.0f})"
+        )
+    if 1 not in runs:
+        return
+    one = runs[1]
+    for sensor, p in one["per_sensor"].items():
+        print(
+            f"  {sensor:<11} {p['chips']:>4} chips: {p['s_per_chip'] * 1e3:6.1f} ms/chip wall, "
+            f"{p['cpu_s_per_chip'] * 1e3:6.1f} ms CPU, {p['bytes_per_chip'] / 1e6:5.2f} MB read "
+            f"({p['assets']} assets)"
+        )
+    print(
+        f"  store writes alone: {one['db_s_per_chip'] * 1e3:.1f} ms/chip wall, "
+        f"{one['db_cpu_s_per_chip'] * 1e3:.1f} ms CPU (SQLite)"
+    )
+    if 2 in runs:
+        two = runs[2]
+        speedup = (two["chips"] / two["observe_s"]) / (one["chips"] / one["observe_s"])
+        # what 2 idle cores would give: the workers share the cluster's CPU, the main process
+        # (store writes, scheduling) runs beside them
+        cpu_bound = 2 * (one["tree_cpu_s"] / one["chips"]) / (two["tree_cpu_s"] / two["chips"])
+        print(
+            f"speed-up with 2 workers: {speedup:.2f} measured (target >= 1.5 on 2 idle cores); "
+            f"{min(cpu_bound, 2.0):.2f} from CPU per chip (1 worker vs all processes of 2)"
+        )
+    for line in estimate(one, runs.get(2)):
+        print(line)
+
+
+def main() -> None:
+    """Build (or reuse) the 12-site scenario, run each worker count, print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sites", type=int, default=12)
+    parser.add_argument("--keep", type=Path, help="Build the scenario here once and reuse it.")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--child", nargs=2, type=Path, metavar=("SCENARIO", "DB"))
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    if args.child:
+        result = run_child(args.child[0], args.child[1], args.workers[0])
+        args.json.write_text(json.dumps(result))
+        return
+    with tempfile.TemporaryDirectory(prefix="basewatch-scale-") as tmp:
+        scenario = args.keep or Path(tmp) / "scenario"
+        if not (scenario / "catalog" / "catalog.json").exists():
+            t0 = time.perf_counter()
+            run_demo(scenario, build_only=True, n_sites=args.sites)
+            print(f"built the {args.sites}-site scenario in {time.perf_counter() - t0:.0f} s")
+        load_before = _load()
+        runs = {w: measure(scenario, w, Path(tmp)) for w in args.workers}
+        report(runs, load_before, _load())
+        print(f"observations byte-identical across worker counts: {_same(Path(tmp), runs)}")
+
+
+if __name__ == "__main__":
+    main()
