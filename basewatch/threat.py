@@ -311,6 +311,8 @@ def _front_feature(file: Path, index: int, feature: Any) -> FrontFeature:
     if not geom.is_valid:
         geom = shapely.make_valid(geom)
     props = feature.get("properties") or {}
+    if not isinstance(props, dict):
+        raise InputError(f"{where} has properties that are not an object; give {{...}} or null")
     return FrontFeature(
         geometry=geom,
         controller=str(props.get("controller") or ""),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,9 +30,12 @@ from basewatch.tracks import read_states
 FUZZ = settings(
     max_examples=500,
     deadline=None,
+    derandomize=bool(os.environ.get("CI")),
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-"""500 examples per parser, no per-example deadline (the machine is shared)."""
+"""500 examples per parser, no per-example deadline (the machine is shared). Under CI the
+examples are derived from each test's name (reproducible runs); elsewhere they are random, so
+every local run explores new inputs."""
 
 # -- building blocks --------------------------------------------------------------------------
 
