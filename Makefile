@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-EXTRAS := dev,web,postgres,dask
+DEMO_STAMP := $(VENV)/.installed-demo-stamp
+# Tests need every extra; torch==2.13.0 ([train]) is the CPU build (a plain `torch` is CUDA).
+EXTRAS := dev,web,postgres,dask,train
 
 .PHONY: demo test lint typecheck system-deps clean
 
@@ -11,9 +13,16 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
-	@touch $(STAMP)
+	@touch $(STAMP) $(DEMO_STAMP)
 
-demo: $(STAMP)
+# The demo needs only the package itself (no torch, no test tools).
+$(DEMO_STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	@touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(VENV)/bin/basewatch demo --out demo-output
 	@echo "report: $(CURDIR)/demo-output/report.html"
 

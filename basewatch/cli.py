@@ -280,7 +280,18 @@ def scenes_search(
 @click.option("--site", "site_ids", multiple=True, help="Only this site (repeatable).")
 @click.option("--collection", "collections", multiple=True, help="Collection id (repeatable).")
 @click.option("--max-cloud", type=float, help="Skip Sentinel-2 scenes cloudier than this (%).")
-@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Worker processes; more than 1 starts a local Dask cluster on 127.0.0.1.",
+)
+@click.option(
+    "--scheduler",
+    metavar="tcp://HOST:PORT",
+    help="Run on this existing Dask scheduler's workers instead of a local cluster.",
+)
 @click.option(
     "--cache-dir",
     type=click.Path(path_type=Path),
@@ -297,6 +308,7 @@ def monitor(
     collections: tuple[str, ...],
     max_cloud: float | None,
     workers: int,
+    scheduler: str | None,
     sensor: str | None,
     cache_dir: Path | None,
     no_cache: bool,
@@ -319,6 +331,7 @@ def monitor(
             cache_dir=cache_dir,
             use_cache=not no_cache,
             progress=progress,
+            scheduler=scheduler,
         )
     _print_summary(summary)
 
@@ -371,6 +384,18 @@ def assess(
     type=click.Path(path_type=Path),
     help="ADS-B state vectors (CSV/JSON): adds flight activity per day.",
 )
+@click.option(
+    "--front",
+    "fronts",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="GeoJSON front lines / control areas, or a bundled front's name such as "
+    "syria-2024-12-07 (repeatable, one per date): maps show distances and range rings.",
+)
+@click.option("--hostile", multiple=True, help="Controller whose areas count as hostile.")
+@click.option("--weapons", type=click.Path(path_type=Path), help="Weapons catalogue (YAML).")
+@click.option("--survey", help="Registry for the survey statistics (default: the stored sites).")
+@click.option("--survey-compare", help="Earlier registry to compare the survey with.")
 def report(
     db: str,
     assessment: Path | None,
@@ -378,12 +403,27 @@ def report(
     pdf: Path | None,
     site_ids: tuple[str, ...],
     tracks: Path | None,
+    fronts: tuple[Path, ...],
+    hostile: tuple[str, ...],
+    weapons: Path | None,
+    survey: str | None,
+    survey_compare: str | None,
 ) -> None:
     """Write the HTML report (opens offline), optionally printed to PDF."""
     from basewatch.report import build_report
 
     built = build_report(
-        out=out, db=db, assessment=assessment, pdf=pdf, site_ids=site_ids, tracks=tracks
+        out=out,
+        db=db,
+        assessment=assessment,
+        pdf=pdf,
+        site_ids=site_ids,
+        tracks=tracks,
+        fronts=fronts,
+        hostile=hostile,
+        weapons=weapons,
+        survey=survey,
+        survey_compare=survey_compare,
     )
     click.echo(f"wrote {built.html}")
     if built.pdf is not None:
@@ -836,7 +876,24 @@ def watch(
 @click.option("--db", default="sqlite:///basewatch.db", show_default=True, help=DB_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=int, default=8000, show_default=True, help="TCP port.")
-def serve(db: str, host: str, port: int) -> None:
+@click.option(
+    "--front",
+    "fronts",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="GeoJSON front lines / control areas, or a bundled front's name (repeatable): "
+    "maps show them with distances and range rings.",
+)
+@click.option("--hostile", multiple=True, help="Controller whose areas count as hostile.")
+@click.option("--weapons", type=click.Path(path_type=Path), help="Weapons catalogue (YAML).")
+def serve(
+    db: str,
+    host: str,
+    port: int,
+    fronts: tuple[Path, ...],
+    hostile: tuple[str, ...],
+    weapons: Path | None,
+) -> None:
     """Serve the dashboard and JSON API (writes need BASEWATCH_TOKEN; extra [web])."""
     from basewatch.errors import InputError
 
@@ -848,7 +905,166 @@ def serve(db: str, host: str, port: int) -> None:
             "pip install 'basewatch[web]'"
         ) from exc
     click.echo(f"serving {db} on http://{host}:{port}/ (API docs: /docs)", err=True)
-    run(db, host=host, port=port)
+    run(db, host=host, port=port, fronts=fronts, hostile=hostile, weapons=weapons)
+
+
+# ------------------------------------------------------------------------------ detect
+
+
+@cli.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--sensor",
+    type=click.Choice(["s1", "sar", "s2", "highres"]),
+    required=True,
+    help="s1: sigma0 GeoTIFF (VV[, VH]); sar: any amplitude image (PNG too); "
+    "s2: band folder, multi-band GeoTIFF or STAC item JSON; highres: sub-metre RGB.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="One image: the GeoJSON file (or an existing folder); several: a folder.",
+)
+@click.option("--gsd", type=float, default=None, help="Pixel size in metres (default: georef).")
+@click.option(
+    "--model", type=click.Path(path_type=Path), default=None, help="Weights file (highres only)."
+)
+@click.option(
+    "--scale", type=float, default=None, help="Multiply stored values (e.g. 1.5259e-5 = 1/65535)."
+)
+def detect(
+    images: tuple[Path, ...],
+    sensor: str,
+    out: Path,
+    gsd: float | None,
+    model: Path | None,
+    scale: float | None,
+) -> None:
+    """Detect ships (or sub-metre objects) in images; write detections GeoJSON per image."""
+    from basewatch.detect.run import run_detect
+
+    for path, result in run_detect(
+        images, sensor=sensor, out=out, gsd_m=gsd, model=model, scale=scale
+    ):
+        note = f" ({result.reason})" if result.reason else ""
+        click.echo(f"{result.source}: {len(result.detections)} detection(s) -> {path}{note}")
+
+
+@cli.group()
+def train() -> None:
+    """Train basewatch's own detectors (needs the [train] extra: PyTorch CPU)."""
+
+
+@train.command("aircraft")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Airbus layout folder (images/ + annotations.csv) or a COCO .json file.",
+)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Model file (.onnx).")
+@click.option("--epochs", type=int, default=40, show_default=True, help="Epochs of 25 batches.")
+@click.option(
+    "--val-images",
+    multiple=True,
+    help="Image file name held out of training and scored after it (repeatable).",
+)
+@click.option("--gsd", type=float, default=0.5, show_default=True, help="Image GSD in metres.")
+@click.option("--steps", type=int, default=25, show_default=True, help="Batches per epoch.")
+@click.option("--batch", type=int, default=12, show_default=True, help="Crops per batch.")
+@click.option(
+    "--simulated",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Add this many simulated airfield images (the demo's look) to training.",
+)
+def train_aircraft(
+    data: Path,
+    out: Path,
+    epochs: int,
+    val_images: tuple[str, ...],
+    gsd: float,
+    steps: int,
+    batch: int,
+    simulated: int,
+) -> None:
+    """Train the aircraft detector from scratch on labelled images; export ONNX."""
+    from basewatch.train.run import train_aircraft as run
+
+    report = run(
+        data,
+        out,
+        epochs=epochs,
+        val_images=val_images,
+        gsd_m=gsd,
+        steps_per_epoch=steps,
+        batch=batch,
+        simulated=simulated,
+        progress=lambda n, loss: click.echo(f"epoch {n}/{epochs} loss {loss:.3f}", err=True),
+    )
+    click.echo(
+        f"trained on {report.train_images} images + {report.simulated_images} simulated "
+        f"({report.train_boxes} aircraft) in {report.seconds:.0f} s -> {report.out}"
+    )
+    if report.validation:
+        v = report.validation
+        click.echo(
+            f"held-out: precision {v['precision']:.3f} recall {v['recall']:.3f} "
+            f"F1 {v['f1']:.3f} median count error {100 * v['median_count_error']:.1f} %"
+        )
+
+
+# ------------------------------------------------------------------ evidence extract (text)
+
+
+@evidence.command("extract")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--sites", "registry", required=True, help="Registry file or bundled name.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--add", "add", is_flag=True, help="Also file the claims in the ledger (--db).")
+@click.option("--db", default="sqlite:///basewatch.db", show_default=True, help=DB_HELP)
+@click.option("--grade", default="F6", show_default=True, help="Admiralty grade for --add.")
+def evidence_extract(
+    files: tuple[Path, ...], registry: str, fmt: str, add: bool, db: str, grade: str
+) -> None:
+    """Read articles and posts (text, Markdown, HTML); list one entry per claim about a site."""
+    from basewatch.errors import InputError
+    from basewatch.sites import load_registry
+    from basewatch.textev import extract_files, ledger_entries
+
+    sites = load_registry(registry)
+    result = extract_files(files, sites)
+    for problem in result.problems:
+        click.echo(f"basewatch: {problem.message}", err=True)
+    stored = 0
+    if add and result.claims:
+        from basewatch.evidence import add_entries
+        from basewatch.store import open_store
+
+        entries = ledger_entries(result.claims, grade=grade)  # a bad grade fails here
+        with open_store(db) as store:
+            ids = add_entries(store, entries)
+        stored = len(set(ids))
+    if fmt == "json":
+        click.echo(json.dumps([c.record() for c in result.claims], indent=1, ensure_ascii=False))
+    else:
+        for c in result.claims:
+            counts = ", ".join(f"{q.count} {q.what}" for q in c.quantities) or "-"
+            event = c.event_date.isoformat() if c.event_date else "-"
+            click.echo(
+                f"{c.site_id:<10} {c.published.isoformat()} {event:<10} {c.kind:<8} {counts}"
+            )
+            click.echo(f"    {c.claim}" + (f" <{c.source_url}>" if c.source_url else ""))
+    read = len(files) - len(result.problems)
+    click.echo(
+        f"{len(result.claims)} claims from {read} of {len(files)} files"
+        + (f", {stored} distinct entries in {db}" if add else ""),
+        err=True,
+    )
+    if result.problems:
+        raise InputError(f"{len(result.problems)} of {len(files)} files could not be read (above)")
 
 
 def main(argv: list[str] | None = None) -> None:

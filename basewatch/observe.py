@@ -59,7 +59,7 @@ DETECTOR_PLAN: dict[tuple[str, str], str] = {
     ("ship", "sentinel-1"): "sar",
     ("ship", "sentinel-2"): "optical-ships",
     ("aircraft", "sentinel-2"): "optical-apron",
-    ("aircraft", "highres"): "highres",
+    ("aircraft", "highres"): "highres-aircraft",
     ("vehicle", "sentinel-1"): "sar",
     ("vehicle", "highres"): "highres",
     ("ship", "highres"): "highres",
@@ -78,12 +78,16 @@ def observable(target: str, sensor: str) -> bool:
 
 def detector_identity(target: str, sensor: str) -> tuple[str, str]:
     """The ``(name, version)`` of the detector used for ``target`` in ``sensor`` images."""
-    from basewatch.detect import highres, optical, sar
+    from basewatch.detect import aircraft, highres, optical, sar
 
     family = DETECTOR_PLAN[(target, sensor)]
-    module = {"sar": sar, "optical-ships": optical, "optical-apron": optical, "highres": highres}[
-        family
-    ]
+    module = {
+        "sar": sar,
+        "optical-ships": optical,
+        "optical-apron": optical,
+        "highres": highres,
+        "highres-aircraft": aircraft,
+    }[family]
     name = module.NAME if family != "optical-apron" else f"{module.NAME}-apron"
     return name, module.VERSION
 
@@ -114,13 +118,17 @@ def run_detector(chip: Chip, target: str) -> list[Detection]:
         )
     rgb = np.dstack([chip.bands["red"], chip.bands["green"], chip.bands["blue"]])
     rgb = np.nan_to_num(rgb, nan=0.0)
+    if family == "highres-aircraft":
+        from basewatch.detect import aircraft
+
+        return aircraft.detect_aircraft(rgb, res, search_mask=chip.zone_mask & chip.valid)
     return highres.detect(rgb, gsd_m=res, search_mask=chip.zone_mask & chip.valid, target=target)
 
 
 def detection_feature(det: Detection, chip: Chip) -> dict[str, Any]:
     """A detection as a GeoJSON Feature (footprint in EPSG:4326) in the DESIGN.md format."""
-    col, row = det.centroid_px
-    x, y = chip.transform @ (col, row)
+    col, row = det.centroid_px  # pixel indices: the pixel's centre is at index + 0.5
+    x, y = chip.transform @ (col + 0.5, row + 0.5)
     if det.length_m and det.width_m:
         heading = math.radians(det.heading_deg or 0.0)
         half_l, half_w = det.length_m / 2, det.width_m / 2
@@ -160,10 +168,16 @@ def _to_wgs84(crs: str) -> Transformer:
     return Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
 
 
+def _has_data(chip: Chip) -> bool:
+    """Whether any zone pixel holds data in every image band (cloud or not)."""
+    data = [np.isfinite(b) for name, b in chip.bands.items() if name != "scl"]
+    return bool(np.any(np.logical_and.reduce(data) & chip.zone_mask)) if data else False
+
+
 def inside_zone(det: Detection, chip: Chip) -> bool:
     """Whether the detection's centre falls inside the zone polygon."""
-    col, row = det.centroid_px
-    r, c = int(row), int(col)
+    col, row = det.centroid_px  # pixel indices: pixel i spans [i - 0.5, i + 0.5)
+    r, c = math.floor(row + 0.5), math.floor(col + 0.5)
     h, w = chip.zone_mask.shape
     return 0 <= r < h and 0 <= c < w and bool(chip.zone_mask[r, c])
 
@@ -185,7 +199,8 @@ def observe(chip: Chip, zone: Zone) -> Observation:
     value: float | None
     features: list[dict[str, Any]] = []
     if clear < MIN_CLEAR_FOR_COUNT:
-        flags.append("cloudy" if chip.sensor == "sentinel-2" else "no-data")
+        cloudy = chip.sensor == "sentinel-2" and _has_data(chip)
+        flags.append("cloudy" if cloudy else "no-data")
         value = None
     else:
         if clear < PARTLY_CLOUDY:

@@ -206,7 +206,9 @@ def _read_table(path: Path) -> pd.DataFrame:
         if is_json:
             table = pd.read_json(path, orient="records", dtype=False)
         else:
-            table = pd.read_csv(path, dtype=str, keep_default_na=True, skipinitialspace=True)
+            table = pd.read_csv(
+                path, dtype=str, keep_default_na=True, skipinitialspace=True, index_col=False
+            )
     except (ValueError, TypeError, OSError, EOFError, pd.errors.ParserError) as err:
         kind = "JSON records" if is_json else "CSV"
         raise InputError(
@@ -614,7 +616,9 @@ def read_aircraft_types(path: Path) -> dict[str, AircraftType]:
     """
     path = Path(path)
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        table = pd.read_csv(
+            path, dtype=str, keep_default_na=False, skipinitialspace=True, index_col=False
+        )
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
         raise InputError(
             f"cannot read aircraft type file {str(path)!r} ({err}); "

@@ -314,21 +314,57 @@ def test_model_is_refused_where_no_learned_stage_exists(tmp_path: Path) -> None:
         run.detect_image(folder, sensor="s2", model=weights)
 
 
-def test_highres_rgb_reads_and_runs(tmp_path: Path) -> None:
+def test_highres_counts_aircraft_on_a_real_image_crop(tmp_path: Path) -> None:
+    """``detect --sensor highres`` on a 0.5 m airport crop (8-bit PNG, no georeference) finds
+    the labelled aircraft in pixel boxes, with exactly the detections the aircraft module
+    gives for the same bytes (the reader keeps 8-bit values exact)."""
     from PIL import Image
 
-    rng = np.random.default_rng(13)
-    rgb = np.full((200, 200, 3), 160.0) + rng.normal(0, 4, (200, 200, 3))
-    rgb[90:110, 60:140] = 60.0  # a 40 m x 10 m dark object at 0.5 m
+    from basewatch.detect import aircraft
+    from basewatch.train.labels import load_labels
+
+    data = Path(__file__).resolve().parents[2] / "shared" / "data"
+    folder = data / "aircraft_airbus_pleiades_50cm"
+    name = "4f833867-273e-4d73-8bc3-cb2d9ceb54ef.jpg"
+    if not (folder / "images" / name).is_file():
+        pytest.skip(f"shared Airbus sample not found in {folder}")
+    item = next(im for im in load_labels(folder) if im.name == name)
+    crop = item.read()[:1024, :1024]
+    labels = [b for b in item.boxes if b[2] <= 1024 and b[3] <= 1024]
+    assert len(labels) >= 3
     path = tmp_path / "apron.png"
-    Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)).save(path)
-    raster = run.read_highres(path, None)
-    assert raster.bands["red"].max() <= 1.0 and raster.pixel_size_m is None
+    Image.fromarray(crop).save(path)
     result = run.detect_image(path, sensor="highres", gsd_m=0.5)
-    assert result.detector.startswith("highres")
-    (det,) = result.detections
-    assert det.bbox_px == (60, 90, 80, 20)
-    assert det.length_m == pytest.approx(40, rel=0.1)
+    assert result.detector.startswith(aircraft.NAME)
+    direct = aircraft.detect_aircraft(crop, 0.5)
+    assert [d.bbox_px for d in result.detections] == [d.bbox_px for d in direct]
+    assert {d.cls for d in result.detections} == {"aircraft"}
+    centres = [(c + w / 2, r + h / 2) for c, r, w, h in (d.bbox_px for d in result.detections)]
+    found = sum(
+        any(x0 <= x <= x1 and y0 <= y <= y1 for x, y in centres) for x0, y0, x1, y1 in labels
+    )
+    assert found >= 0.8 * len(labels)
+    assert len(result.detections) <= len(labels) + 2
+
+
+def test_highres_grayscale_and_16_bit_images_are_read(tmp_path: Path) -> None:
+    """A one-band image is taken as grayscale; a 16-bit one is stretched onto 8 bits."""
+    import rasterio
+
+    rng = np.random.default_rng(13)
+    grey = rng.integers(200, 3000, (64, 64)).astype(np.uint16)
+    path = tmp_path / "grey16.tif"
+    with rasterio.open(
+        path, "w", driver="GTiff", width=64, height=64, count=1, dtype="uint16"
+    ) as dst:
+        dst.write(grey, 1)
+    raster = run.read_highres(path, None)
+    red = raster.bands["red"]
+    assert np.array_equal(red, raster.bands["blue"])
+    assert red.min() == 0.0 and red.max() == 1.0
+    assert np.allclose(red * 255, np.round(red * 255))  # on the 8-bit grid
+    order = np.argsort(grey, axis=None)
+    assert np.all(np.diff(red.ravel()[order]) >= 0)  # the stretch keeps the order
 
 
 def test_gcp_georeferenced_grd_gets_footprints_and_pixel_size(tmp_path: Path) -> None:

@@ -187,12 +187,19 @@ def _scale_of(src: Any, band: int, user: float | None) -> float:
 
 def _read_band(src: Any, band: int, shape: tuple[int, int] | None = None) -> np.ndarray:
     """One band as float64 with no-data as NaN, resampled (nearest) to ``shape`` if given."""
+    import rasterio
     from rasterio.enums import Resampling
 
     kwargs: dict[str, Any] = {}
     if shape is not None and (src.height, src.width) != shape:
         kwargs = {"out_shape": shape, "resampling": Resampling.nearest}
-    arr = src.read(band, masked=True, **kwargs)
+    try:
+        arr = src.read(band, masked=True, **kwargs)
+    except rasterio.errors.RasterioError as exc:
+        raise ImageryError(
+            f"{src.name}: band {band} cannot be decoded ({str(exc).splitlines()[0][:120]}); "
+            "the file is corrupt or truncated: download or export it again"
+        ) from None
     return np.ma.filled(arr.astype(np.float64), np.nan)
 
 
@@ -407,20 +414,32 @@ def read_sar(path: Path, scale: float | None = None) -> Raster:
 
 
 def read_highres(path: Path, scale: float | None = None) -> Raster:
-    """Read a sub-metre RGB image (bands red, green, blue first) scaled to [0, 1]."""
+    """Read a sub-metre image (red, green, blue first; one band is grayscale) into [0, 1].
+
+    8-bit values are divided by 255. Other types (16-bit, float) are divided by ``scale``'s
+    inverse when given, else stretched from their 0.5th to 99.5th percentile, as the aircraft
+    model saw its 8-bit training images; either way the values lie on the 8-bit grid, so the
+    detector gets back exactly the bytes of an 8-bit image.
+    """
+    from basewatch.detect.aircraft import to_rgb8
+
     with _open(path) as src:
-        if src.count < 3:
+        if src.count == 2:
             raise InputError(
-                f"{path}: {src.count} band(s), --sensor highres needs an RGB image (3 bands)"
+                f"{path}: 2 bands; --sensor highres needs an RGB (3+ bands) or grayscale image"
             )
         dtype = src.dtypes[0]
-        arrays = [_read_band(src, i) for i in (1, 2, 3)]
+        arrays = [_read_band(src, i) for i in ((1, 2, 3) if src.count >= 3 else (1, 1, 1))]
         transform, crs, px = _georef(src)
-    factor = scale if scale is not None else (1 / 255.0 if dtype == "uint8" else 1.0)
-    if scale is None and dtype == "uint16":
-        factor = 1 / 65535.0
-    bands = {name: arr * factor for name, arr in zip(("red", "green", "blue"), arrays, strict=True)}
-    valid = np.all([np.isfinite(a) for a in bands.values()], axis=0)
+    stack = np.dstack(arrays)
+    valid = np.all(np.isfinite(stack), axis=2)
+    if dtype == "uint8" and scale is None:
+        rgb8 = np.nan_to_num(stack).astype(np.uint8)
+    elif scale is not None:
+        rgb8 = np.clip(np.round(np.nan_to_num(stack) * scale * 255), 0, 255).astype(np.uint8)
+    else:
+        rgb8 = to_rgb8(stack, name=str(path))
+    bands = {name: rgb8[:, :, i] / 255.0 for i, name in enumerate(("red", "green", "blue"))}
     return Raster(
         bands=bands, valid=valid, source=str(path), transform=transform, crs=crs, pixel_size_m=px
     )
@@ -469,22 +488,28 @@ def detect_radar(
 def detect_highres(
     raster: Raster, gsd_m: float, model: Path | None
 ) -> tuple[list[Detection], str | None]:
-    """Objects in a sub-metre RGB raster (the highres entry of :data:`DISPATCH`).
+    """Aircraft in a sub-metre RGB raster (the highres entry of :data:`DISPATCH`).
 
-    ``rgb`` is float32 in [0, 1], shape (rows, cols, 3). The classical detector ignores
-    ``model``; a trained detector takes it (switch the return line)."""
-    from basewatch.detect import highres
+    The trained detector (:func:`basewatch.detect.aircraft.detect_aircraft`) runs on the 8-bit
+    image; ``model`` replaces the shipped ONNX, or is a YOLO export run with
+    :mod:`basewatch.detect.yolo` (its classes as the model names them). Vehicles and ships in
+    sub-metre images are counted per zone by the classical detector in ``monitor``; on whole
+    airport images it finds too many look-alikes to be offered here.
+    """
+    from basewatch.detect import aircraft, yolo
 
-    rgb = np.nan_to_num(np.dstack([raster.bands[b] for b in ("red", "green", "blue")]))
-    rgb = rgb.astype(np.float32)
-    return highres.detect(rgb, gsd_m=gsd_m, search_mask=raster.valid, target="any"), None
+    rgb = np.dstack([raster.bands[b] for b in ("red", "green", "blue")])
+    rgb8 = np.round(np.nan_to_num(rgb) * 255).astype(np.uint8)
+    if model is not None and yolo.is_yolo_model(model):
+        return yolo.detect_yolo(rgb8, model, gsd_m=gsd_m), None
+    return aircraft.detect_aircraft(rgb8, gsd_m, model, search_mask=raster.valid), None
 
 
 def _detector_name(sensor: str) -> str:
     """``name/version`` of the detector behind ``sensor``."""
-    from basewatch.detect import highres, optical, sar
+    from basewatch.detect import aircraft, optical, sar
 
-    module = {"s1": sar, "sar": sar, "s2": optical, "highres": highres}[sensor]
+    module = {"s1": sar, "sar": sar, "s2": optical, "highres": aircraft}[sensor]
     return f"{module.NAME}/{module.VERSION}"
 
 

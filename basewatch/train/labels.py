@@ -1,0 +1,140 @@
+"""Labelled images for training and evaluation: Airbus layout and COCO JSON (numpy only)."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from basewatch.errors import ImageryError, InputError
+
+AIRCRAFT_CLASSES = ("airplane", "truncated_airplane", "aircraft", "plane")
+"""Label classes (case-insensitive) taken as aircraft; other classes are ignored."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LabelledImage:
+    """One image and its aircraft boxes."""
+
+    name: str
+    """Image file name (the id used by the label file)."""
+    path: Path
+    """Where the image file is."""
+    boxes: np.ndarray
+    """``(n, 4)`` float32 boxes ``(x0, y0, x1, y1)`` in image pixels."""
+    gsd_m: float
+    """Ground sample distance of the image (m)."""
+    pixels: np.ndarray | None = None
+    """The pixels, for images made in memory (simulated); ``None``: read ``path``."""
+
+    def read(self) -> np.ndarray:
+        """The image pixels, ``(rows, cols, 3)`` uint8."""
+        return self.pixels if self.pixels is not None else read_rgb(self.path)
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """An image file as ``(rows, cols, 3)`` uint8 (via rasterio; no georeference needed)."""
+    from basewatch.detect.aircraft import read_image, to_rgb8
+
+    return to_rgb8(read_image(path).pixels, name=str(path))
+
+
+def load_labels(data: Path | str, *, gsd_m: float = 0.5) -> list[LabelledImage]:
+    """Labelled images from ``data``: a folder in the Airbus layout or a COCO JSON file.
+
+    Airbus layout: ``DIR/images/*.jpg`` (or images directly in ``DIR``) and
+    ``DIR/annotations.csv`` with columns ``image_id, geometry, class`` where ``geometry`` is a
+    pixel polygon ``[(x, y), ...]``. COCO: a ``.json`` file (or a folder holding exactly one
+    ``*.json``) with ``images``, ``annotations`` (``bbox`` = x, y, w, h) and ``categories``;
+    images are looked up next to the JSON or in its ``images/`` folder. Only images whose
+    file exists are returned (an Airbus label file may cover more images than are present).
+    """
+    root = Path(data)
+    if root.is_file() and root.suffix.lower() == ".json":
+        return _load_coco(root, gsd_m)
+    if not root.is_dir():
+        raise InputError(f"training data {root} is neither a folder nor a COCO .json file")
+    if (root / "annotations.csv").is_file():
+        return _load_airbus(root, gsd_m)
+    jsons = sorted(root.glob("*.json"))
+    if len(jsons) == 1:
+        return _load_coco(jsons[0], gsd_m)
+    raise InputError(
+        f"training data {root} has no annotations.csv (Airbus layout) and not exactly one "
+        f"COCO .json file (found {len(jsons)}); see basewatch/models/MODEL_CARD.md"
+    )
+
+
+def _image_dir(root: Path) -> Path:
+    return root / "images" if (root / "images").is_dir() else root
+
+
+def _load_airbus(root: Path, gsd_m: float) -> list[LabelledImage]:
+    images = _image_dir(root)
+    boxes: dict[str, list[list[float]]] = {}
+    with (root / "annotations.csv").open(newline="") as f:
+        for line, row in enumerate(csv.DictReader(f), start=2):
+            try:
+                name, cls = row["image_id"], row.get("class", "Airplane")
+                points = np.asarray(ast.literal_eval(row["geometry"]), dtype=np.float32)
+            except (KeyError, ValueError, SyntaxError) as exc:
+                raise InputError(
+                    f"{root / 'annotations.csv'} line {line}: cannot read the row ({exc}); "
+                    "expected columns image_id, geometry (pixel polygon), class"
+                ) from None
+            if cls.lower() not in AIRCRAFT_CLASSES or points.ndim != 2:
+                continue
+            x0, y0 = points.min(axis=0)
+            x1, y1 = points.max(axis=0)
+            boxes.setdefault(name, []).append([x0, y0, x1, y1])
+    out = [
+        LabelledImage(name=name, path=images / name, boxes=_as_boxes(b), gsd_m=gsd_m)
+        for name, b in sorted(boxes.items())
+        if (images / name).is_file()
+    ]
+    if not out:
+        raise InputError(f"{root}: no labelled image of annotations.csv exists in {images}")
+    return out
+
+
+def _load_coco(path: Path, gsd_m: float) -> list[LabelledImage]:
+    try:
+        doc = json.loads(path.read_text())
+        cats = {c["id"]: str(c["name"]).lower() for c in doc["categories"]}
+        files = {im["id"]: im["file_name"] for im in doc["images"]}
+        anns = doc["annotations"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(
+            f"{path} is not a COCO detection file ({exc}); it needs images, annotations "
+            "(with bbox) and categories"
+        ) from None
+    wanted = {cid for cid, n in cats.items() if n in AIRCRAFT_CLASSES} or set(cats)
+    if len(wanted) == len(cats) and len(cats) > 1:
+        warnings.warn(f"{path}: no aircraft category by name; using all {len(cats)}", stacklevel=2)
+    boxes: dict[int, list[list[float]]] = {iid: [] for iid in files}
+    for a in anns:
+        if a.get("category_id") in wanted and a.get("image_id") in boxes:
+            x, y, w, h = (float(v) for v in a["bbox"])
+            boxes[a["image_id"]].append([x, y, x + w, y + h])
+    out = []
+    for iid, name in sorted(files.items(), key=lambda kv: kv[1]):
+        for folder in (path.parent / "images", path.parent):
+            if (folder / name).is_file():
+                out.append(
+                    LabelledImage(
+                        name=name, path=folder / name, boxes=_as_boxes(boxes[iid]), gsd_m=gsd_m
+                    )
+                )
+                break
+    if not out:
+        raise ImageryError(f"{path}: none of its images exist next to it or in images/")
+    return out
+
+
+def _as_boxes(rows: list[list[float]]) -> np.ndarray:
+    return np.asarray(rows, dtype=np.float32).reshape(-1, 4)

@@ -1,0 +1,98 @@
+"""``basewatch train aircraft``: load labels, train, export, score held-out images."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from basewatch.errors import InputError
+from basewatch.train.labels import load_labels
+
+TORCH_HINT = (
+    "training needs PyTorch (CPU): pip install 'basewatch[train]' "
+    "(or pip install torch==2.13.0 onnx, the CPU build)"
+)
+"""What to tell a user who lacks the training extra."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainReport:
+    """Outcome of one training command."""
+
+    out: Path
+    """The exported ONNX model."""
+    seconds: float
+    """Training wall-clock time."""
+    train_images: int
+    """Images trained on."""
+    train_boxes: int
+    """Aircraft boxes trained on (labelled and simulated)."""
+    simulated_images: int
+    """Simulated airfield images added to training."""
+    validation: dict[str, float] | None
+    """Scores on the ``--val-images`` (precision, recall, f1, median_count_error)."""
+
+
+def require_torch() -> None:
+    """Raise :class:`InputError` with the install hint unless torch and onnx import."""
+    try:
+        import onnx  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError:
+        raise InputError(TORCH_HINT) from None
+
+
+def train_aircraft(
+    data: Path,
+    out: Path,
+    *,
+    epochs: int = 40,
+    val_images: Sequence[str] = (),
+    gsd_m: float = 0.5,
+    steps_per_epoch: int = 25,
+    batch: int = 12,
+    simulated: int = 0,
+    progress: Callable[[int, float], None] | None = None,
+) -> TrainReport:
+    """Train an aircraft model on ``data`` (Airbus layout or COCO) and export it to ``out``.
+
+    ``val_images`` (file names) are held out of training and scored afterwards;
+    ``simulated`` adds that many simulated airfield images (basewatch's own demo look).
+    """
+    require_torch()
+    from basewatch.train.aircraft import TrainConfig, train
+    from basewatch.train.evaluate import score_image, summary
+
+    if out.suffix.lower() != ".onnx":
+        raise InputError(f"--out {out} must end in .onnx")
+    if epochs < 1:
+        raise InputError(f"--epochs must be at least 1, got {epochs}")
+    images = load_labels(data, gsd_m=gsd_m)
+    names = {im.name for im in images}
+    unknown = [v for v in val_images if v not in names]
+    if unknown:
+        raise InputError(
+            f"--val-images {', '.join(unknown)} not among the labelled images of {data}"
+        )
+    held = [im for im in images if im.name in set(val_images)]
+    rest = [im for im in images if im.name not in set(val_images)]
+    if steps_per_epoch < 1 or batch < 1:
+        raise InputError(f"--steps and --batch must be at least 1, got {steps_per_epoch}, {batch}")
+    if simulated < 0:
+        raise InputError(f"--simulated must be 0 or more, got {simulated}")
+    if simulated:
+        from basewatch.train.simulated import simulated_airfields
+
+        rest = rest + simulated_airfields(simulated)
+    cfg = TrainConfig(epochs=epochs, steps_per_epoch=steps_per_epoch, batch=batch)
+    result = train(rest, out, cfg, progress=progress)
+    validation = summary([score_image(im, out) for im in held]) if held else None
+    return TrainReport(
+        out=out,
+        seconds=result.seconds,
+        train_images=len(rest) - simulated,
+        simulated_images=simulated,
+        train_boxes=int(sum(len(im.boxes) for im in rest)),
+        validation=validation,
+    )
