@@ -365,6 +365,27 @@ def assess(
     click.echo(f"wrote {out}")
 
 
+def _front_options(func: Callable[..., None]) -> Callable[..., None]:
+    """Options shared by ``report`` and ``serve``: front lines, hostile controllers, weapons."""
+    options = [
+        click.option(
+            "--front",
+            "fronts",
+            multiple=True,
+            type=click.Path(path_type=Path),
+            help="GeoJSON front lines / control areas, or a bundled front's name such as "
+            "syria-2024-12-07 (repeatable, one per date): maps show distances and range rings.",
+        ),
+        click.option("--hostile", multiple=True, help="Controller whose areas count as hostile."),
+        click.option(
+            "--weapons", type=click.Path(path_type=Path), help="Weapons catalogue (YAML)."
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 @cli.command()
 @click.option("--db", default="sqlite:///basewatch.db", show_default=True, help=DB_HELP)
 @click.option(
@@ -384,16 +405,7 @@ def assess(
     type=click.Path(path_type=Path),
     help="ADS-B state vectors (CSV/JSON): adds flight activity per day.",
 )
-@click.option(
-    "--front",
-    "fronts",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="GeoJSON front lines / control areas, or a bundled front's name such as "
-    "syria-2024-12-07 (repeatable, one per date): maps show distances and range rings.",
-)
-@click.option("--hostile", multiple=True, help="Controller whose areas count as hostile.")
-@click.option("--weapons", type=click.Path(path_type=Path), help="Weapons catalogue (YAML).")
+@_front_options
 @click.option("--survey", help="Registry for the survey statistics (default: the stored sites).")
 @click.option("--survey-compare", help="Earlier registry to compare the survey with.")
 def report(
@@ -876,16 +888,7 @@ def watch(
 @click.option("--db", default="sqlite:///basewatch.db", show_default=True, help=DB_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=int, default=8000, show_default=True, help="TCP port.")
-@click.option(
-    "--front",
-    "fronts",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="GeoJSON front lines / control areas, or a bundled front's name (repeatable): "
-    "maps show them with distances and range rings.",
-)
-@click.option("--hostile", multiple=True, help="Controller whose areas count as hostile.")
-@click.option("--weapons", type=click.Path(path_type=Path), help="Weapons catalogue (YAML).")
+@_front_options
 def serve(
     db: str,
     host: str,

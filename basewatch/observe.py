@@ -212,6 +212,8 @@ def observe(chip: Chip, zone: Zone) -> Observation:
     georef = chip.meta.get("georeferencing", "")
     if georef == "gcp":
         flags.append("gcp-georeferenced")
+    if chip.sensor == "highres":
+        flags.append(f"gsd={chip.resolution_m:.2f}m")  # sub-metre series mix several GSDs
     return Observation(
         site_id=zone.site_id,
         zone_id=zone.id,

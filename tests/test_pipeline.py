@@ -55,6 +55,11 @@ def test_monitor_observes_every_zone_and_is_idempotent(run: dict) -> None:  # ty
     assert ("khmeimim", "main-apron", "sentinel-2") in keys
     assert ("khmeimim", "s400-position", "sentinel-1") in keys
     assert ("khmeimim", "transport-apron", "highres") in keys
+    sub_metre = [o for o in run["observations"] if o.sensor == "highres"]
+    assert sub_metre and all("gsd=0.50m" in o.flags for o in sub_metre)
+    assert not any(
+        f.startswith("gsd=") for o in run["observations"] if o not in sub_metre for f in o.flags
+    )
 
 
 def test_counts_come_from_detections_on_pixels(run: dict, scenario: ScenarioPaths) -> None:  # type: ignore[type-arg]
