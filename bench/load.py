@@ -92,8 +92,8 @@ def touched_tile_bytes(
     east of 36 deg E lies in UTM 37N), so its bounds are carried into the file's CRS first."""
     with rasterio.open(path) as src:
         bx, by = src.block_shapes[0][1], src.block_shapes[0][0]
-        left, top = chip_transform * (0, 0)
-        right, bottom = chip_transform * (width, height)
+        left, top = chip_transform @ (0, 0)
+        right, bottom = chip_transform @ (width, height)
         bounds = transform_bounds(chip_crs, src.crs, left, bottom, right, top, densify_pts=21)
         win = from_bounds(*bounds, transform=src.transform)
         col0, row0 = win.col_off - 1, win.row_off - 1

@@ -219,7 +219,7 @@ def test_gcp_referenced_image_is_warped_to_the_right_place(tmp_path: Path) -> No
     zone = _zone(ex - 400, ey - 300, ex + 400, ey + 300)
     chip = load_chip(scene, zone, params=LoadParams(use_cache=False))
     row, col = np.unravel_index(np.nanargmax(chip.bands["vv"]), chip.bands["vv"].shape)
-    x, y = chip.transform * (col + 0.5, row + 0.5)
+    x, y = chip.transform @ (col + 0.5, row + 0.5)
     assert chip.crs == "EPSG:32636"
     assert abs(x - ex) <= 10.0 and abs(y - ey) <= 10.0  # within one 10 m pixel
     assert chip.meta["georeferencing"] == "gcp"

@@ -707,7 +707,7 @@ def test_render_overlay_puts_pixels_where_they_are() -> None:
     overlay = render_overlay(chip)
     pixels = imread(io.BytesIO(overlay.png))
     west, south, east, north = overlay.bounds
-    x, y = chip.transform * (col + 0.5, row + 0.5)
+    x, y = chip.transform @ (col + 0.5, row + 0.5)
     lon, lat = Transformer.from_crs(chip.crs, "EPSG:4326", always_xy=True).transform(x, y)
     # Leaflet maps an overlay linearly in Web Mercator between its corners
     merc = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
@@ -718,7 +718,7 @@ def test_render_overlay_puts_pixels_where_they_are() -> None:
     assert red[r, c] and 1 <= red.sum() <= 4  # one chip pixel, within a pixel of its place
     assert pixels[0, 0, 3] == 0 and pixels[-1, -1, 3] == 0  # outside the rotated chip
     # the cloudy strip (first 5 columns) stays transparent
-    x0, y0 = chip.transform * (2.5, 15.5)
+    x0, y0 = chip.transform @ (2.5, 15.5)
     lon0, lat0 = Transformer.from_crs(chip.crs, "EPSG:4326", always_xy=True).transform(x0, y0)
     (mx0,), (my0,) = merc.transform([lon0], [lat0])
     r0, c0 = int((mn - my0) / (mn - ms) * height), int((mx0 - mw) / (me - mw) * width)

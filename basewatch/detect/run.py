@@ -167,7 +167,7 @@ def ground_pixel_size(transform: Any, crs: str, width: int, height: int) -> floa
 
     to_wgs = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
     c, r = width / 2.0, height / 2.0
-    pts = [transform * (c, r), transform * (c + 1, r), transform * (c, r + 1)]
+    pts = [transform @ (c, r), transform @ (c + 1, r), transform @ (c, r + 1)]
     lon, lat = to_wgs.transform([p[0] for p in pts], [p[1] for p in pts])
     geod = Geod(ellps="WGS84")
     _, _, dx = geod.inv(lon[0], lat[0], lon[1], lat[1])
@@ -621,7 +621,7 @@ def to_feature_collection(result: DetectResult) -> dict[str, Any]:
     for det in result.detections:
         geometry = None
         if to_wgs is not None:
-            corners = [result.transform * c for c in footprint_px(det, result.pixel_size_m or 1.0)]
+            corners = [result.transform @ c for c in footprint_px(det, result.pixel_size_m or 1.0)]
             lon, lat = to_wgs.transform([p[0] for p in corners], [p[1] for p in corners])
             ring = [[round(float(x), 7), round(float(y), 7)] for x, y in zip(lon, lat, strict=True)]
             geometry = {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}

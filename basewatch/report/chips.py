@@ -63,7 +63,7 @@ def _bounds(chip: Chip) -> tuple[float, float, float, float]:
     from pyproj import Transformer
 
     height, width = chip.valid.shape
-    corners = [chip.transform * (c, r) for c in (0, width) for r in (0, height)]
+    corners = [chip.transform @ (c, r) for c in (0, width) for r in (0, height)]
     to_wgs84 = Transformer.from_crs(chip.crs, "EPSG:4326", always_xy=True)
     lons, lats = to_wgs84.transform([x for x, _ in corners], [y for _, y in corners])
     return (float(min(lons)), float(min(lats)), float(max(lons)), float(max(lats)))
@@ -130,8 +130,8 @@ def render_overlay(chip: Chip) -> ChipImage:
 
     rgba = _rgba(chip).astype(np.float32).transpose(2, 0, 1)
     _, height, width = rgba.shape
-    left, top = chip.transform * (0, 0)
-    right, bottom = chip.transform * (width, height)
+    left, top = chip.transform @ (0, 0)
+    right, bottom = chip.transform @ (width, height)
     extent = max(abs(right - left), abs(top - bottom))
     resolution = max(chip.resolution_m, extent / MAX_OVERLAY_PX)
     dst_transform, dst_width, dst_height = calculate_default_transform(
@@ -157,8 +157,8 @@ def render_overlay(chip: Chip) -> ChipImage:
     )
     buffer = io.BytesIO()
     imsave(buffer, np.clip(warped.transpose(1, 2, 0), 0.0, 1.0), format="png")
-    west, north = dst_transform * (0, 0)
-    east, south = dst_transform * (dst_width, dst_height)
+    west, north = dst_transform @ (0, 0)
+    east, south = dst_transform @ (dst_width, dst_height)
     to_wgs84 = Transformer.from_crs(MAP_CRS, "EPSG:4326", always_xy=True)
     (lon0, lon1), (lat0, lat1) = to_wgs84.transform([west, east], [south, north])
     return ChipImage(png=buffer.getvalue(), bounds=(lon0, lat0, lon1, lat1))
