@@ -358,7 +358,10 @@ def _record(store: Store, task: ChipTask, obs: Observation | None, error: str) -
         )
         return
     store.write_observation(obs)
-    store.record_chip_status(site_id=site_id, zone_id=zone_id, scene_id=scene_id, status="done")
+    note = f"no count: {', '.join(obs.flags)}" if obs.value is None else ""
+    store.record_chip_status(
+        site_id=site_id, zone_id=zone_id, scene_id=scene_id, status="done", message=note
+    )
 
 
 def run_monitor(
