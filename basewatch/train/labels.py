@@ -58,7 +58,10 @@ def load_labels(data: Path | str, *, gsd_m: float = 0.5) -> list[LabelledImage]:
     if root.is_file() and root.suffix.lower() == ".json":
         return _load_coco(root, gsd_m)
     if not root.is_dir():
-        raise InputError(f"training data {root} is neither a folder nor a COCO .json file")
+        raise InputError(
+            f"training data {root} is neither a folder nor a COCO .json file; give a folder "
+            "with images/*.jpg and annotations.csv (Airbus layout) or a COCO .json"
+        )
     if (root / "annotations.csv").is_file():
         return _load_airbus(root, gsd_m)
     jsons = sorted(root.glob("*.json"))
