@@ -967,7 +967,7 @@ def train() -> None:
     help="Airbus layout folder (images/ + annotations.csv) or a COCO .json file.",
 )
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Model file (.onnx).")
-@click.option("--epochs", type=int, default=40, show_default=True, help="Epochs of 25 batches.")
+@click.option("--epochs", type=int, default=40, show_default=True, help="Epochs (--steps each).")
 @click.option(
     "--val-images",
     multiple=True,

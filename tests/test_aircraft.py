@@ -18,12 +18,12 @@ from basewatch.detect.aircraft import (
     TileSpec,
     detect_aircraft,
     nms,
-    read_image,
     run_tiled,
     tile_origins,
     to_rgb8,
 )
 from basewatch.errors import ImageryError, InputError
+from basewatch.train.labels import read_image
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "aircraft_airbus_pleiades_50cm"
 REAL_IMAGE = "4f833867-273e-4d73-8bc3-cb2d9ceb54ef.jpg"

@@ -24,7 +24,7 @@ from scipy import ndimage
 
 from basewatch.detect import Detection
 from basewatch.detect._common import check_pixel_size
-from basewatch.errors import ImageryError, InputError
+from basewatch.errors import InputError
 
 NAME = "highres-aircraft-cnn"
 """Detector name recorded with every observation."""
@@ -483,54 +483,3 @@ def _inside(det: Detection, mask: np.ndarray | None) -> bool:
     col, row = det.centroid_px
     r, c = int(row), int(col)
     return 0 <= r < mask.shape[0] and 0 <= c < mask.shape[1] and bool(mask[r, c])
-
-
-# --------------------------------------------------------------------------------------------
-# File input
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class ImageFile:
-    """An image read from disk, with whatever georeference it carries."""
-
-    pixels: np.ndarray
-    """``(rows, cols, bands)`` pixel values as stored."""
-    gsd_m: float | None
-    """Ground sample distance from the file's transform, when it has a projected CRS."""
-    crs: str | None
-    """CRS of the file (``None``: not georeferenced: results are pixel positions only)."""
-    transform: tuple[float, ...] | None
-    """Affine transform (GDAL order a, b, c, d, e, f), when georeferenced."""
-
-
-def read_image(path: Path | str) -> ImageFile:
-    """Read a JPEG/PNG/GeoTIFF with rasterio; raise :class:`ImageryError` if unreadable.
-
-    Images without a CRS (plain JPEG/PNG) have ``crs=None``: detections are in pixels only and
-    the caller must give ``--gsd``.
-    """
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning, RasterioError
-
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"image {p} does not exist; check the path")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with rasterio.open(p) as src:
-                pixels = src.read().transpose(1, 2, 0)
-                crs = src.crs
-                transform = src.transform
-    except (RasterioError, OSError, ValueError) as exc:
-        raise ImageryError(
-            f"image {p} cannot be decoded ({str(exc).splitlines()[0][:160]}); "
-            "the file is corrupt or truncated: download or export it again"
-        ) from None
-    if crs is None:
-        return ImageFile(pixels=pixels, gsd_m=None, crs=None, transform=None)
-    gsd = None
-    if crs.is_projected:
-        gsd = float(math.sqrt(abs(transform.a * transform.e - transform.b * transform.d)))
-    return ImageFile(pixels=pixels, gsd_m=gsd, crs=crs.to_string(), transform=tuple(transform)[:6])

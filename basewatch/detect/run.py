@@ -261,19 +261,19 @@ def _multiband_names(descriptions: Sequence[str | None], count: int) -> dict[str
 
 def _read_s2_item(path: Path, scale: float | None) -> Raster:
     """Read the bands of a Sentinel-2 STAC item JSON (hrefs local or remote)."""
-    import pystac
-
-    from basewatch.imagery.catalog import scene_from_item
+    from basewatch.imagery.catalog import scene_from_dict
 
     try:
-        item = pystac.Item.from_file(str(path))
-    except (json.JSONDecodeError, pystac.STACError, KeyError, TypeError) as exc:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not a STAC item JSON ({exc}); give an item file") from exc
-    scene = scene_from_item(item)
+    scene = scene_from_dict(data, href=str(path.resolve()))  # CatalogError names a bad item
     if scene is None or scene.sensor != "sentinel-2":
+        assets = data.get("assets") if isinstance(data, dict) else None
+        names = ", ".join(sorted(assets)) if isinstance(assets, dict) else ""
         raise InputError(
-            f"{path}: STAC item {item.id!r} lacks Sentinel-2 assets blue, green, red, nir "
-            f"(has {', '.join(sorted(item.assets)) or 'none'}); give a Sentinel-2 L2A item"
+            f"{path}: STAC item {data.get('id')!r} lacks Sentinel-2 assets blue, green, red, nir "
+            f"(has {names or 'none'}); give a Sentinel-2 L2A item"
         )
     sources = {b: (href, scene.band_index.get(b, (1,))[0]) for b, href in scene.assets.items()}
     scales = {b: s for b, s in scene.scales.items() if b != "scl"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import csv
 import json
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +40,55 @@ class LabelledImage:
 
 def read_rgb(path: Path) -> np.ndarray:
     """An image file as ``(rows, cols, 3)`` uint8 (via rasterio; no georeference needed)."""
-    from basewatch.detect.aircraft import read_image, to_rgb8
+    from basewatch.detect.aircraft import to_rgb8
 
     return to_rgb8(read_image(path).pixels, name=str(path))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageFile:
+    """An image read from disk, with whatever georeference it carries."""
+
+    pixels: np.ndarray
+    """``(rows, cols, bands)`` pixel values as stored."""
+    gsd_m: float | None
+    """Ground sample distance from the file's transform, when it has a projected CRS."""
+    crs: str | None
+    """CRS of the file (``None``: not georeferenced: results are pixel positions only)."""
+    transform: tuple[float, ...] | None
+    """Affine transform (GDAL order a, b, c, d, e, f), when georeferenced."""
+
+
+def read_image(path: Path | str) -> ImageFile:
+    """Read a JPEG/PNG/GeoTIFF with rasterio; raise :class:`ImageryError` if unreadable.
+
+    Images without a CRS (plain JPEG/PNG) have ``crs=None``: detections are in pixels only and
+    the caller must give ``--gsd``.
+    """
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning, RasterioError
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"image {p} does not exist; check the path")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(p) as src:
+                pixels = src.read().transpose(1, 2, 0)
+                crs = src.crs
+                transform = src.transform
+    except (RasterioError, OSError, ValueError) as exc:
+        raise ImageryError(
+            f"image {p} cannot be decoded ({str(exc).splitlines()[0][:160]}); "
+            "the file is corrupt or truncated: download or export it again"
+        ) from None
+    if crs is None:
+        return ImageFile(pixels=pixels, gsd_m=None, crs=None, transform=None)
+    gsd = None
+    if crs.is_projected:
+        gsd = float(math.sqrt(abs(transform.a * transform.e - transform.b * transform.d)))
+    return ImageFile(pixels=pixels, gsd_m=gsd, crs=crs.to_string(), transform=tuple(transform)[:6])
 
 
 def load_labels(data: Path | str, *, gsd_m: float = 0.5) -> list[LabelledImage]:
