@@ -685,3 +685,32 @@ def test_halving_of_a_small_count_is_found_within_three_passes(
     last_old, first_new = times[len(history)], times[len(history) + 1]
     assert drops[0].after <= last_old and drops[0].before >= first_new
     assert drops[0].level_to == min(new)
+
+
+def test_passes_just_before_a_drop_that_look_new_widen_the_bracket() -> None:
+    """Four aircraft on an apron, the last two passes before they leave each miss two (a
+    count of 2, as after the drop): the data cannot tell when the drop happened among
+    them, so the bracket spans them and holds the true change."""
+    t0 = datetime(2024, 6, 1, tzinfo=UTC)
+    history = [4.0, 3, 5, 4, 4, 3, 5, 3, 4, 4, 5, 4] * 3
+    values = [*history, 2.0, 2.0, 2.0, 2.0, 2.0]
+    times = [t0 + timedelta(days=5 * i) for i in range(len(values))]
+    (drop,) = _significant_drops(find_changes(times, values))
+    last_old, first_new = times[len(history) + 1], times[len(history) + 2]
+    assert drop.after <= times[len(history) - 1] < last_old
+    assert drop.before >= first_new
+    tight = find_changes(times, values, params=ChangeParams(dating_lr=1.0))
+    assert _significant_drops(tight)[0].before < first_new
+
+
+def test_one_sensor_s_drop_dated_by_the_other_to_its_last_image_is_not_significant() -> None:
+    """Tartus without change (seed 90): Sentinel-2 alone sees a significant drop of the
+    vessel count, but a Sentinel-1 image shows the old level the day before the last
+    Sentinel-2 image, so the new level has held for one image only."""
+    obs = tartus_piers(90, drop=None)
+    alone = zone_changes(_series([o for o in obs if o.sensor == "sentinel-2"]))
+    assert [c.direction for c in alone if c.significant] == ["down"]
+    (both,) = [c for c in zone_changes(_series(obs)) if c.direction == "down"]
+    assert not both.significant
+    assert both.after.date() == date(2024, 12, 15)
+    assert both.reason.startswith("only 1 clear observation(s) beyond the old level after")

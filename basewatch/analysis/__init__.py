@@ -17,13 +17,7 @@ from basewatch.analysis.baseline import (
     fit_count_model,
     judge_series,
 )
-from basewatch.analysis.changepoint import (
-    Change,
-    ChangeParams,
-    Series,
-    find_changes,
-    zone_changes,
-)
+from basewatch.analysis.changepoint import Change, ChangeParams, find_changes
 from basewatch.analysis.posture import (
     PostureParams,
     PostureResult,
@@ -32,6 +26,7 @@ from basewatch.analysis.posture import (
     airlift_surge,
     site_posture,
 )
+from basewatch.analysis.zones import Series, zone_changes
 
 __all__ = [
     "AssessParams",

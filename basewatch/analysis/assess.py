@@ -21,13 +21,7 @@ from typing import Any
 import numpy as np
 
 from basewatch.analysis.baseline import Judgement, as_utc, judge_series
-from basewatch.analysis.changepoint import (
-    Change,
-    ChangeParams,
-    Series,
-    sensor_weight,
-    zone_changes,
-)
+from basewatch.analysis.changepoint import Change, ChangeParams
 from basewatch.analysis.posture import (
     Latest,
     PostureParams,
@@ -35,6 +29,7 @@ from basewatch.analysis.posture import (
     ZoneResult,
     site_posture,
 )
+from basewatch.analysis.zones import Series, sensor_weight, zone_changes
 from basewatch.errors import InputError
 from basewatch.observe import Observation
 from basewatch.sites import Site

@@ -1,4 +1,4 @@
-"""Change points: find level shifts in a zone's clear series, test them and date them.
+"""Change points of one count series: find level shifts, test them and date them.
 
 Method, per series (one sensor/detector of one zone):
 
@@ -20,23 +20,16 @@ Method, per series (one sensor/detector of one zone):
    series is tested as it stands; a run elsewhere is multiplied by the number of places
    it could have been found. Failing cuts are removed one at a time, weakest first, and
    the rest re-tested.
-4. Dating: the cut is moved to the most likely split nearby; ``after`` is the last
-   observation clearly at the old level and ``before`` the first clearly at the new one
-   (likelihood ratio of the two sides' models above ``dating_lr``, and on the right side:
-   an empty pass never counts as presence). Ambiguous observations in between widen the
-   bracket. A significant change needs ``min_persist`` clear observations from
-   ``before`` on.
+4. Dating: the cut is moved to the most likely split nearby; the bracket is then a
+   likelihood support interval: every split whose likelihood under the two sides' count
+   models is within a factor ``dating_lr`` of the best one is a possible date, ``after``
+   is the observation before the earliest and ``before`` the latest. Observations both
+   levels explain thus widen the bracket. A significant change needs ``min_persist``
+   clear observations beyond the old median from the cut on.
 5. A trailing run of unusual observations too short or too weak to be significant is
    returned as a *candidate* change with ``significant=False`` and a reason.
 
-A zone with several series (:func:`zone_changes`) merges changes of the same direction
-that lie within ``merge_days`` of each other into one event, with the p-value and levels
-of its most significant series. The event is dated by the observations of *every*
-series: the primary bracket is narrowed by other series' clear observations inside it,
-each classified as old or new level (by its own bracket for a series with its own
-change, else by the nearer of its own old level and that level scaled by the primary's
-ratio). A sub-metre series outweighs a 10 m one: if a higher-resolution image after the
-change still shows the old level, the event is not significant.
+Several series of one zone are merged into events by :mod:`basewatch.analysis.zones`.
 """
 
 from __future__ import annotations
@@ -60,17 +53,6 @@ from basewatch.analysis.baseline import (
 )
 from basewatch.errors import InputError
 
-SENSOR_WEIGHT: dict[str, float] = {"highres": 1.0, "sentinel-1": 0.8, "sentinel-2": 0.7}
-"""Evidence weight of one sensor's counts: sub-metre counts are the strongest."""
-DEFAULT_SENSOR_WEIGHT = 0.6
-COMBINED = "combined"
-"""Label of a zone's merged series (all sensors, scaled to one)."""
-
-
-def sensor_weight(sensor: str) -> float:
-    """Evidence weight of ``sensor`` (:data:`SENSOR_WEIGHT`, 0.6 for unknown sensors)."""
-    return SENSOR_WEIGHT.get(sensor, DEFAULT_SENSOR_WEIGHT)
-
 
 @dataclass(frozen=True, kw_only=True)
 class ChangeParams:
@@ -92,9 +74,10 @@ class ChangeParams:
     change to be reported (smaller shifts are within counting noise)."""
     min_shift_abs: float = 1.0
     """Minimum absolute shift of the median level, in counts."""
-    dating_lr: float = 8.0
-    """Likelihood ratio (new/old level) above which an observation is dated to the new
-    level, and below whose inverse to the old level; in between it is ambiguous."""
+    dating_lr: float = 30.0
+    """Width of the dating bracket: every change date whose likelihood is within this
+    factor of the most likely one lies inside it. 30 (2 ln 30 = 6.8) makes it about a
+    99 % interval; 8 about 95 %, narrower but missing the true date more often."""
     tail_scan: int = 6
     """Besides PELT's candidates, the cuts that leave the last ``min_persist`` to
     ``tail_scan`` observations at a new level are tried (Bonferroni-corrected over the
@@ -121,7 +104,7 @@ class ChangeParams:
                 raise InputError(f"ChangeParams.{name} must be a positive number, got {v!r}")
         if not isinstance(self.dating_lr, int | float) or not self.dating_lr >= 1:
             raise InputError(
-                f"ChangeParams.dating_lr must be a number >= 1, got {self.dating_lr!r}; use e.g. 8"
+                f"ChangeParams.dating_lr must be a number >= 1, got {self.dating_lr!r}; use e.g. 30"
             )
         if not isinstance(self.min_shift, int | float) or not (0 <= self.min_shift < 1):
             raise InputError(
@@ -162,20 +145,6 @@ class Change:
     """Sensors whose observations fix ``after`` and ``before``."""
     reason: str = ""
     """Why the change is (not) significant, in plain words."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Series:
-    """One sensor/detector's observations of one zone (input of :func:`zone_changes`)."""
-
-    sensor: str
-    """``sentinel-2``, ``sentinel-1`` or ``highres``."""
-    times: tuple[datetime, ...]
-    """Acquisition times (any order)."""
-    values: tuple[float | None, ...]
-    """Counts, None when unusable."""
-    clear: tuple[float, ...]
-    """Clear fractions 0-1."""
 
 
 # --------------------------------------------------------------------------- one series
@@ -535,52 +504,46 @@ def _refine_cut(v: np.ndarray, lo: int, cut: int, hi: int, params: ChangeParams)
 
 
 def _bracket(v: np.ndarray, lo: int, cut: int, hi: int, params: ChangeParams) -> tuple[int, int]:
-    """Indices ``(a, b)``: last observation at the old level and first at the new one.
+    """Indices ``(a, b)``: last observation at the old level and first at the new one, for
+    a change first placed before ``cut``.
 
-    The cut is first moved to the most likely split near it; observations are then
-    assigned to a level by the likelihood ratio of the two sides' count models, and only
-    on the right side of the other level: for a drop, the old level must show more than
-    the new median (an empty pass never shows presence) and the new level less than the
-    old median. Values that both explain (the routine empty pass of an apron just before
-    a withdrawal) stay between ``a`` and ``b`` and widen the bracket. The models are then
-    refitted without the ambiguous values and the assignment repeated until it settles.
+    The bracket is a likelihood support interval for the change: with count models fitted
+    to each side, every split ``s`` of ``v[lo:hi]`` (old level before ``s``, new from ``s``
+    on) whose likelihood is within a factor ``dating_lr`` of the best split is a possible
+    date, and the bracket spans them all: ``a`` is the observation before the earliest
+    possible split, ``b`` the latest possible split. Values that both levels explain (the
+    routine empty pass of an apron just before a withdrawal, a missed detection at a pier
+    just before the ships sail) thus widen the bracket instead of fixing the date. The
+    models are refitted on the values outside the bracket until it settles.
     """
-    cut = _refine_cut(v, lo, cut, hi, params)
     a, b = cut - 1, cut
+    support = math.log(params.dating_lr)
     for _ in range(_BRACKET_ROUNDS):
-        old, new = v[lo : a + 1], v[b:hi]
-        m_old = fit_count_model(old, params=params.baseline)
-        m_new = fit_count_model(new, params=params.baseline)
-        sign = 1.0 if np.median(new) < np.median(old) else -1.0  # +1 for a drop
-        ratio = (m_new.pmfs(v) + 1e-300) / (m_old.pmfs(v) + 1e-300)
-        is_new = (ratio > params.dating_lr) & (sign * (np.median(old) - v) > 0)
-        is_old = (ratio < 1.0 / params.dating_lr) & (sign * (v - np.median(new)) > 0)
-        # With only a few passes at the new level its fitted model is loose and nothing may
-        # pass ``dating_lr``: then the first value from the current cut on that is at least
-        # sqrt(dating_lr) times likelier new than old starts the new level, so an ambiguous
-        # value at the boundary widens the bracket instead of being taken as new.
-        likely_new = (ratio > math.sqrt(params.dating_lr)) & (sign * (np.median(old) - v) > 0)
-        nb = next(
-            (i for i in range(a + 1, hi) if is_new[i]),
-            next((i for i in range(b, hi) if likely_new[i]), b),
-        )
-        na = next((i for i in range(nb - 1, lo - 1, -1) if is_old[i]), min(a, nb - 1))
+        m_old = fit_count_model(v[lo : a + 1], params=params.baseline)
+        m_new = fit_count_model(v[b:hi], params=params.baseline)
+        seg = v[lo:hi]
+        gain = np.log(m_new.pmfs(seg) + 1e-300) - np.log(m_old.pmfs(seg) + 1e-300)
+        # log likelihood (up to a constant) of the split before each of lo + 1 .. hi - 1
+        ll = np.cumsum(gain[::-1])[::-1][1:]
+        splits = lo + 1 + np.flatnonzero(ll >= ll.max() - support)
+        na, nb = int(splits.min()) - 1, int(splits.max())
         if (na, nb) == (a, b):
             break
         a, b = na, nb
     return a, b
 
 
-def _persisting(v: np.ndarray, lo: int, a: int, hi: int, direction: str) -> int:
-    """Observations after the last one at the old level (``a``) that lie beyond the old
-    segment's median in the change's direction: how long the new level has held.
+def _persisting(v: np.ndarray, lo: int, cut: int, hi: int, direction: str) -> int:
+    """Observations from ``cut`` on that lie beyond the median of ``v[lo:cut]`` in the
+    change's direction: how long the new level has held.
 
-    The bracket's first clearly-new observation is not used here: with only a few passes
-    at the new level, a value such as 3 after a history of 5-7 is not clearly new by
-    likelihood ratio, yet it is below every usual old count and shows the change holding.
+    The bracket is not used here: with only a few passes at the new level, a value such as
+    3 after a history of 5-7 is not clearly new by likelihood, yet it is below every usual
+    old count and shows the change holding; and a bracket widened by ambiguous values
+    says nothing about how long the new level has held.
     """
-    old_median = float(np.median(v[lo : a + 1]))
-    after = v[a + 1 : hi]
+    old_median = float(np.median(v[lo:cut]))
+    after = v[cut:hi]
     beyond = after < old_median if direction == "down" else after > old_median
     return int(np.count_nonzero(beyond))
 
@@ -598,8 +561,9 @@ def _make_change(
     params: ChangeParams,
 ) -> Change:
     lo, cut, hi = span
+    cut = _refine_cut(v, lo, cut, hi, params)
     a, b = _bracket(v, lo, cut, hi, params)
-    persist = _persisting(v, lo, a, hi, direction)
+    persist = _persisting(v, lo, cut, hi, direction)
     if significant and persist < params.min_persist:
         significant = False
         reason = (
@@ -620,251 +584,3 @@ def _make_change(
         dated_with=sensors,
         reason=reason,
     )
-
-
-# --------------------------------------------------------------------------- zones
-
-
-@dataclass(frozen=True)
-class _Clear:
-    """Clear observations of one series in time order."""
-
-    sensor: str
-    days: np.ndarray
-    values: np.ndarray
-    times: list[datetime]
-    obs_sensors: tuple[str, ...] = ()
-    """Sensor of each observation (combined series only)."""
-
-
-def _clear_series(s: Series, params: BaselineParams) -> _Clear:
-    n = len(s.times)
-    if len(s.values) != n or len(s.clear) != n:
-        raise InputError(
-            f"series {s.sensor!r} has {n} times, {len(s.values)} values and "
-            f"{len(s.clear)} clear fractions; they must be parallel"
-        )
-    days = day_numbers(s.times)
-    vals = as_values(s.values)
-    keep = np.isfinite(vals) & (as_clear(s.clear, n) >= params.min_clear)
-    order = [i for i in np.argsort(days, kind="stable") if keep[i]]
-    return _Clear(s.sensor, days[order], vals[order], [s.times[i] for i in order])
-
-
-def _cluster(items: list[tuple[int, Change]], merge_days: float) -> list[list[tuple[int, Change]]]:
-    """Group per-series changes of one direction whose dates lie within ``merge_days``."""
-    items = sorted(items, key=lambda it: (it[1].before, it[0]))
-    clusters: list[list[tuple[int, Change]]] = []
-    for si, ch in items:
-        for cl in clusters:
-            ref = cl[0][1]
-            close = abs((ch.before - ref.before).total_seconds()) <= merge_days * 86400
-            if ch.direction == ref.direction and close and all(s != si for s, _ in cl):
-                cl.append((si, ch))
-                break
-        else:
-            clusters.append([(si, ch)])
-    return clusters
-
-
-def _levels(
-    series: _Clear, primary: Change, after_day: float, window: float
-) -> tuple[float, float] | None:
-    """Old and new level of a series without its own change, in its own scale: the median
-    of its clear counts in the window before the event, scaled by the primary's ratio; the
-    primary's own levels when the series has no count there (a sparse sub-metre series)."""
-    sel = (series.days <= after_day) & (series.days >= after_day - window)
-    if not np.any(sel):
-        return primary.level_from, primary.level_to
-    if primary.level_from <= 0:
-        return None
-    old = float(np.median(series.values[sel]))
-    return old, old * primary.level_to / primary.level_from
-
-
-def _is_at(value: float, target: float, other: float) -> bool:
-    """True when ``value`` is strictly closer to ``target`` than to ``other``."""
-    return abs(value - target) < abs(value - other)
-
-
-def _classify(
-    series: _Clear, i: int, own: Change | None, levels: tuple[float, float] | None
-) -> str | None:
-    """``old``, ``new`` or None (ambiguous) for observation ``i`` of ``series``.
-
-    A series with its own change in the event uses its own bracket; another series uses
-    the nearer of its old and new levels.
-    """
-    if own is not None:
-        if series.times[i] <= own.after:
-            return "old"
-        return "new" if series.times[i] >= own.before else None
-    if levels is None:
-        return None
-    old, new = levels
-    v = float(series.values[i])
-    if _is_at(v, new, old):
-        return "new"
-    return "old" if _is_at(v, old, new) else None
-
-
-def _weight(si: int, ch: Change, clear: list[_Clear]) -> float:
-    """Evidence weight of a series' change: its sensor's, or the best of a combined run's."""
-    if clear[si].sensor == COMBINED:
-        return max((sensor_weight(x) for x in ch.sensors), default=DEFAULT_SENSOR_WEIGHT)
-    return sensor_weight(clear[si].sensor)
-
-
-def _merge_cluster(
-    cluster: list[tuple[int, Change]],
-    clear: list[_Clear],
-    next_start: float,
-    params: ChangeParams,
-) -> Change:
-    """One event from the changes of several series (see the module docstring).
-
-    ``clear`` holds the zone's real series, then possibly the combined series, which
-    takes part in the choice of the primary change but not in the dating walk (its
-    observations are the real series' observations).
-    """
-    sig = [it for it in cluster if it[1].significant]
-    pool = sig or cluster
-    psi, primary = min(pool, key=lambda it: (it[1].p_value, -_weight(it[0], it[1], clear), it[0]))
-    w_primary = _weight(psi, primary, clear)
-    own = dict(cluster)
-    real = [si for si, s in enumerate(clear) if s.sensor != COMBINED]
-    a_day, b_day = day_numbers([primary.after, primary.before])
-    levels = {
-        si: None if si in own else _levels(clear[si], primary, a_day, params.baseline.window_days)
-        for si in real
-    }
-    inside = sorted(
-        (d, si, i) for si in real for i, d in enumerate(clear[si].days) if a_day < d < b_day
-    )
-    after, before = primary.after, primary.before
-    dated = set(primary.dated_with) if clear[psi].sensor == COMBINED else {clear[psi].sensor}
-    after_sensors, before_sensors = set(dated), set(dated)
-    for _, si, i in inside:
-        label = _classify(clear[si], i, own.get(si), levels[si])
-        if label == "new":
-            before, before_sensors = clear[si].times[i], {clear[si].sensor}
-            break
-        if label == "old":
-            after, after_sensors = clear[si].times[i], {clear[si].sensor}
-    b_day = day_numbers([before])[0]
-    n_after, contradiction = 0, None
-    for si in real:
-        s = clear[si]
-        if si in own:
-            n_after += own[si].n_after
-            continue
-        for i in map(int, np.flatnonzero((s.days >= b_day) & (s.days < next_start))):
-            label = _classify(s, i, None, levels[si])
-            n_after += int(label == "new")
-            stronger = sensor_weight(s.sensor) > w_primary
-            if label == "old" and stronger and contradiction is None:
-                contradiction = f"{s.sensor} image of {s.times[i]:%Y-%m-%d} shows the old level"
-    n_after = max([n_after] + [ch.n_after for si, ch in cluster if clear[si].sensor == COMBINED])
-    significant = bool(sig) and contradiction is None
-    reason = primary.reason
-    if contradiction is not None:
-        reason = f"contradicted: {contradiction}"
-    elif not sig and n_after >= params.min_persist and primary.reason.startswith("only"):
-        reason = f"not significant yet (p = {primary.p_value:.3g})"
-    sensors = {x for si, ch in pool for x in (ch.sensors if clear[si].sensor == COMBINED else
-                                             (clear[si].sensor,))}  # fmt: skip
-    return replace(
-        primary,
-        after=after,
-        before=before,
-        significant=significant,
-        n_after=n_after,
-        sensors=tuple(sorted(sensors)),
-        dated_with=tuple(sorted(after_sensors | before_sensors)),
-        reason=reason,
-    )
-
-
-def _combined_series(clear: list[_Clear], params: ChangeParams) -> _Clear | None:
-    """All series of a zone merged in time order, each scaled to the busiest series.
-
-    A series with at least ``min_history`` clear counts is scaled by the ratio of upper
-    quartiles (busiest / its own) when that ratio is off 1 by more than 25 %, and left out
-    when its upper quartile is 0 (it never sees the target); a sparser series (e.g. a few
-    sub-metre images) counts the same objects and is taken as is. Scaled values are
-    rounded to whole counts.
-    """
-    if len(clear) < 2:
-        return None
-    ref = max(clear, key=lambda c: (c.values.size, sensor_weight(c.sensor)))
-    ref_q = float(np.quantile(ref.values, 0.75)) if ref.values.size else 0.0
-    parts: list[tuple[float, float, datetime, str]] = []
-    for c in clear:
-        factor = 1.0
-        if c is not ref and c.values.size >= params.baseline.min_history:
-            q = float(np.quantile(c.values, 0.75))
-            if q <= 0:
-                continue
-            factor = ref_q / q if ref_q > 0 else 1.0
-            if abs(factor - 1.0) <= 0.25:
-                factor = 1.0
-        parts += [
-            (float(d), float(np.round(v * factor)), t, c.sensor)
-            for d, v, t in zip(c.days, c.values, c.times, strict=True)
-        ]
-    if len({p[3] for p in parts}) < 2:
-        return None
-    parts.sort(key=lambda p: (p[0], p[3]))
-    return _Clear(
-        COMBINED,
-        np.array([p[0] for p in parts]),
-        np.array([p[1] for p in parts]),
-        [p[2] for p in parts],
-        tuple(p[3] for p in parts),
-    )
-
-
-def _combined_changes(comb: _Clear, params: ChangeParams) -> list[Change]:
-    """Changes of the combined series, labelled with the sensors that show them."""
-    out = []
-    for ch in find_changes(comb.times, list(comb.values), params=params, sensor=COMBINED):
-        b = next(i for i, t in enumerate(comb.times) if t >= ch.before)
-        a = max(i for i, t in enumerate(comb.times) if t <= ch.after)
-        run = comb.obs_sensors[b : b + max(ch.n_after, 1)]
-        out.append(
-            replace(
-                ch,
-                sensors=tuple(sorted(set(run))),
-                dated_with=tuple(sorted({comb.obs_sensors[a], comb.obs_sensors[b]})),
-            )
-        )
-    return out
-
-
-def zone_changes(series: Sequence[Series], *, params: ChangeParams | None = None) -> list[Change]:
-    """Changes of one zone, merged over its series and dated with every series.
-
-    Each series is searched on its own and, when the zone has several, the series merged
-    into one (:func:`_combined_series`) are searched too, so that a change seen by two
-    sensors with one image each still counts as persistent. See the module docstring for
-    the merging and dating rules. The result is in time order; candidate (not
-    significant) events are included with ``significant=False``.
-    """
-    params = params or ChangeParams()
-    clear = [_clear_series(s, params.baseline) for s in series]
-    items = [
-        (si, ch)
-        for si, s in enumerate(clear)
-        for ch in find_changes(s.times, list(s.values), params=params, sensor=s.sensor)
-    ]
-    comb = _combined_series(clear, params)
-    if comb is not None:
-        items += [(len(clear), ch) for ch in _combined_changes(comb, params)]
-        clear.append(comb)
-    clusters = _cluster(items, params.merge_days)
-    starts = [min(day_numbers([ch.after])[0] for _, ch in cl) for cl in clusters]
-    events = []
-    for k, cl in enumerate(clusters):
-        next_start = starts[k + 1] if k + 1 < len(clusters) else math.inf
-        events.append(_merge_cluster(cl, clear, next_start, params))
-    return sorted(events, key=lambda c: (c.before, c.after, c.direction))

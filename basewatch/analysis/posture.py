@@ -44,7 +44,8 @@ import numpy as np
 from scipy import stats
 
 from basewatch.analysis.baseline import as_utc, format_p
-from basewatch.analysis.changepoint import Change, sensor_weight
+from basewatch.analysis.changepoint import Change
+from basewatch.analysis.zones import sensor_weight
 from basewatch.errors import InputError
 from basewatch.sites import Site
 

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 from shapely.geometry import Point, box
 
-from basewatch.analysis.changepoint import Series
+from basewatch.analysis.zones import Series
 from basewatch.observe import Observation
 from basewatch.sites import Site, Zone
 
