@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from basewatch.imagery.catalog import Catalog, Scene
 from basewatch.imagery.load import LoadParams, load_chip
 from basewatch.observe import Observation, detector_identity, observable, observe
 from basewatch.sites import Registry, Zone
-from basewatch.store import SceneRecord, Store
+from basewatch.store import ChipOutcome, SceneRecord, Store
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -149,9 +150,9 @@ def _reason(exc: BaseException) -> str:
     return f"internal error ({type(exc).__name__}: {exc}); please report it"
 
 
-ChipOutcome = tuple[ChipTask, Observation | None, str]
+TaskResult = tuple[ChipTask, Observation | None, str]
 """``(task, observation or None, failure reason)``."""
-Results = Callable[[Sequence[ChipTask]], Iterator[ChipOutcome]]
+Results = Callable[[Sequence[ChipTask]], Iterator[TaskResult]]
 """Observes chips and yields their outcomes as they finish."""
 
 
@@ -166,7 +167,7 @@ def warm_up() -> None:
     from basewatch.imagery import load  # noqa: F401
 
 
-def _in_process(tasks: Sequence[ChipTask], load: LoadParams) -> Iterator[ChipOutcome]:
+def _in_process(tasks: Sequence[ChipTask], load: LoadParams) -> Iterator[TaskResult]:
     for task in tasks:
         obs, error = observe_chip(task, load)
         yield task, obs, error
@@ -174,6 +175,11 @@ def _in_process(tasks: Sequence[ChipTask], load: LoadParams) -> Iterator[ChipOut
 
 MAX_CHIPS_PER_TASK = 8
 """Chips observed by one Dask task at most (a chip takes tens of milliseconds of CPU)."""
+FLUSH_CHIPS = 32
+"""Chip outcomes written to the store in one transaction, at most (and at most a twentieth
+of the run, so a small run still stores its results as it goes)."""
+FLUSH_SECONDS = 2.0
+"""Outcomes waiting longer than this are written even when the batch is not full."""
 
 
 def window_size(threads: int) -> int:
@@ -194,7 +200,7 @@ def _batches(tasks: Sequence[ChipTask], size: int) -> Iterator[list[ChipTask]]:
 
 def stream_chips(
     client: Client, tasks: Sequence[ChipTask], load: LoadParams, *, window: int, batch: int = 1
-) -> Iterator[ChipOutcome]:
+) -> Iterator[TaskResult]:
     """Observe ``tasks`` on ``client``'s cluster as they finish, ``batch`` chips per Dask task.
 
     At most ``window`` tasks are in flight; each task's results are yielded (in completion
@@ -282,7 +288,7 @@ def _executor(params: MonitorParams, *, needed: bool) -> Iterator[Results]:
         threads = sum(client.nthreads().values()) or params.workers
         window = window_size(threads)
 
-        def results(tasks: Sequence[ChipTask]) -> Iterator[ChipOutcome]:
+        def results(tasks: Sequence[ChipTask]) -> Iterator[TaskResult]:
             batch = chips_per_task(len(tasks), threads)
             return stream_chips(client, tasks, params.load, window=window, batch=batch)
 
@@ -349,18 +355,21 @@ def _todo(store: Store, tasks: Sequence[ChipTask]) -> list[ChipTask]:
     return todo
 
 
-def _record(store: Store, task: ChipTask, obs: Observation | None, error: str) -> None:
-    """Write one chip's outcome: its observation first, then its status."""
+def _outcome(task: ChipTask, obs: Observation | None, error: str) -> ChipOutcome:
+    """One chip's outcome: ``done`` with its observation, or ``failed`` with the error."""
     site_id, zone_id, scene_id = task.key
     if obs is None:
-        store.record_chip_status(
+        return ChipOutcome(
             site_id=site_id, zone_id=zone_id, scene_id=scene_id, status="failed", message=error
         )
-        return
-    store.write_observation(obs)
     note = f"no count: {', '.join(obs.flags)}" if obs.value is None else ""
-    store.record_chip_status(
-        site_id=site_id, zone_id=zone_id, scene_id=scene_id, status="done", message=note
+    return ChipOutcome(
+        site_id=site_id,
+        zone_id=zone_id,
+        scene_id=scene_id,
+        status="done",
+        message=note,
+        observation=obs,
     )
 
 
@@ -374,9 +383,12 @@ def run_monitor(
 ) -> MonitorSummary:
     """Observe every zone on every scene not yet stored; record failures to retry next run.
 
-    Results are written one by one as they arrive (in any order); the stored observations
-    are the same whatever ``params.workers`` is, and a run killed at any point can simply be
-    started again: it skips what is stored and observes the rest.
+    Results are written as they arrive (in any order), up to :data:`FLUSH_CHIPS` chips or
+    :data:`FLUSH_SECONDS` at a time (one by one in a run of fewer than 40 chips), each batch
+    in one transaction that holds the observations with their statuses. The stored
+    observations are the same whatever ``params.workers`` is, and a run killed at any point
+    can simply be started again: it skips what is stored and observes the rest (at most one
+    unwritten batch again).
     """
     _check_params(params)
     scenes, tasks = plan(registry, catalog, params)
@@ -384,17 +396,28 @@ def run_monitor(
     todo = _todo(store, tasks)
     failures: list[str] = []
     observed = 0
+    pending: list[ChipOutcome] = []
+    flushed = time.monotonic()
+    batch_size = min(FLUSH_CHIPS, max(1, len(todo) // 20))
     with _executor(params, needed=bool(todo)) as results:
         if progress:
             progress(0, len(todo))
-        for i, (task, obs, error) in enumerate(results(todo), start=1):
-            _record(store, task, obs, error)
-            if obs is None:
-                failures.append(f"{'/'.join(task.key[:2])} on {task.key[2]}: {error}")
-            else:
-                observed += 1
-            if progress:
-                progress(i, len(todo))
+        try:
+            for i, (task, obs, error) in enumerate(results(todo), start=1):
+                pending.append(_outcome(task, obs, error))
+                if obs is None:
+                    failures.append(f"{'/'.join(task.key[:2])} on {task.key[2]}: {error}")
+                else:
+                    observed += 1
+                if len(pending) >= batch_size or time.monotonic() - flushed >= FLUSH_SECONDS:
+                    batch, pending = pending, []
+                    store.record_chips(batch)
+                    flushed = time.monotonic()
+                if progress:
+                    progress(i, len(todo))
+        finally:
+            if pending:
+                store.record_chips(pending)
     return MonitorSummary(
         scenes=len(scenes),
         tasks=len(tasks),

@@ -87,6 +87,7 @@ from basewatch.sites import Site, Zone
 __all__ = [
     "CHIP_STATUSES",
     "DEFAULT_URL",
+    "ChipOutcome",
     "EXPORT_FORMATS",
     "SceneRecord",
     "Store",
@@ -489,6 +490,24 @@ class SceneRecord:
     """Scene cloud cover in percent (``eo:cloud_cover``), None when unknown (radar)."""
     bbox: tuple[float, float, float, float]
     """``(west, south, east, north)`` in EPSG:4326."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChipOutcome:
+    """What became of one zone x scene chip: its status and, when observed, the observation."""
+
+    site_id: str
+    """Site of the chip."""
+    zone_id: str
+    """Zone of the chip."""
+    scene_id: str
+    """Scene of the chip."""
+    status: str
+    """One of :data:`CHIP_STATUSES`."""
+    message: str = ""
+    """Why it failed, or a note (``no count: cloudy``)."""
+    observation: Observation | None = None
+    """The observation to store with the status (None when the chip failed or was skipped)."""
 
 
 def _json_default(value: Any) -> Any:
@@ -924,27 +943,52 @@ class Store:
         self, *, site_id: str, zone_id: str, scene_id: str, status: str, message: str = ""
     ) -> None:
         """Record the outcome of one zone x scene chip: ``done``, ``failed`` or ``skipped``."""
-        if status not in CHIP_STATUSES:
-            raise InputError(
-                f"chip status for {site_id}/{zone_id}/{scene_id} is {status!r}; "
-                f"use one of {', '.join(CHIP_STATUSES)}"
-            )
-        with self._session("record a chip status", write=True) as session:
-            row = session.get(ChipStatusRow, (site_id, zone_id, scene_id))
-            now = datetime.now(UTC)
-            if row is None:
-                session.add(
-                    ChipStatusRow(
-                        site_id=site_id,
-                        zone_id=zone_id,
-                        scene_id=scene_id,
-                        status=status,
-                        message=message,
-                        updated_at=now,
-                    )
+        chip = ChipOutcome(
+            site_id=site_id, zone_id=zone_id, scene_id=scene_id, status=status, message=message
+        )
+        self.record_chips([chip])
+
+    def record_chips(self, outcomes: Iterable[ChipOutcome]) -> int:
+        """Store chips' observations and statuses in one transaction; return how many
+        observation rows were inserted or changed.
+
+        Everything is validated first; on any error nothing of the batch is stored, so a
+        status never says ``done`` without its observation. Within a batch, the last
+        outcome of a chip wins.
+        """
+        statuses: dict[tuple[str, str, str], ChipOutcome] = {}
+        prepared: dict[ObservationKey, _PreparedObservation] = {}
+        for out in outcomes:
+            if out.status not in CHIP_STATUSES:
+                raise InputError(
+                    f"chip status for {out.site_id}/{out.zone_id}/{out.scene_id} is "
+                    f"{out.status!r}; use one of {', '.join(CHIP_STATUSES)}"
                 )
-            elif (row.status, row.message) != (status, message):
-                _assign(row, {"status": status, "message": message, "updated_at": now})
+            statuses[(out.site_id, out.zone_id, out.scene_id)] = out
+            if out.observation is not None:
+                p = _prepare(out.observation)
+                prepared[p.key] = p
+        if not statuses:
+            return 0
+        with self._session("record chips", write=True) as session:
+            changed = sum(_write_prepared(session, p) for p in prepared.values())
+            now = datetime.now(UTC)
+            for key, out in statuses.items():
+                row = session.get(ChipStatusRow, key)
+                if row is None:
+                    session.add(
+                        ChipStatusRow(
+                            site_id=out.site_id,
+                            zone_id=out.zone_id,
+                            scene_id=out.scene_id,
+                            status=out.status,
+                            message=out.message,
+                            updated_at=now,
+                        )
+                    )
+                elif (row.status, row.message) != (out.status, out.message):
+                    _assign(row, {"status": out.status, "message": out.message, "updated_at": now})
+            return changed
 
     def failed_chips(self) -> list[tuple[str, str, str, str]]:
         """Chips whose latest status is ``failed``: ``(site, zone, scene, message)``, sorted."""

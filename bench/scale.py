@@ -150,19 +150,24 @@ def _per_sensor(tasks: list[Any], marks: list[tuple[float, float, int]]) -> dict
 
 
 def _store_cost(db: Path) -> tuple[float, float]:
-    """Wall and CPU seconds per chip to write the run's observations and statuses afresh."""
-    from basewatch.store import open_store
+    """Wall and CPU seconds per chip to write the run's observations and statuses afresh,
+    in batches as ``monitor`` writes them."""
+    from basewatch.monitor import FLUSH_CHIPS
+    from basewatch.store import ChipOutcome, open_store
 
     with open_store(f"sqlite:///{db}") as store:
         observations = store.observations()
+    outcomes = [
+        ChipOutcome(
+            site_id=o.site_id, zone_id=o.zone_id, scene_id=o.scene_id, status="done", observation=o
+        )
+        for o in observations
+    ]
     fresh = db.with_name("store-cost.db")
     with open_store(f"sqlite:///{fresh}") as store:
         t0, c0 = time.perf_counter(), time.process_time()
-        for obs in observations:
-            store.write_observation(obs)
-            store.record_chip_status(
-                site_id=obs.site_id, zone_id=obs.zone_id, scene_id=obs.scene_id, status="done"
-            )
+        for i in range(0, len(outcomes), FLUSH_CHIPS):
+            store.record_chips(outcomes[i : i + FLUSH_CHIPS])
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     n = max(len(observations), 1)
     return elapsed / n, cpu / n

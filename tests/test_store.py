@@ -29,6 +29,7 @@ from basewatch.store import (
     DEFAULT_URL,
     EXPORT_COLUMNS,
     Base,
+    ChipOutcome,
     DetectionRow,
     ObservationRow,
     SceneRecord,
@@ -402,6 +403,30 @@ def test_chip_status_failed_then_done(store: Store) -> None:
     assert store.failed_chips() == []
     with pytest.raises(InputError, match="'ok'"):
         store.record_chip_status(site_id="tartus", zone_id="piers", scene_id="S1A_x", status="ok")
+
+
+def test_chips_are_recorded_with_their_observations_in_one_transaction(store: Store) -> None:
+    """A batch of chip outcomes stores observations and statuses together, or nothing."""
+    observations = make_observations()[:3]
+
+    def done(obs: Observation, **kw: Any) -> ChipOutcome:
+        return ChipOutcome(site_id=obs.site_id, zone_id=obs.zone_id, scene_id=obs.scene_id,
+                           status="done", observation=obs, **kw)  # fmt: skip
+
+    failed = ChipOutcome(
+        site_id="tartus", zone_id="piers", scene_id="S1A_z", status="failed", message="HTTP 503"
+    )
+    naive = replace(observations[2], time=observations[2].time.replace(tzinfo=None))
+    with pytest.raises(InputError, match="time zone"):
+        store.record_chips([done(observations[0]), failed, done(naive)])
+    assert count(store, ObservationRow) == 0
+    assert store.failed_chips() == []
+    assert store.record_chips([*(done(o) for o in observations), failed]) == 3
+    assert count(store, ObservationRow) == 3
+    assert store.failed_chips() == [("tartus", "piers", "S1A_z", "HTTP 503")]
+    assert store.record_chips([done(observations[0], message="no count: cloudy")]) == 0
+    with pytest.raises(InputError, match="'ok'"):
+        store.record_chips([replace(failed, status="ok")])
 
 
 def test_evidence_is_idempotent(store: Store) -> None:
