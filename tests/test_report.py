@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scipy import stats
 from shapely.geometry import Point, box
 
 from basewatch.errors import InputError
@@ -142,6 +143,10 @@ def _series(
                 "value": value,
                 "clear_fraction": clear,
                 "expected": level,
+                "usual": [
+                    float(stats.poisson.ppf(0.005, level)),
+                    float(stats.poisson.isf(0.005, level)),
+                ],
                 "p_value": 0.001 if significant else 0.4,
                 "significant": significant,
                 "conclusive": clear >= 0.5,
@@ -895,12 +900,13 @@ def test_baseline_band_contains_the_counts_that_are_not_significant() -> None:
             "value": v,
             "clear_fraction": c,
             "expected": j.expected,
+            "usual": None if j.usual is None else list(j.usual),
             "significant": j.significant,
             "conclusive": j.conclusive,
         }
         for t, v, c, j in zip(times, values, clear, judged, strict=True)
     ]
-    band = {t: (e, lo, hi) for t, e, lo, hi in _baseline_band(_points(raw), [])}
+    band = {t: (e, lo, hi) for t, e, lo, hi in _baseline_band(_points(raw))}
     assert len(band) >= 30
     by_time = dict(zip(times, zip(values, judged, strict=True), strict=True))
     for t, (expected, low, high) in band.items():

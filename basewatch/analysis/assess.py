@@ -290,6 +290,7 @@ def _obs_json(j: _Judged) -> dict[str, Any]:
         "value": _num(o.value),
         "clear_fraction": _num(o.clear_fraction),
         "expected": None if jd.expected is None else round(jd.expected, 2),
+        "usual": None if jd.usual is None else [_num(jd.usual[0]), _num(jd.usual[1])],
         "p_value": _p(jd.p_value),
         "significant": jd.significant,
         "conclusive": jd.conclusive,

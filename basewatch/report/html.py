@@ -75,6 +75,8 @@ class _Point:
     """Detector name (a series is one sensor and detector)."""
     clear: float | None = None
     """Clear fraction of the zone in the image (0-1)."""
+    usual: tuple[float, float] | None = None
+    """Counts that would not have been significant against the baseline (the band)."""
 
 
 # --------------------------------------------------------------------------- public API
@@ -502,9 +504,18 @@ def _points(raw_observations: Any) -> list[_Point]:
                 significant=bool(raw.get("significant")) and value is not None,
                 detector=str(raw.get("detector") or ""),
                 clear=clear,
+                usual=_range(raw.get("usual")),
             )
         )
     return sorted(points, key=lambda p: p.time)
+
+
+def _range(raw: Any) -> tuple[float, float] | None:
+    """``[low, high]`` as two floats, None when absent or malformed."""
+    if not isinstance(raw, list | tuple) or len(raw) != 2:
+        return None
+    low, high = _as_float(raw[0]), _as_float(raw[1])
+    return None if low is None or high is None else (low, high)
 
 
 def _evidence_rows(
@@ -588,7 +599,7 @@ def _chart_svg(points: list[_Point], raw_changes: Any, *, metric: str, salt: str
         ax = fig.add_subplot()
         _draw_changes(ax, raw_changes)
         main = _main_series(points)
-        _draw_band(ax, _baseline_band(main, _breaks(raw_changes)), main[0].sensor if main else "")
+        _draw_band(ax, _baseline_band(main), main[0].sensor if main else "")
         _draw_expected(ax, main)
         _draw_sensors(ax, usable)
         _draw_significant(ax, usable)
@@ -634,42 +645,19 @@ def _main_series(points: list[_Point]) -> list[_Point]:
     )
 
 
-def _breaks(raw_changes: Any) -> list[datetime]:
-    """Start of each significant change's new level (where the analysis restarts a baseline)."""
-    out = []
-    for raw in _as_list(raw_changes):
-        if isinstance(raw, Mapping) and raw.get("significant"):
-            moment = _parse_time(raw.get("before_time")) or _parse_time(raw.get("before"))
-            if moment is not None:
-                out.append(moment)
-    return out
-
-
-def _baseline_band(
-    series: list[_Point], breaks: Sequence[datetime]
-) -> list[tuple[datetime, float, float, float]]:
+def _baseline_band(series: list[_Point]) -> list[tuple[datetime, float, float, float]]:
     """``(time, expected, low, high)`` of the baseline behind each observation of ``series``.
 
-    The observations are judged by :func:`basewatch.analysis.baseline.judge_series` (the
-    series' clear history in its window, restarted at significant changes, default
-    parameters); ``[low, high]`` is the range of counts that would *not* be significant: the
-    band a count must leave to be ringed as significant. Observations with a history shorter
-    than ``min_history`` get no band.
+    ``[low, high]`` is the observation's ``usual`` range in the assessment: the counts that
+    would *not* have been significant, the band a count must leave to be ringed as
+    significant, computed by the same judgement (and parameters) as the rings.
+    Observations without it (a history shorter than ``min_history``, or an assessment
+    written before observations carried ``usual``) get no band.
     """
-    from basewatch.analysis.baseline import judge_series
-
-    if not series:
-        return []
-    judged = judge_series(
-        [p.time for p in series],
-        [p.value for p in series],
-        [1.0 if p.clear is None else p.clear for p in series],
-        breaks=breaks,
-    )
     return [
-        (point.time, j.expected, j.usual[0], j.usual[1])
-        for point, j in zip(series, judged, strict=True)
-        if j.usual is not None and j.expected is not None
+        (p.time, p.expected, p.usual[0], p.usual[1])
+        for p in series
+        if p.usual is not None and p.expected is not None
     ]
 
 
