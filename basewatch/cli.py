@@ -1070,6 +1070,55 @@ def evidence_extract(
         raise InputError(f"{len(result.problems)} of {len(files)} files could not be read (above)")
 
 
+# ------------------------------------------------------------------ train ships (Sentinel-2)
+
+
+@train.command("ships")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="sen2ships layout: coco_annotations.json + one band folder per port.",
+)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Model file (.onnx).")
+@click.option("--ports", default="", help="Comma-separated port folders to train on (all).")
+@click.option("--epochs", type=int, default=None, help="Epochs (default: the shipped 100).")
+@click.option("--steps", type=int, default=None, help="Batches per epoch (default 20).")
+@click.option("--batch", type=int, default=None, help="Crops per batch (default 12).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option(
+    "--simulated", type=int, default=None, help="Simulated harbours added (default: the shipped 6)."
+)
+def train_ships(
+    data: Path,
+    out: Path,
+    ports: str,
+    epochs: int | None,
+    steps: int | None,
+    batch: int | None,
+    seed: int,
+    simulated: int | None,
+) -> None:
+    """Train the Sentinel-2 ship detector on labelled ports; export ONNX."""
+    from basewatch.train.run import train_ships as run
+
+    report = run(
+        data,
+        out,
+        ports=[p.strip() for p in ports.split(",") if p.strip()],
+        epochs=epochs,
+        steps_per_epoch=steps,
+        batch=batch,
+        seed=seed,
+        simulated=simulated,
+        progress=lambda n, loss: click.echo(f"epoch {n} loss {loss:.3f}", err=True),
+    )
+    click.echo(
+        f"trained on {', '.join(report.ports)} ({report.ships} ships) + {report.simulated} "
+        f"simulated harbours in {report.seconds:.0f} s -> {report.out}"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning basewatch errors into one line on stderr."""
     try:

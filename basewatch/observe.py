@@ -78,12 +78,12 @@ def observable(target: str, sensor: str) -> bool:
 
 def detector_identity(target: str, sensor: str) -> tuple[str, str]:
     """The ``(name, version)`` of the detector used for ``target`` in ``sensor`` images."""
-    from basewatch.detect import aircraft, highres, optical, sar
+    from basewatch.detect import aircraft, highres, optical, sar, ships_s2
 
     family = DETECTOR_PLAN[(target, sensor)]
     module = {
         "sar": sar,
-        "optical-ships": optical,
+        "optical-ships": ships_s2,
         "optical-apron": optical,
         "highres": highres,
         "highres-aircraft": aircraft,

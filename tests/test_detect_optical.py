@@ -1,4 +1,5 @@
-"""Sentinel-2-like detectors: ships against water and aircraft on aprons.
+"""Sentinel-2-like detectors: ships against water (the classical `detect_ships_contrast` and
+the trained model behind `detect_ships`) and aircraft on aprons.
 
 Synthetic scenes follow the brief's conventions: reflectances of water, land, concrete,
 hulls and airframes; objects drawn at their real footprint on a 1 m sub-grid, area-averaged
@@ -193,7 +194,7 @@ def test_water_mask_ndwi_and_mndwi() -> None:
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_harbour_six_moored_ships_cranes_and_breakwater_rejected(seed: int) -> None:
     bands, truth = harbour(seed)
-    dets = optical.detect_ships(bands, pixel_size_m=PX)
+    dets = optical.detect_ships_contrast(bands, pixel_size_m=PX)
     assert len(dets) == 6
     assert matched(dets, [(x, y) for x, y, _ in truth], tol_px=2.0) == 6
     by_x = sorted(dets, key=lambda d: d.centroid_px[0])
@@ -205,20 +206,20 @@ def test_harbour_six_moored_ships_cranes_and_breakwater_rejected(seed: int) -> N
 
 def test_cranes_and_breakwater_alone_are_not_ships() -> None:
     bands, _ = harbour(4, ships=False)
-    assert optical.detect_ships(bands, pixel_size_m=PX) == []
+    assert optical.detect_ships_contrast(bands, pixel_size_m=PX) == []
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_empty_water_has_no_ships(seed: int) -> None:
     rng = np.random.default_rng(50 + seed)
     bands = observe(rng, {b: np.full((400, 400), WATER[b]) for b in BANDS})
-    assert optical.detect_ships(bands, pixel_size_m=PX) == []
+    assert optical.detect_ships_contrast(bands, pixel_size_m=PX) == []
 
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_anchorage_of_twenty_ships(seed: int) -> None:
     bands, truth = anchorage(seed)
-    dets = optical.detect_ships(bands, pixel_size_m=PX)
+    dets = optical.detect_ships_contrast(bands, pixel_size_m=PX)
     assert len(dets) == 20
     assert matched(dets, truth, tol_px=2.0) == 20
 
@@ -227,10 +228,10 @@ def test_given_water_mask_and_valid_are_honoured() -> None:
     bands, truth = harbour(0)
     valid = np.ones((400, 400), dtype=bool)
     valid[:, 200:] = False  # the eastern half is cloud
-    dets = optical.detect_ships(bands, pixel_size_m=PX, valid=valid)
+    dets = optical.detect_ships_contrast(bands, pixel_size_m=PX, valid=valid)
     assert len(dets) == 4 and all(d.centroid_px[0] < 200 for d in dets)
     no_water = np.zeros((400, 400), dtype=bool)
-    assert optical.detect_ships(bands, pixel_size_m=PX, water=no_water) == []
+    assert optical.detect_ships_contrast(bands, pixel_size_m=PX, water=no_water) == []
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,7 +286,7 @@ def _bands(value: float | None, shape: tuple[int, int] = (40, 40)) -> Scene:
 )
 def test_degenerate_bands_give_nothing(bands: Scene) -> None:
     shape = bands["nir"].shape
-    assert optical.detect_ships(bands, pixel_size_m=PX) == []
+    assert optical.detect_ships_contrast(bands, pixel_size_m=PX) == []
     surface = np.ones(shape, dtype=bool)
     assert optical.detect_apron_objects(bands, pixel_size_m=PX, surface_mask=surface) == []
     assert optical.water_mask(bands).shape == shape
@@ -294,7 +295,7 @@ def test_degenerate_bands_give_nothing(bands: Scene) -> None:
 def test_all_invalid_gives_nothing() -> None:
     bands, _ = harbour(0)
     invalid = np.zeros((400, 400), dtype=bool)
-    assert optical.detect_ships(bands, pixel_size_m=PX, valid=invalid) == []
+    assert optical.detect_ships_contrast(bands, pixel_size_m=PX, valid=invalid) == []
     apron_bands, surface, _ = apron(0)
     assert (
         optical.detect_apron_objects(
@@ -308,19 +309,19 @@ def test_bad_inputs_raise_input_error() -> None:
     good = _bands(0.05)
     surface = np.ones((40, 40), dtype=bool)
     with pytest.raises(InputError, match="nir"):
-        optical.detect_ships({"green": good["green"]}, pixel_size_m=PX)
+        optical.detect_ships_contrast({"green": good["green"]}, pixel_size_m=PX)
     with pytest.raises(InputError, match="shape"):
-        optical.detect_ships({**good, "nir": np.zeros((10, 10))}, pixel_size_m=PX)
+        optical.detect_ships_contrast({**good, "nir": np.zeros((10, 10))}, pixel_size_m=PX)
     with pytest.raises(InputError, match="2-D"):
         optical.water_mask({**good, "green": np.zeros((2, 40, 40))})
     with pytest.raises(InputError, match="pixel_size_m"):
-        optical.detect_ships(good, pixel_size_m=-10.0)
+        optical.detect_ships_contrast(good, pixel_size_m=-10.0)
     with pytest.raises(InputError, match="surface_mask"):
         optical.detect_apron_objects(good, pixel_size_m=PX, surface_mask=np.ones((3, 3)))
     with pytest.raises(InputError, match="target"):
         optical.detect_apron_objects(good, pixel_size_m=PX, surface_mask=surface, target="ship")
     with pytest.raises(InputError, match="mapping"):
-        optical.detect_ships(np.zeros((4, 40, 40)), pixel_size_m=PX)  # type: ignore[arg-type]
+        optical.detect_ships_contrast(np.zeros((4, 40, 40)), pixel_size_m=PX)  # type: ignore[arg-type]
 
 
 def test_module_identity() -> None:
@@ -376,7 +377,7 @@ def test_sen2ships_ports_precision_recall() -> None:
         boxes = [a["bbox"] for a in coco["annotations"] if a["image_id"] == image["id"]]
         bands = _read_port(port)
         assert bands["nir"].shape == (image["height"], image["width"])
-        dets = optical.detect_ships(bands, pixel_size_m=PX)
+        dets = optical.detect_ships_contrast(bands, pixel_size_m=PX)
         hits = _one_to_one(dets, boxes)
         per_port[port] = (len(boxes), len(dets), hits)
         totals = [totals[0] + len(boxes), totals[1] + len(dets), totals[2] + hits]
@@ -385,3 +386,44 @@ def test_sen2ships_ports_precision_recall() -> None:
     # Labels miss many small and berthed boats (see SOURCE.md), so precision is a floor.
     assert recall >= 0.42
     assert precision >= 0.14
+
+
+# --------------------------------------------------------------------------------------------
+# detect_ships: the trained model (basewatch.detect.ships_s2) on the same synthetic scenes
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known failure of s2-ships-cnn 1.0.0: 135 m hulls moored 3 m off a 200 m-deep quay "
+    "of the same brightness (0.10-0.20 vs 0.20) score 0.1-0.2, below its 0.35 threshold",
+)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_model_finds_the_six_moored_ships_not_the_cranes_or_breakwater(seed: int) -> None:
+    bands, truth = harbour(seed)
+    dets = optical.detect_ships(bands, pixel_size_m=PX)
+    hits = matched(dets, [(x, y) for x, y, _ in truth], tol_px=3.0)
+    assert hits >= 5, dets
+    assert len(dets) - hits <= 1, dets
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_model_counts_the_anchorage_and_leaves_empty_water_empty(seed: int) -> None:
+    bands, truth = anchorage(seed)
+    dets = optical.detect_ships(bands, pixel_size_m=PX)
+    assert matched(dets, truth, tol_px=3.0) >= 16 and len(dets) <= 21
+    empty, _ = harbour(seed + 10, ships=False)
+    cranes_only = optical.detect_ships(empty, pixel_size_m=PX)
+    assert len(cranes_only) <= 1
+
+
+def test_model_bad_inputs_raise_input_error() -> None:
+    good = _bands(0.05)
+    with pytest.raises(InputError, match="nir"):
+        optical.detect_ships({"green": good["green"]}, pixel_size_m=PX)
+    with pytest.raises(InputError, match="shape"):
+        optical.detect_ships({**good, "nir": np.zeros((10, 10))}, pixel_size_m=PX)
+    with pytest.raises(InputError, match="pixel_size_m"):
+        optical.detect_ships(good, pixel_size_m=-10.0)
+    with pytest.raises(InputError, match="mapping"):
+        optical.detect_ships(np.zeros((4, 40, 40)), pixel_size_m=PX)  # type: ignore[arg-type]

@@ -1,7 +1,9 @@
 """Sentinel-2-like (10 m) detectors: ships against water, objects standing on a paved surface.
 
-Ships are found by their near-infrared (and visible) contrast against the water around them,
-estimated from water pixels only. The search area is the water plus land that is not "land
+:func:`detect_ships` runs the trained ship model (:mod:`basewatch.detect.ships_s2`). The
+classical detector it replaced stays as :func:`detect_ships_contrast`, for comparison: there,
+ships are found by their near-infrared (and visible) contrast against the water around
+them, estimated from water pixels only. The search area is the water plus land that is not "land
 proper": land proper lies on long straight land runs in four directions (an opening by line
 segments), so a ship moored alongside a quay, a short bump on the coastline, falls back into
 the search area while wide quays stay out; of that leftover land only the shallow parts (no
@@ -20,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
@@ -42,7 +45,9 @@ from basewatch.detect._common import (
 from basewatch.errors import InputError
 
 NAME = "s2-contrast"
-"""Detector name recorded with every observation (apron counts add ``-apron``)."""
+"""Name of the classical detectors here, recorded with apron observations (``-apron``) and
+ship observations of :func:`detect_ships_contrast`; :func:`detect_ships` records
+:data:`basewatch.detect.ships_s2.NAME`."""
 VERSION = "0.1.0"
 """Detector version; part of an observation's identity."""
 
@@ -68,7 +73,7 @@ WATER_MAX_HOLE_M2 = 60_000.0
 
 @dataclass(frozen=True, kw_only=True)
 class ShipParams:
-    """Settings of :func:`detect_ships`."""
+    """Settings of :func:`detect_ships_contrast`."""
 
     k_seed: float = 6.0
     """A ship needs a pixel this many local standard deviations above the water."""
@@ -206,7 +211,7 @@ def water_mask(bands: Mapping[str, np.ndarray], *, valid: np.ndarray | None = No
 
     MNDWI (green vs swir16) when ``swir16`` is present, else NDWI (green vs nir); water
     patches of fewer than 12 pixels are dropped. Ships are not water here;
-    :func:`detect_ships` fills the small holes they leave.
+    :func:`detect_ships_contrast` fills the small holes they leave.
 
     Args:
         bands: reflectance arrays keyed ``green`` and ``nir`` (and optionally ``swir16``),
@@ -316,9 +321,44 @@ def detect_ships(
     pixel_size_m: float,
     valid: np.ndarray | None = None,
     water: np.ndarray | None = None,
+    model: Path | str | None = None,
+    threshold: float | None = None,
+) -> list[Detection]:
+    """Ships in a Sentinel-2 image with the trained model (:mod:`basewatch.detect.ships_s2`).
+
+    Args:
+        bands: reflectance arrays (0-1) keyed ``blue``, ``green``, ``red``, ``nir`` on one grid.
+        pixel_size_m: pixel size in metres.
+        valid: True where pixels are usable; None: all finite pixels.
+        water: water mask; None: :func:`water_mask` of ``bands``.
+        model: an ONNX file from ``basewatch train ships`` (default: the shipped model).
+        threshold: minimum score (default: the model's).
+
+    Returns:
+        One :class:`Detection` (class ``ship``) per vessel, sorted by row then column. The
+        classical contrast detector is :func:`detect_ships_contrast`.
+    """
+    from basewatch.detect.ships_s2 import detect_ships_s2
+
+    return detect_ships_s2(
+        bands,
+        pixel_size_m=pixel_size_m,
+        valid=valid,
+        water=water,
+        model=model,
+        threshold=threshold,
+    )
+
+
+def detect_ships_contrast(
+    bands: Mapping[str, np.ndarray],
+    *,
+    pixel_size_m: float,
+    valid: np.ndarray | None = None,
+    water: np.ndarray | None = None,
     params: ShipParams | None = None,
 ) -> list[Detection]:
-    """Ships in a Sentinel-2-like image by contrast against the surrounding water.
+    """Ships in a Sentinel-2-like image by contrast against the surrounding water (classical).
 
     Args:
         bands: reflectance arrays keyed ``blue``, ``green``, ``red``, ``nir`` (``swir16``

@@ -55,7 +55,7 @@ CLOUD_MIN_WIDTH_PX = 10
 """Bright patches narrower than this (pixels) are objects, not clouds."""
 MIN_CLEAR_FRACTION = 0.01
 """Below this share of usable pixels an image is reported as fully cloudy / without data."""
-MODEL_SENSORS = ("highres",)
+MODEL_SENSORS = ("highres", "s2")
 """Sensors whose detector takes a weights file (``model``)."""
 _BAND_IN_NAME = {
     "blue": re.compile(r"(?<![A-Za-z0-9])B0?2(?![0-9])"),
@@ -453,7 +453,11 @@ def read_highres(path: Path, scale: float | None = None) -> Raster:
 def detect_s2(
     raster: Raster, gsd_m: float, model: Path | None
 ) -> tuple[list[Detection], str | None]:
-    """Ships in a Sentinel-2 raster with :func:`basewatch.detect.optical.detect_ships`."""
+    """Ships in a Sentinel-2 raster with the trained ship model (``model`` replaces it).
+
+    Runs :func:`basewatch.detect.optical.detect_ships` (the ONNX model of
+    :mod:`basewatch.detect.ships_s2`) over the usable pixels near the image's water.
+    """
     from basewatch.detect import optical
 
     clear = float(raster.valid.mean()) if raster.valid.size else 0.0
@@ -466,7 +470,9 @@ def detect_s2(
     water = optical.water_mask(raster.bands, valid=raster.valid)
     if water.sum() < 25:
         return [], "no water in the image (all land): nothing to search for ships"
-    dets = optical.detect_ships(raster.bands, pixel_size_m=gsd_m, valid=raster.valid, water=water)
+    dets = optical.detect_ships(
+        raster.bands, pixel_size_m=gsd_m, valid=raster.valid, water=water, model=model
+    )
     return dets, None
 
 
@@ -507,9 +513,9 @@ def detect_highres(
 
 def _detector_name(sensor: str) -> str:
     """``name/version`` of the detector behind ``sensor``."""
-    from basewatch.detect import aircraft, optical, sar
+    from basewatch.detect import aircraft, sar, ships_s2
 
-    module = {"s1": sar, "sar": sar, "s2": optical, "highres": aircraft}[sensor]
+    module = {"s1": sar, "sar": sar, "s2": ships_s2, "highres": aircraft}[sensor]
     return f"{module.NAME}/{module.VERSION}"
 
 

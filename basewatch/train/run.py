@@ -1,4 +1,4 @@
-"""``basewatch train aircraft``: load labels, train, export, score held-out images."""
+"""``basewatch train aircraft|ships``: load labels, train, export, score held-out images."""
 
 from __future__ import annotations
 
@@ -95,4 +95,72 @@ def train_aircraft(
         simulated_images=simulated,
         train_boxes=int(sum(len(im.boxes) for im in rest)),
         validation=validation,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShipTrainReport:
+    """Outcome of ``basewatch train ships``."""
+
+    out: Path
+    """The exported ONNX model."""
+    seconds: float
+    """Training wall-clock time."""
+    ports: tuple[str, ...]
+    """Ports trained on."""
+    ships: int
+    """Labelled ship boxes trained on (real ports)."""
+    simulated: int
+    """Simulated harbours added to training."""
+
+
+def train_ships(
+    data: Path,
+    out: Path,
+    *,
+    ports: Sequence[str] = (),
+    epochs: int | None = None,
+    steps_per_epoch: int | None = None,
+    batch: int | None = None,
+    seed: int = 0,
+    simulated: int | None = None,
+    progress: Callable[[int, float], None] | None = None,
+) -> ShipTrainReport:
+    """Train a Sentinel-2 ship model on the labelled ports in ``data`` and export it to ``out``.
+
+    ``data`` is in the sen2ships layout (``coco_annotations.json`` and one band folder per
+    port); ``ports`` restricts training to those port folders (default: all); ``simulated``
+    simulated harbours are added; ``None`` settings take the shipped model's
+    (:data:`basewatch.train.ships.SHIP_CONFIG`, :data:`basewatch.train.ships.SIMULATED`).
+    """
+    from dataclasses import replace
+
+    if out.suffix.lower() != ".onnx":
+        raise InputError(f"--out {out} must end in .onnx")
+    for name, value in (("--epochs", epochs), ("--steps", steps_per_epoch), ("--batch", batch)):
+        if value is not None and value < 1:
+            raise InputError(f"{name} must be at least 1, got {value}")
+    if simulated is not None and simulated < 0:
+        raise InputError(f"--simulated must be 0 or more, got {simulated}")
+    require_torch()
+    from basewatch.train.ships import SHIP_CONFIG, SIMULATED, load_ports, train
+    from basewatch.train.simulated import simulated_harbours
+
+    real = load_ports(data, list(ports) or None)
+    n_sim = SIMULATED if simulated is None else simulated
+    scenes = real + simulated_harbours(n_sim)
+    cfg = replace(
+        SHIP_CONFIG,
+        epochs=epochs or SHIP_CONFIG.epochs,
+        steps_per_epoch=steps_per_epoch or SHIP_CONFIG.steps_per_epoch,
+        batch=batch or SHIP_CONFIG.batch,
+        seed=seed,
+    )
+    result = train(scenes, out, cfg, progress=progress)
+    return ShipTrainReport(
+        out=out,
+        seconds=result.seconds,
+        ports=tuple(s.name for s in real),
+        ships=int(sum(len(s.boxes) for s in real)),
+        simulated=n_sim,
     )

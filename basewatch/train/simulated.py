@@ -1,4 +1,5 @@
-"""Simulated sub-metre airfield images with known aircraft boxes (from basewatch.testing).
+"""Simulated training images from basewatch.testing: sub-metre airfields (aircraft boxes) and
+Sentinel-2 naval harbours (ship boxes and masks).
 
 The demo's sub-metre scenes draw aircraft as plan-view crosses with a cast shadow; real
 Pleiades images alone do not teach the network that look. Adding a few of these images to
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from shapely.geometry import box as shapely_box
@@ -28,6 +30,9 @@ from basewatch.testing import (
     object_parts,
 )
 from basewatch.train.labels import LabelledImage
+
+if TYPE_CHECKING:
+    from basewatch.train.ships import ShipScene
 
 CRS = "EPSG:32636"
 ORIGIN = (540_000.0, 3_918_000.0)
@@ -91,3 +96,111 @@ def _bodies(objects: list[SceneObject]) -> list[BaseGeometry]:
 def simulated_airfields(count: int, *, seed: int = 1000) -> list[LabelledImage]:
     """``count`` simulated airfield images (seeds ``seed``, ``seed + 1``, ...)."""
     return [simulated_airfield(seed + i) for i in range(count)]
+
+
+# --------------------------------------------------------------------------------------------
+# Sentinel-2 harbours with moored warships (ship detector)
+# --------------------------------------------------------------------------------------------
+
+NAVAL = ("frigate", "corvette", "landing_ship", "submarine", "auxiliary", "tug")
+"""Ship classes moored in simulated harbours."""
+
+
+def simulated_harbour(seed: int, *, size_px: int = 192) -> ShipScene:
+    """A simulated 10 m Sentinel-2 naval harbour with its ships' boxes and masks.
+
+    Land along the north edge with a quay, 2-5 piers (18 m wide, 150-700 m long) reaching
+    south into the harbour, warships of :data:`NAVAL` moored along them (one or both sides,
+    bow to stern) or in nests, some piers empty, a few ships at anchor; rendered by the
+    demo's simulator (:meth:`basewatch.testing.SceneModel.render_s2`) on a random date.
+    """
+    from basewatch.testing import SHIP_TYPES, make_ship
+    from basewatch.train.ships import BANDS, ShipScene
+
+    rng = np.random.default_rng(seed)
+    res = 10.0
+    side = size_px * res
+    x0, y0 = ORIGIN[0] + 5000.0 * seed, ORIGIN[1] - 20000.0
+    grid = Grid.around(x0, y0, size_m=side, res=res, crs=CRS)
+    left, top = grid.left, grid.top
+    shore = top - float(rng.uniform(250, 600))
+    features = [
+        Feature(geometry=shapely_box(left, top - side, left + side, shore), material="harbour"),
+        Feature(geometry=shapely_box(left, shore, left + side, shore + 60.0), material="pier"),
+    ]
+    objects = []
+    n_piers = int(rng.integers(2, 6))
+    spacing = float(rng.uniform(70, 220))
+    x = left + float(rng.uniform(150, 600))
+    piers = []
+    for _ in range(n_piers):
+        length = float(rng.uniform(150, 700))
+        pier = shapely_box(x - 9.0, shore - length, x + 9.0, shore)
+        features.append(Feature(geometry=pier, material="pier"))
+        piers.append((x, length))
+        x += spacing
+        if x > left + side - 150:
+            break
+    for px_, length in piers:
+        if rng.random() < 0.3:
+            continue  # an empty pier: concrete alone is not a ship
+        for sgn in (-1.0, 1.0):
+            if rng.random() < 0.3:
+                continue
+            y = shore - 15.0
+            nest = int(rng.integers(1, 3)) if rng.random() < 0.3 else 1
+            while True:
+                cls = NAVAL[int(rng.integers(len(NAVAL)))]
+                size = SHIP_TYPES[cls]
+                if y - size["length"] < shore - length - 20.0:
+                    break
+                for k in range(nest):
+                    off = 9.0 + 3.0 + size["beam"] / 2 + k * (size["beam"] + 3.0)
+                    objects.append(
+                        make_ship(
+                            cls,
+                            x=px_ + sgn * off,
+                            y=y - size["length"] / 2,
+                            heading_deg=float(rng.choice([0.0, 180.0]) + rng.normal(0, 1)),
+                            rng=rng,
+                        )
+                    )
+                y -= size["length"] + float(rng.uniform(5, 40))
+    for _ in range(int(rng.integers(0, 4))):
+        cls = NAVAL[int(rng.integers(len(NAVAL)))]
+        ax = float(rng.uniform(left + 200, left + side - 200))
+        ay = float(rng.uniform(top - side + 200, shore - 500))
+        if ay > top - side + 200:
+            objects.append(
+                make_ship(cls, x=ax, y=ay, heading_deg=float(rng.uniform(0, 360)), rng=rng)
+            )
+    layout = Layout(crs=CRS, features=tuple(features), seed=seed)
+    when = datetime(2024, 1, 1, 8, 20, tzinfo=UTC) + timedelta(days=int(rng.integers(0, 365)))
+    render = SceneModel(layout, grid).render_s2(when=when, objects=objects, seed=seed)
+    pixels = np.dstack([render.bands[b].astype(np.float32) * 1e-4 for b in BANDS])
+    boxes, masks = [], []
+    for obj in objects:
+        body, _ = object_parts(obj)
+        bx0, by0, bx1, by1 = body.bounds
+        c0, r0 = int((bx0 - left) // res), int((top - by1) // res)
+        c1, r1 = int((bx1 - left) // res) + 1, int((top - by0) // res) + 1
+        if c0 < 2 or r0 < 2 or c1 > size_px - 2 or r1 > size_px - 2:
+            continue
+        mask = grid.mask(body)[r0:r1, c0:c1]
+        if not mask.any():
+            mask = np.ones((r1 - r0, c1 - c0), bool)
+        boxes.append([float(c0), float(r0), float(c1), float(r1)])
+        masks.append(mask)
+    return ShipScene(
+        name=f"simulated-harbour-{seed}",
+        pixels=pixels,
+        boxes=np.asarray(boxes, np.float32).reshape(-1, 4),
+        masks=tuple(masks),
+        gsd_m=res,
+        simulated=True,
+    )
+
+
+def simulated_harbours(count: int, *, seed: int = 2000) -> list[ShipScene]:
+    """``count`` simulated harbours (seeds ``seed``, ``seed + 1``, ...)."""
+    return [simulated_harbour(seed + i) for i in range(count)]

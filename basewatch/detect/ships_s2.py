@@ -1,0 +1,187 @@
+"""Ships in Sentinel-2 images with the project's own trained detector (ONNX Runtime only).
+
+The model (``basewatch/models/ships_s2.onnx``, trained by :mod:`basewatch.train.ships`) is
+the shared CenterNet-style network (:mod:`basewatch.detect.centernet`) run at 10 m on the
+blue, green, red and near-infrared reflectances (0-1 floats). Its normalisation is inside
+the ONNX graph and fixed (log reflectance and NDWI), so it does not depend on the scene's mix
+of land and water and works the same on a whole port and on a small pipeline chip. Its
+heatmap has one cell per 10 m pixel, so ships moored side by side 20-30 m apart keep their
+own peaks.
+
+Around the network: unusable pixels are filled with the scene's median, the image is
+resampled to the model's 10 m when its pixels differ (e.g. 7.9 m EPSG:3857 pixels at
+Piraeus), tiled, decoded, and detections are kept only when their centre is a usable pixel
+within :data:`NEAR_WATER_M` of water (moored ships are land for a water index; ships far
+inland are not ships).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from basewatch.detect import Detection
+from basewatch.detect._common import check_mask, check_pixel_size
+from basewatch.detect.centernet import (
+    ModelInfo,
+    TileSpec,
+    centre_inside,
+    open_model,
+    resample,
+    run_tiled,
+    to_detection,
+)
+from basewatch.errors import InputError
+
+NAME = "s2-ships-cnn"
+"""Detector name recorded with every observation."""
+VERSION = "1.0.0"
+"""Detector version; part of an observation's identity."""
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "ships_s2.onnx"
+"""The model shipped in the package (trained on three sen2ships ports; MIT + Copernicus)."""
+
+BANDS = ("blue", "green", "red", "nir")
+"""Input bands of the network, in order (reflectance 0-1)."""
+MODEL_GSD_M = 10.0
+"""Ground sample distance the network is trained and run at (metres per pixel)."""
+STRIDE = 1
+"""Network input pixels per heatmap cell side."""
+SCORE_THRESHOLD = 0.3
+"""Default minimum centre score (fixed before any held-out measurement)."""
+NEAR_WATER_M = 200.0
+"""Detections whose centre is farther than this from water are dropped (inland)."""
+NMS_IOU = 0.5
+"""Ships side by side have overlapping axis-aligned boxes: a looser NMS than for aircraft."""
+GSD_RANGE_M = (5.0, 20.0)
+"""Pixel sizes the model accepts; outside this a 10 m model sees something else."""
+TILES = TileSpec(size=512, overlap=64, batch=1, flip=False)
+"""Tiles of 5.12 km with 640 m overlap (more than the longest ship), no mirrored copies."""
+
+DEFAULTS = ModelInfo(
+    gsd_m=MODEL_GSD_M,
+    stride=STRIDE,
+    score_threshold=SCORE_THRESHOLD,
+    version=VERSION,
+    kind="ships-s2-centernet",
+    bands=BANDS,
+)
+"""What a ship model without metadata is taken to be."""
+
+
+def load_model(model: Path | str | None = None, *, threads: int = 0) -> tuple[Any, ModelInfo]:
+    """Open a Sentinel-2 ship ONNX model (default: the shipped one) and read its metadata.
+
+    ``threads`` sets onnxruntime's intra-op threads (0: its default; 1 for one core).
+    """
+    path = Path(model) if model is not None else DEFAULT_MODEL
+    session, info = open_model(
+        path,
+        what="Sentinel-2 ship",
+        trainer="basewatch train ships",
+        shipped=model is None,
+        defaults=DEFAULTS,
+        threads=threads,
+    )
+    if info.kind and info.kind != DEFAULTS.kind:
+        raise InputError(
+            f"model {path} is a {info.kind!r} model, not a Sentinel-2 ship model; pass a file "
+            "written by `basewatch train ships`"
+        )
+    return session, info
+
+
+def network_input(
+    bands: Mapping[str, np.ndarray], order: tuple[str, ...], valid: np.ndarray
+) -> np.ndarray:
+    """``(rows, cols, len(order))`` float32 reflectance with unusable pixels filled.
+
+    Unusable pixels (``valid`` False or not finite) take the median of the usable ones, so
+    no-data edges and cloud holes do not look like objects.
+    """
+    out = np.empty((*valid.shape, len(order)), np.float32)
+    for i, name in enumerate(order):
+        band = np.asarray(bands[name], dtype=np.float32)
+        ok = valid & np.isfinite(band)
+        fill = float(np.median(band[ok])) if ok.any() else 0.0
+        out[:, :, i] = np.where(ok, band, fill)
+    return out
+
+
+def detect_ships_s2(
+    bands: Mapping[str, np.ndarray],
+    *,
+    pixel_size_m: float,
+    valid: np.ndarray | None = None,
+    water: np.ndarray | None = None,
+    model: Path | str | None = None,
+    threshold: float | None = None,
+    threads: int = 0,
+) -> list[Detection]:
+    """Ships in a Sentinel-2 image, as :class:`Detection` objects (class ``ship``).
+
+    Args:
+        bands: reflectance arrays (0-1) keyed ``blue``, ``green``, ``red``, ``nir`` on one grid.
+        pixel_size_m: pixel size in metres (5-20 m).
+        valid: True where pixels are usable; None: all finite pixels.
+        water: water mask; None: :func:`basewatch.detect.optical.water_mask` of ``bands``.
+        model: an ONNX file from ``basewatch train ships`` (default: the shipped model).
+        threshold: minimum score (default: the model's).
+        threads: onnxruntime intra-op threads (0: its default).
+
+    Returns:
+        Detections in the input's pixels, sorted by row then column.
+    """
+    from basewatch.detect.optical import water_mask
+
+    if not isinstance(bands, Mapping):
+        raise InputError(
+            f"bands must be a mapping of band name -> 2-D array, got {type(bands).__name__}; "
+            "pass {'blue': ..., 'green': ..., 'red': ..., 'nir': ...}"
+        )
+    missing = [b for b in BANDS if b not in bands]
+    if missing:
+        raise InputError(
+            f"bands {', '.join(missing)} missing for the Sentinel-2 ship model "
+            f"(got {', '.join(sorted(bands)) or 'none'}); pass blue, green, red and nir"
+        )
+    shape = np.asarray(bands["nir"]).shape
+    if len(shape) != 2 or any(np.asarray(bands[b]).shape != shape for b in BANDS):
+        raise InputError(f"bands must be 2-D arrays of one shape, got nir {shape}")
+    px = check_pixel_size(pixel_size_m)
+    lo, hi = GSD_RANGE_M
+    if not lo <= px <= hi:
+        raise InputError(
+            f"pixel_size_m={px} m is outside {lo}-{hi} m, the range of the 10 m Sentinel-2 "
+            "ship model; give the image's real pixel size"
+        )
+    finite = np.all([np.isfinite(np.asarray(bands[b])) for b in BANDS], axis=0)
+    ok = finite if valid is None else check_mask(valid, name="valid", shape=shape) & finite
+    if ok.sum() < 16 or min(shape) < 8:
+        return []
+    if water is None:
+        water = water_mask(bands, valid=ok)
+    water = check_mask(water, name="water", shape=shape) & ok
+    if not water.any():
+        return []
+    session, info = load_model(model, threads=threads)
+    factor = info.gsd_m / px
+    net_input = resample(network_input(bands, info.bands or BANDS, ok), factor)
+    boxes = run_tiled(
+        session,
+        np.ascontiguousarray(net_input.transpose(2, 0, 1)),
+        stride=info.stride,
+        threshold=info.score_threshold if threshold is None else float(threshold),
+        tiles=TILES,
+        peak_window=info.peak_window,
+        nms_iou=NMS_IOU,
+    )
+    near = ndimage.distance_transform_edt(~water) * px <= NEAR_WATER_M
+    keep = ok & near
+    dets = (to_detection(b, factor=factor, gsd_m=px, cls="ship") for b in boxes)
+    found = [d for d in dets if centre_inside(d, keep)]
+    return sorted(found, key=lambda d: (d.centroid_px[1], d.centroid_px[0]))
