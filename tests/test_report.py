@@ -6,6 +6,7 @@ import copy
 import io
 import os
 import re
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -845,22 +846,8 @@ def test_report_map_is_inlined_and_escaped(
     from basewatch.threat import load_front, load_weapons
 
     front = load_front(_front_file(tmp_path, "2024-12-07", 36.35))
-    evil = Site(
-        id="khmeimim",
-        name="Khmeimim",
-        kind="airbase",
-        geometry=Point(35.9486, 35.4011),
-        zones=(
-            Zone(
-                site_id="khmeimim",
-                id="main-apron",
-                kind="apron",
-                target="aircraft",
-                name="</script><script>alert(1)</script>",
-                geometry=box(35.952, 35.403, 35.958, 35.405),
-            ),
-        ),
-    )
+    apron = replace(registry[0].zones[0], name="</script><script>alert(1)</script>")
+    evil = replace(registry[0], zones=(apron,))
     maps = {"khmeimim": site_map(evil, [], fronts=[front], weapons=load_weapons())}
     page = render_report({**assessment, "imagery": "simulated"}, sites=registry, site_maps=maps)
     checker = _parse(page)

@@ -145,6 +145,21 @@ def _observation_record(obs: Any, *, detections: bool) -> dict[str, Any]:
     return record
 
 
+def _image_record(
+    site_id: str, zone_id: str, scene_id: str, bounds: Sequence[float], kind: str
+) -> dict[str, Any]:
+    """Where a zone's image of one scene lies (EPSG:4326 bounds) and the URL of its PNG;
+    ``kind`` is ``chips`` or ``overlays``."""
+    url = f"/api/sites/{quote(site_id, safe='')}/zones/{quote(zone_id, safe='')}"
+    return {
+        "site_id": site_id,
+        "zone_id": zone_id,
+        "scene_id": scene_id,
+        "bounds": [float(b) for b in bounds],
+        "png": f"{url}/{kind}/{quote(scene_id, safe='')}.png",
+    }
+
+
 def _evidence_record(entry: dict[str, Any]) -> dict[str, Any]:
     """One evidence entry as JSON."""
     return {**entry, "time": _iso(entry["time"])}
@@ -410,15 +425,7 @@ def _add_api_routes(app: FastAPI, ctx: _Context) -> None:
     )
     def get_chip(site_id: str, zone_id: str, scene_id: str) -> dict[str, Any]:
         image = ctx.chip(site_id, zone_id, scene_id)
-        west, south, east, north = image.bounds
-        url = f"/api/sites/{quote(site_id, safe='')}/zones/{quote(zone_id, safe='')}"
-        return {
-            "site_id": site_id,
-            "zone_id": zone_id,
-            "scene_id": scene_id,
-            "bounds": [west, south, east, north],
-            "png": f"{url}/chips/{quote(scene_id, safe='')}.png",
-        }
+        return _image_record(site_id, zone_id, scene_id, image.bounds, "chips")
 
     @app.get(
         "/api/sites/{site_id}/zones/{zone_id}/overlays/{scene_id}.png",
@@ -435,14 +442,7 @@ def _add_api_routes(app: FastAPI, ctx: _Context) -> None:
     )
     def get_overlay(site_id: str, zone_id: str, scene_id: str) -> dict[str, Any]:
         image = ctx.map_overlay(site_id, zone_id, scene_id)
-        url = f"/api/sites/{quote(site_id, safe='')}/zones/{quote(zone_id, safe='')}"
-        return {
-            "site_id": site_id,
-            "zone_id": zone_id,
-            "scene_id": scene_id,
-            "bounds": list(image.bounds),
-            "png": f"{url}/overlays/{quote(scene_id, safe='')}.png",
-        }
+        return _image_record(site_id, zone_id, scene_id, image.bounds, "overlays")
 
     @app.get("/api/sites/{site_id}/evidence", summary="The site's evidence ledger")
     def get_evidence(site_id: str) -> list[dict[str, Any]]:
