@@ -24,6 +24,12 @@ import numpy as np
 import pandas as pd
 from pyproj import Geod
 
+from basewatch.context.aircraft_types import (
+    HEAVY_TRANSPORT_TYPES,
+    TYPE_CLASSES,
+    AircraftRecord,
+    classify,
+)
 from basewatch.errors import InputError
 from basewatch.sites import Site
 
@@ -36,35 +42,21 @@ __all__ = [
     "Flight",
     "FlightEvent",
     "TrackWarning",
+    "Watched",
     "airfield_events",
+    "classify_events",
     "daily_counts",
     "daily_departures",
     "event_record",
+    "flight_activity",
     "flight_summaries",
     "read_aircraft_types",
     "read_states",
     "split_flights",
+    "watched_sites",
     "with_types",
 ]
 
-HEAVY_TRANSPORT_TYPES = frozenset(
-    {
-        "IL76",  # Ilyushin Il-76 / Il-78 family
-        "IL78",
-        "A124",  # Antonov An-124 (ICAO designator)
-        "AN124",  # non-standard spelling seen in some feeds
-        "A225",  # Antonov An-225
-        "AN22",  # Antonov An-22
-        "C17",  # Boeing C-17 Globemaster III
-        "C5",  # Lockheed C-5 Galaxy
-        "C5M",  # Lockheed C-5M Super Galaxy
-        "IL62",  # Ilyushin Il-62 (long-range government/VIP transport)
-        "IL96",  # Ilyushin Il-96
-        "A400",  # Airbus A400M
-        "Y20",  # Xian Y-20
-    }
-)
-"""ICAO aircraft type designators counted as heavy (strategic) transports."""
 
 REQUIRED_COLUMNS = ("timestamp", "icao24", "latitude", "longitude", "altitude")
 """Columns a state-vector file must have; the others are filled with nulls when absent."""
@@ -153,6 +145,24 @@ class FlightEvent:
     """ICAO type designator ('' when unknown)."""
     heavy: bool
     """Whether the type is a heavy transport (:data:`HEAVY_TRANSPORT_TYPES`)."""
+    type_class: str = ""
+    """Type class (:data:`~basewatch.context.aircraft_types.TYPE_CLASSES`), '' until
+    :func:`classify_events` has run."""
+    military: bool = False
+    """Whether the callsign, address block or database operator marks it as military."""
+    state: str = ""
+    """ISO code of the registering State from the ICAO address block ('' when unknown)."""
+    operator: str = ""
+    """Operator from the aircraft database or the military callsign table."""
+    bearing_deg: float | None = None
+    """Bearing from the site to where the flight was last (departure) or first (arrival)
+    seen, when that is beyond the site's radius; None otherwise."""
+
+    @property
+    def direction(self) -> str:
+        """Compass octant of :attr:`bearing_deg` (``NE``), '' when unknown: where a
+        departure went or an arrival came from, as far as the track shows."""
+        return _octant(self.bearing_deg)
 
 
 # --------------------------------------------------------------------------- reading
@@ -382,6 +392,48 @@ def _most_common(values: pd.Series) -> str:
 # --------------------------------------------------------------------------- events
 
 
+@dataclass(frozen=True, kw_only=True)
+class Watched:
+    """Which sites of a registry flight events are looked for at, and why not the others."""
+
+    sites: tuple[Site, ...]
+    """Sites considered."""
+    skipped: tuple[tuple[str, str], ...]
+    """``(site id, reason)`` of the registry's other sites."""
+    rule: str
+    """How the considered sites were chosen (for messages)."""
+
+
+def watched_sites(
+    sites: Sequence[Site], *, site_ids: Sequence[str] = (), kinds: Sequence[str] = ("airbase",)
+) -> Watched:
+    """Pick the sites to look for departures and arrivals at.
+
+    With ``site_ids`` exactly those (unknown ids raise :class:`InputError` naming the
+    known ones); otherwise the sites whose kind is in ``kinds`` (default airbases only:
+    helicopter pads and ports would catch passing traffic). The others are listed with
+    the reason they were skipped, so an empty result can say what was not looked at.
+    """
+    known = {s.id: s for s in sites}
+    if site_ids:
+        missing = [i for i in site_ids if i not in known]
+        if missing:
+            raise InputError(
+                f"no site {', '.join(missing)} in the registry (sites: "
+                f"{', '.join(sorted(known)) or 'none'}); pass one of them with --site"
+            )
+        chosen = tuple(known[i] for i in dict.fromkeys(site_ids))
+        rule = f"--site {', '.join(s.id for s in chosen)}"
+        skipped = tuple((s.id, "not asked for with --site") for s in sites if s not in chosen)
+        return Watched(sites=chosen, skipped=skipped, rule=rule)
+    wanted = tuple(dict.fromkeys(k.strip() for k in kinds if k.strip()))
+    chosen = tuple(s for s in sites if s.kind in wanted)
+    skipped = tuple(
+        (s.id, f"kind {s.kind!r} is not in {', '.join(wanted)}") for s in sites if s not in chosen
+    )
+    return Watched(sites=chosen, skipped=skipped, rule=f"sites of kind {', '.join(wanted)}")
+
+
 def airfield_events(
     flights: Iterable[Flight],
     sites: Sequence[Site],
@@ -432,18 +484,43 @@ def _flight_events(
     keep = surface | _plausible_airborne(times, altitude, surface, max_alt_ft)
     stretches = _stretches(surface[keep], near[keep], times[keep], altitude[keep])
     stamps = rows["timestamp"][keep]
-    return [
-        FlightEvent(
-            site_id=site_id,
-            time=pd.Timestamp(stamps.iloc[index]).to_pydatetime(),
-            kind=kind,
-            icao24=flight.icao24,
-            callsign=flight.callsign,
-            typecode=flight.typecode,
-            heavy=flight.heavy,
+    lons, lats = rows["longitude"].to_numpy(), rows["latitude"].to_numpy()
+    far = np.flatnonzero(~near)
+    clock = rows["timestamp"].dt.tz_convert(None).to_numpy()
+    out = []
+    for kind, index in _transitions(stretches):
+        moment = pd.Timestamp(stamps.iloc[index])
+        # where the flight went (last position away from the site) or came from (first one)
+        now = moment.tz_convert(None).to_datetime64()
+        side = far[clock[far] >= now] if kind == "departure" else far[clock[far] <= now]
+        pick = (side[-1] if kind == "departure" else side[0]) if side.size else None
+        bearing = None
+        if pick is not None:
+            azimuth, _, _ = _GEOD.inv(lon, lat, float(lons[pick]), float(lats[pick]))
+            bearing = round(float(azimuth) % 360.0, 1)
+        out.append(
+            FlightEvent(
+                site_id=site_id,
+                time=moment.to_pydatetime(),
+                kind=kind,
+                icao24=flight.icao24,
+                callsign=flight.callsign,
+                typecode=flight.typecode,
+                heavy=flight.heavy,
+                bearing_deg=bearing,
+            )
         )
-        for kind, index in _transitions(stretches)
-    ]
+    return out
+
+
+_OCTANTS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
+
+
+def _octant(bearing: float | None) -> str:
+    """Compass octant of a bearing in degrees ('' for None)."""
+    if bearing is None or not np.isfinite(bearing):
+        return ""
+    return _OCTANTS[int(((bearing % 360.0) + 22.5) // 45.0) % 8]
 
 
 def _distance_km(lons: np.ndarray, lats: np.ndarray, lon: float, lat: float) -> np.ndarray:
@@ -655,10 +732,38 @@ def with_types(events: Iterable[FlightEvent], types: dict[str, AircraftType]) ->
     return out
 
 
+def classify_events(
+    events: Iterable[FlightEvent], db: dict[str, AircraftRecord] | None = None
+) -> list[FlightEvent]:
+    """Events with type class, military flag, registering State and operator filled in.
+
+    ``db`` is an aircraft database (:func:`basewatch.context.aircraft_types.read_aircraft_db`);
+    its type designator replaces the broadcast one, and ``heavy`` follows the class.
+    Without it the class comes from the broadcast type, military callsign prefixes and
+    ICAO address blocks (:func:`basewatch.context.aircraft_types.classify`).
+    """
+    out = []
+    for e in events:
+        c = classify(e.icao24, callsign=e.callsign, typecode=e.typecode, db=db)
+        out.append(
+            replace(
+                e,
+                typecode=c.typecode,
+                heavy=c.heavy,
+                type_class=c.type_class,
+                military=c.military,
+                state=c.state,
+                operator=c.operator,
+            )
+        )
+    return out
+
+
 def event_record(
     event: FlightEvent, types: dict[str, AircraftType] | None = None
 ) -> dict[str, Any]:
-    """The JSON record of one event: :data:`EVENT_FIELDS` then typecode, registration, heavy."""
+    """The JSON record of one event: :data:`EVENT_FIELDS`, then typecode, registration,
+    heavy, type_class, military, state, operator and direction."""
     known = (types or {}).get(event.icao24)
     return {
         "icao24": event.icao24,
@@ -669,6 +774,56 @@ def event_record(
         "typecode": event.typecode,
         "registration": known.registration if known else "",
         "heavy": event.heavy,
+        "type_class": event.type_class,
+        "military": event.military,
+        "state": event.state,
+        "operator": event.operator,
+        "direction": event.direction,
+    }
+
+
+def flight_activity(
+    events: Iterable[FlightEvent], *, site_id: str, notable_max: int = 40
+) -> dict[str, Any]:
+    """A page-sized summary of the (classified) events at ``site_id``.
+
+    Returns ``{"site_id", "first_day", "last_day", "departures", "arrivals"`` (per type
+    class), ``"heavy_departures"`` (per type designator), ``"military_departures"`` (per
+    direction, ``?`` when unknown), ``"days"`` (per UTC day: ``{"day", <class>: n}``
+    counting departures and arrivals), ``"notable"`` (the latest ``notable_max`` heavy or
+    military events as :func:`event_record` records, newest last) and ``"notable_total"``.
+    Routine civil traffic is only counted. Run :func:`classify_events` first; events
+    without a class count as ``unknown``.
+    """
+    at_site = sorted((e for e in events if e.site_id == site_id), key=lambda e: e.time)
+    classes = {k: 0 for k in TYPE_CLASSES}
+    departures, arrivals = dict(classes), dict(classes)
+    heavy: Counter[str] = Counter()
+    military: Counter[str] = Counter()
+    days: dict[date, Counter[str]] = {}
+    for e in at_site:
+        cls = e.type_class or "unknown"
+        (departures if e.kind == "departure" else arrivals)[cls] += 1
+        days.setdefault(_utc_day(e.time), Counter())[cls] += 1
+        if e.kind == "departure" and e.heavy:
+            heavy[e.typecode or "?"] += 1
+        if e.kind == "departure" and e.military:
+            military[e.direction or "?"] += 1
+    notable = [e for e in at_site if e.heavy or e.military]
+    return {
+        "site_id": site_id,
+        "first_day": min(days).isoformat() if days else None,
+        "last_day": max(days).isoformat() if days else None,
+        "departures": departures,
+        "arrivals": arrivals,
+        "heavy_departures": dict(sorted(heavy.items())),
+        "military_departures": dict(sorted(military.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "days": [
+            {"day": d.isoformat(), **{k: int(c[k]) for k in TYPE_CLASSES}}
+            for d, c in sorted(days.items())
+        ],
+        "notable": [event_record(e) for e in notable[-notable_max:]] if notable_max else [],
+        "notable_total": len(notable),
     }
 
 
