@@ -13,6 +13,7 @@ import click
 
 from basewatch import __version__
 from basewatch.errors import BasewatchError
+from basewatch.evidence import KINDS as EVIDENCE_KINDS
 
 DB_HELP = "Store URL (sqlite:///path or postgresql+psycopg://...); default sqlite:///basewatch.db."
 
@@ -720,14 +721,14 @@ def _known_sites(registry: str | None) -> list[str] | None:
 @click.option("--time", "when", required=True, help="When (ISO 8601, e.g. 2024-12-03T08:20Z).")
 @click.option("--source", required=True, help="Source name (outlet, account, agency).")
 @click.option("--url", default="", help="Where to read it.")
-@click.option(
-    "--kind",
-    required=True,
-    type=click.Choice(["imagery", "flight", "post", "article", "official"]),
-)
+@click.option("--kind", required=True, type=click.Choice(EVIDENCE_KINDS))
 @click.option("--claim", required=True, help="What the source says.")
 @click.option("--grade", default="F6", show_default=True, help="Admiralty grade A-F + 1-6.")
-@click.option("--sites", "registry", help="Check the site exists in this registry.")
+@click.option(
+    "--sites",
+    "registry",
+    help="Check the site exists in this registry (default: among the store's sites).",
+)
 def evidence_add(
     db: str,
     site_id: str,
@@ -754,7 +755,11 @@ def evidence_add(
 @evidence.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--db", default="sqlite:///basewatch.db", show_default=True, help=DB_HELP)
-@click.option("--sites", "registry", help="Check every site exists in this registry.")
+@click.option(
+    "--sites",
+    "registry",
+    help="Check every site exists in this registry (default: among the store's sites).",
+)
 def evidence_import(file: Path, db: str, registry: str | None) -> None:
     """Add the entries of FILE (CSV or JSON list) to the ledger."""
     from basewatch.evidence import add_entries, read_entries
@@ -769,7 +774,7 @@ def evidence_import(file: Path, db: str, registry: str | None) -> None:
 @evidence.command("list")
 @click.option("--db", default="sqlite:///basewatch.db", show_default=True, help=DB_HELP)
 @click.option("--site", "site_id", help="Only this site.")
-@click.option("--kind", help="Only this kind.")
+@click.option("--kind", type=click.Choice(EVIDENCE_KINDS), help="Only this kind.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 def evidence_list(db: str, site_id: str | None, kind: str | None, fmt: str) -> None:
     """List ledger entries by site and time."""

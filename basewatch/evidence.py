@@ -2,10 +2,14 @@
 
 Analysts in December 2024 cited posts, articles, official statements, flight tracks and
 images. Each ledger entry keeps the site, the time the claim refers to, the source's
-name and URL, its kind, the claim text and an admiralty grade: source reliability
-``A`` (completely reliable) to ``E`` (unreliable) and ``F`` (cannot be judged), and
-information credibility ``1`` (confirmed) to ``5`` (improbable) and ``6`` (cannot be
+name and URL, its kind, the claim (what the source says) and an admiralty grade: source
+reliability ``A`` (completely reliable) to ``E`` (unreliable) and ``F`` (cannot be judged),
+and information credibility ``1`` (confirmed) to ``5`` (improbable) and ``6`` (cannot be
 judged). Entries live in the store's ``evidence`` table.
+
+One schema everywhere (``evidence add``/``import``/``extract``, ``POST /api/evidence``,
+the store, the report): the fields of :data:`FIELDS`, the kinds of :data:`KINDS` and the
+grade. Kinds of the old API vocabulary are read through :data:`LEGACY_KINDS`.
 """
 
 from __future__ import annotations
@@ -16,27 +20,39 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from basewatch.errors import InputError
-from basewatch.store import Store
-from basewatch.tracks import FlightEvent
+
+if TYPE_CHECKING:  # light at import: the CLI reads KINDS without loading the store
+    from basewatch.store import Store
+    from basewatch.tracks import FlightEvent
 
 __all__ = [
     "CREDIBILITY",
+    "FIELDS",
     "KINDS",
+    "LEGACY_KINDS",
     "RELIABILITY",
     "EvidenceEntry",
     "add_entries",
     "add_flight_events",
+    "check_sites",
+    "entry_record",
     "list_entries",
     "make_entry",
+    "normalise_kind",
     "parse_grade",
     "read_entries",
 ]
 
-KINDS = ("imagery", "flight", "post", "article", "official")
-"""Kinds of evidence."""
+KINDS = ("imagery", "flight", "post", "article", "official", "video", "other")
+"""Kinds of evidence, the one vocabulary of the CLI, the API, extraction and the store."""
+LEGACY_KINDS = {"image": "imagery", "track": "flight", "text": "other"}
+"""Kinds of the old ``POST /api/evidence`` vocabulary and what they now are (migration 0005
+rewrote the stored ones; the API still reads them, with a deprecation notice)."""
+FIELDS = ("id", "site_id", "time", "source", "url", "kind", "claim", "grade")
+"""Fields of a ledger entry as ``evidence list --format json`` and the API give it."""
 RELIABILITY = {
     "A": "completely reliable",
     "B": "usually reliable",
@@ -95,6 +111,18 @@ def parse_grade(grade: str, *, where: str = "grade") -> tuple[str, str]:
     return text[0], text[1]
 
 
+def normalise_kind(kind: Any, *, where: str = "evidence") -> tuple[str, str | None]:
+    """A kind of :data:`KINDS` and, for an old API kind (``image``, ``track``, ``text``), a
+    notice saying what it became; :class:`InputError` for anything else."""
+    text = str(kind or "").strip().lower()
+    if text in KINDS:
+        return text, None
+    if text in LEGACY_KINDS:
+        new = LEGACY_KINDS[text]
+        return new, f"kind {text!r} is deprecated and was read as {new!r}"
+    raise InputError(f"{where}: kind is {text!r}; use one of {', '.join(KINDS)}")
+
+
 def _parse_time(value: Any, where: str) -> datetime:
     """An ISO 8601 date or date-time as aware UTC (naive values are taken as UTC)."""
     if isinstance(value, datetime):
@@ -122,7 +150,10 @@ def make_entry(
     grade: str = "F6",
     where: str = "evidence",
 ) -> EvidenceEntry:
-    """Validate loose inputs into an :class:`EvidenceEntry` (errors name ``where``)."""
+    """Validate loose inputs into an :class:`EvidenceEntry` (errors name ``where``).
+
+    ``kind`` is one of :data:`KINDS`; an old API kind (:data:`LEGACY_KINDS`) is mapped.
+    """
     site_id, source, claim = str(site_id or "").strip(), str(source or "").strip(), claim
     if not site_id:
         raise InputError(f"{where}: no site; give the id of the site the claim is about")
@@ -130,9 +161,7 @@ def make_entry(
         raise InputError(f"{where}: no source; name the outlet, account or sensor")
     if not str(claim or "").strip():
         raise InputError(f"{where}: no claim; write what the source says")
-    kind = str(kind or "").strip().lower()
-    if kind not in KINDS:
-        raise InputError(f"{where}: kind is {kind!r}; use one of {', '.join(KINDS)}")
+    kind, _notice = normalise_kind(kind, where=where)
     reliability, credibility = parse_grade(grade or "F6", where=f"{where}: grade")
     return EvidenceEntry(
         site_id=site_id,
@@ -146,30 +175,52 @@ def make_entry(
     )
 
 
+def check_sites(
+    store: Store, site_ids: Iterable[str], *, known_sites: Iterable[str] | None = None
+) -> None:
+    """Raise :class:`InputError` unless every id is a known site.
+
+    Known sites are ``known_sites`` (a registry's ids) when given, else the sites in the
+    store; a store without sites and no ``known_sites`` is an error (there is nothing to
+    check against).
+    """
+    if known_sites is not None:
+        known, where = set(known_sites), "the registry"
+    else:
+        known, where = {s.id for s in store.sites()}, f"the store {store.url}"
+        if not known:
+            raise InputError(
+                f"the store {store.url} has no sites to check evidence against; give the "
+                "registry with --sites REGISTRY, or store the sites first with "
+                f"'basewatch sites import REGISTRY --db {store.url}'"
+            )
+    for site_id in site_ids:
+        if site_id not in known:
+            near = ", ".join(sorted(known)[:10])
+            raise InputError(
+                f"evidence about site {site_id!r}, which is not in {where}; known sites: "
+                f"{near or 'none'}{' ...' if len(known) > 10 else ''}; check the id"
+            )
+
+
 def add_entries(
     store: Store, entries: Iterable[EvidenceEntry], *, known_sites: Iterable[str] | None = None
 ) -> list[int]:
     """Store entries (idempotent) and return their ids.
 
-    With ``known_sites``, an entry about an unknown site raises :class:`InputError`
-    before anything is written.
+    Every entry's site must be known (:func:`check_sites`): in ``known_sites`` when given,
+    else among the store's sites. An unknown site raises :class:`InputError` before
+    anything is written.
     """
     entries = list(entries)
-    if known_sites is not None:
-        known = set(known_sites)
-        for e in entries:
-            if e.site_id not in known:
-                raise InputError(
-                    f"evidence about site {e.site_id!r}, which is not in the registry; "
-                    f"known sites: {', '.join(sorted(known)[:10]) or 'none'}"
-                )
+    check_sites(store, {e.site_id for e in entries}, known_sites=known_sites)
     return [
         store.add_evidence(
             site_id=e.site_id,
             time=e.time,
             source=e.source,
             url=e.url,
-            text=e.claim,
+            claim=e.claim,
             kind=e.kind,
             reliability=e.reliability,
             credibility=e.credibility,
@@ -181,32 +232,35 @@ def add_entries(
 def list_entries(
     store: Store, *, site_id: str | None = None, kind: str | None = None
 ) -> list[dict[str, Any]]:
-    """Stored entries as JSON-ready records (``time`` ISO UTC, ``grade`` like ``B2``)."""
-    out = []
-    for row in store.evidence(site_id=site_id):
-        if kind is not None and row["kind"] != kind:
-            continue
-        out.append(
-            {
-                "id": row["id"],
-                "site_id": row["site_id"],
-                "time": row["time"].strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "source": row["source"],
-                "url": row["url"],
-                "kind": row["kind"],
-                "claim": row["text"],
-                "grade": f"{row['reliability']}{row['credibility']}",
-            }
-        )
-    return out
+    """Stored entries as JSON-ready records (:func:`entry_record`), by site and time."""
+    return [
+        entry_record(row)
+        for row in store.evidence(site_id=site_id)
+        if kind is None or row["kind"] == kind
+    ]
+
+
+def entry_record(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored entry (``Store.evidence`` row) as the JSON record of :data:`FIELDS`:
+    ``time`` ISO 8601 UTC with ``Z``, ``grade`` like ``B2``."""
+    return {
+        "id": row["id"],
+        "site_id": row["site_id"],
+        "time": row["time"].strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "source": row["source"],
+        "url": row["url"],
+        "kind": row["kind"],
+        "claim": row["claim"],
+        "grade": f"{row['reliability']}{row['credibility']}",
+    }
 
 
 def read_entries(path: Path) -> list[EvidenceEntry]:
     """Read entries from CSV (header row) or JSON (a list of objects).
 
     Fields: ``site_id`` (or ``site``), ``time``, ``source``, ``url``, ``kind``, ``claim``
-    (or ``text``) and ``grade`` (or ``reliability`` + ``credibility``). Errors name the
-    file and the row (CSV line number, JSON index).
+    (``text`` is read as a deprecated alias) and ``grade`` (or ``reliability`` +
+    ``credibility``). Errors name the file and the row (CSV line number, JSON index).
     """
     path = Path(path)
     try:
@@ -249,12 +303,20 @@ def _entry(path: Path, label: str, row: Any) -> EvidenceEntry:
     )
 
 
-def add_flight_events(store: Store, events: Iterable[FlightEvent], *, source: str) -> int:
+def add_flight_events(
+    store: Store,
+    events: Iterable[FlightEvent],
+    *,
+    source: str,
+    known_sites: Iterable[str] | None = None,
+) -> int:
     """Record airfield events as ``flight`` evidence (grade C2: ADS-B, open feed); return count.
 
     Grade C2: an open ADS-B feed is fairly reliable and a transponder position is
-    probably true (it can be spoofed or misdecoded).
+    probably true (it can be spoofed or misdecoded). ``known_sites`` defaults to the
+    events' own sites (events are found at the sites of a registry).
     """
+    events = list(events)
     entries = [
         EvidenceEntry(
             site_id=e.site_id,
@@ -271,4 +333,6 @@ def add_flight_events(store: Store, events: Iterable[FlightEvent], *, source: st
         )
         for e in events
     ]
-    return len(add_entries(store, entries))
+    if known_sites is None:
+        known_sites = {e.site_id for e in events}
+    return len(add_entries(store, entries, known_sites=known_sites))

@@ -92,6 +92,7 @@ __all__ = [
     "SceneRecord",
     "Store",
     "StoredAlert",
+    "evidence_digest",
     "export_observations",
     "open_store",
 ]
@@ -398,7 +399,11 @@ class ChipStatusRow(Base):
 
 
 class EvidenceRow(Base):
-    """One entry of the evidence ledger (a post, article or image about a site)."""
+    """One entry of the evidence ledger (a post, article or image about a site).
+
+    ``claim`` is what the source says (the column was ``text`` before revision 0005);
+    ``kind`` is one of ``basewatch.evidence.KINDS``.
+    """
 
     __tablename__ = "evidence"
 
@@ -407,7 +412,7 @@ class EvidenceRow(Base):
     time: Mapped[datetime] = mapped_column(UTCDateTime)
     source: Mapped[str] = mapped_column(String)
     url: Mapped[str] = mapped_column(Text)
-    text: Mapped[str] = mapped_column(Text)
+    claim: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String)
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     reliability: Mapped[str] = mapped_column(String(1), default="F", server_default="F")
@@ -534,6 +539,18 @@ def _dumps(value: Any) -> str:
 def _iso(value: datetime) -> str:
     """ISO 8601 in UTC with a ``Z`` suffix (microseconds only when present)."""
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def evidence_digest(
+    site_id: str, time: datetime, source: str, url: str, claim: str, kind: str
+) -> str:
+    """The identity of an evidence entry (SHA-256 hex): equal entries, equal digests.
+
+    The grade is not part of it (a new grade updates the entry). Migration 0005 uses it to
+    re-key entries whose kind it renamed.
+    """
+    text = _dumps([site_id, _iso(time), source, url, claim, kind])
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _require_utc(value: Any, what: str) -> datetime:
@@ -1010,21 +1027,20 @@ class Store:
         time: datetime,
         source: str,
         url: str,
-        text: str,
-        kind: str = "text",
+        claim: str,
+        kind: str = "other",
         reliability: str = "F",
         credibility: str = "6",
     ) -> int:
         """Add an evidence entry and return its id; the same entry added again keeps its id.
 
-        ``reliability`` (A-F) and ``credibility`` (1-6) are the admiralty grade; the
-        defaults ``F``/``6`` mean "cannot be judged". Adding the same entry again with
-        another grade updates the grade.
+        ``claim`` is what the source says, ``kind`` one of ``basewatch.evidence.KINDS``
+        (validated by ``basewatch.evidence``, not here). ``reliability`` (A-F) and
+        ``credibility`` (1-6) are the admiralty grade; the defaults ``F``/``6`` mean
+        "cannot be judged". Adding the same entry again with another grade updates the grade.
         """
         when = _require_utc(time, f"evidence time for {site_id}")
-        digest = hashlib.sha256(
-            _dumps([site_id, _iso(when), source, url, text, kind]).encode()
-        ).hexdigest()
+        digest = evidence_digest(site_id, when, source, url, claim, kind)
         with self._session("add evidence", write=True) as session:
             existing = session.scalar(select(EvidenceRow).where(EvidenceRow.digest == digest))
             if existing is not None:
@@ -1035,7 +1051,7 @@ class Store:
                 time=when,
                 source=source,
                 url=url,
-                text=text,
+                claim=claim,
                 kind=kind,
                 digest=digest,
                 reliability=reliability,
@@ -1048,7 +1064,7 @@ class Store:
     def evidence(self, *, site_id: str | None = None) -> list[dict[str, Any]]:
         """Evidence entries by site, time, id.
 
-        Keys: ``id, site_id, time, source, url, text, kind, reliability, credibility``.
+        Keys: ``id, site_id, time, source, url, claim, kind, reliability, credibility``.
 
         ``time`` is a timezone-aware UTC datetime.
         """
@@ -1065,7 +1081,7 @@ class Store:
                 "time": r.time,
                 "source": r.source,
                 "url": r.url,
-                "text": r.text,
+                "claim": r.claim,
                 "kind": r.kind,
                 "reliability": r.reliability,
                 "credibility": r.credibility,

@@ -1,4 +1,5 @@
-"""Tests for basewatch.evidence: graded entries, import, storage, migration 0003, CLI."""
+"""Tests for basewatch.evidence: graded entries, import, storage, migrations 0003 and 0005, CLI,
+the one schema across CLI, API, store and report."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from basewatch.cli import main
 from basewatch.errors import InputError
 from basewatch.evidence import (
+    FIELDS,
     add_entries,
     add_flight_events,
     list_entries,
@@ -68,21 +70,23 @@ def test_store_round_trip_and_regrade(tmp_path: Path) -> None:
         ids = add_entries(store, [first, post], known_sites=["khmeimim", "tartus"])
         assert len(set(ids)) == 2
         # same entry again keeps its id; a new grade replaces the old one
-        assert add_entries(store, [make_entry(**_entry(grade="A1"))]) == [ids[0]]
+        again = add_entries(store, [make_entry(**_entry(grade="A1"))], known_sites=["khmeimim"])
+        assert again == [ids[0]]
         rows = list_entries(store)
         assert [(r["kind"], r["grade"]) for r in rows] == [("imagery", "A1"), ("post", "C3")]
         assert rows[0]["time"] == "2024-12-14T09:30:00Z"
         assert list_entries(store, kind="post")[0]["claim"] == "Il-76 left for Russia"
-        # the old keyword-only call still works and is graded F6 ("cannot be judged")
+        # the store's own call grades F6 ("cannot be judged") and files kind "other"
         old = store.add_evidence(
             site_id="tartus",
             time=datetime(2024, 12, 2, tzinfo=UTC),
             source="s",
             url="",
-            text="t",
+            claim="t",
         )
         assert store.evidence(site_id="tartus")[0]["id"] == old
         assert store.evidence(site_id="tartus")[0]["reliability"] == "F"
+        assert store.evidence(site_id="tartus")[0]["kind"] == "other"
         with pytest.raises(InputError, match="not in the registry"):
             add_entries(store, [make_entry(**_entry(site_id="hmeimim"))], known_sites=["khmeimim"])
 
@@ -172,3 +176,161 @@ def test_cli_add_import_list(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         main(["evidence", "add", "--db", db, "--site", "x", "--time", "2024-12-14", *args])
     assert info.value.code == 1
     assert "not in the registry" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------- one schema (issue 17)
+
+
+def test_one_kind_vocabulary_and_legacy_kinds() -> None:
+    from basewatch.evidence import KINDS, LEGACY_KINDS, normalise_kind
+
+    assert KINDS == ("imagery", "flight", "post", "article", "official", "video", "other")
+    assert set(LEGACY_KINDS.values()) <= set(KINDS)
+    assert normalise_kind("Post") == ("post", None)
+    kind, notice = normalise_kind("image")
+    assert kind == "imagery" and notice is not None and "deprecated" in notice
+    assert make_entry(**_entry(kind="track")).kind == "flight"
+    with pytest.raises(InputError, match="kind is 'rumour'; use one of imagery, flight"):
+        normalise_kind("rumour")
+
+
+def test_add_checks_sites_against_the_store(tmp_path: Path) -> None:
+    from basewatch.sites import load_registry
+
+    with open_store(tmp_path / "bw.db") as store:
+        entry = make_entry(**_entry())
+        with pytest.raises(InputError, match="has no sites to check evidence against.*--sites"):
+            add_entries(store, [entry])
+        assert list_entries(store) == []
+        store.upsert_sites(load_registry("syria-2024"))
+        with pytest.raises(InputError, match="site 'nowhere', which is not in the store"):
+            add_entries(store, [make_entry(**_entry(site_id="nowhere"))])
+        assert len(add_entries(store, [entry])) == 1
+
+
+def test_cli_add_without_sites_refuses_unknown_site(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = f"sqlite:///{tmp_path / 'bw.db'}"
+    args = ["--time", "2024-12-14", "--source", "s", "--kind", "post", "--claim", "c"]
+    with pytest.raises(SystemExit) as info:
+        main(["evidence", "add", "--db", db, "--site", "nowhere", *args])
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert "has no sites to check evidence against" in err and "--sites" in err
+    main(["sites", "import", "syria-2024", "--db", db, "--out", str(tmp_path / "s.geojson")])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(["evidence", "add", "--db", db, "--site", "nowhere", *args])
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert "'nowhere', which is not in the store" in err and "khmeimim" in err
+    main(["evidence", "add", "--db", db, "--site", "tartus", *args])
+    assert capsys.readouterr().out.strip() == "1"
+
+
+def test_migration_0005_renames_text_and_maps_old_kinds(tmp_path: Path) -> None:
+    """A store at 0004 (the old ``text`` column, old API kinds) upgrades without losing rows."""
+    from alembic import command
+
+    from basewatch.store import _alembic_config, evidence_digest, schema_head
+
+    db = tmp_path / "old.db"
+    config = _alembic_config()
+    config.set_main_option("sqlalchemy.url", f"sqlite:///{db}")
+    command.upgrade(config, "0004")
+    when = datetime(2024, 12, 2, tzinfo=UTC)
+    old_rows = [  # (kind, text, grade): what the old API and CLI stored
+        ("image", "Piers empty", "B2"),
+        ("track", "RFF7086 departed", "C2"),
+        ("text", "Ships leaving", "F6"),
+        ("post", "Two corvettes left", "C3"),
+        ("rumour", "Submarine seen", "E5"),
+    ]
+    with sqlite3.connect(db) as con:
+        cols = [c[1] for c in con.execute("PRAGMA table_info(evidence)")]
+        assert "text" in cols and "claim" not in cols  # the old shape
+        for i, (kind, text, grade) in enumerate(old_rows):
+            digest = evidence_digest("tartus", when, "src", "", text, kind)
+            con.execute(
+                "INSERT INTO evidence (site_id, time, source, url, text, kind, digest, "
+                "reliability, credibility) VALUES ('tartus', ?, 'src', '', ?, ?, ?, ?, ?)",
+                (f"2024-12-02 00:00:0{i}.000000", text, kind, digest, grade[0], grade[1]),
+            )
+    with open_store(db) as store:
+        assert store.schema_version() == schema_head()
+        rows = list_entries(store)
+        assert [(r["kind"], r["claim"], r["grade"]) for r in rows] == [
+            ("imagery", "Piers empty", "B2"),
+            ("flight", "RFF7086 departed", "C2"),
+            ("other", "Ships leaving", "F6"),
+            ("post", "Two corvettes left", "C3"),
+            ("other", "Submarine seen [kind: rumour]", "E5"),
+        ]
+        # re-keyed: the same entry added again under its new kind keeps its id
+        first = store.evidence()[0]
+        same = store.add_evidence(
+            site_id="tartus",
+            time=first["time"],
+            source="src",
+            url="",
+            claim="Piers empty",
+            kind="imagery",
+            reliability="B",
+            credibility="2",
+        )
+        assert same == first["id"] and len(store.evidence()) == 5
+
+
+def test_api_reads_the_deprecated_text_and_kinds(tmp_path: Path) -> None:
+    pytest.importorskip("fastapi", reason="the API needs the [web] extra (fastapi)")
+    pytest.importorskip("httpx", reason="fastapi.testclient needs httpx (dev extra)")
+    from fastapi.testclient import TestClient
+
+    from basewatch.sites import load_registry
+    from basewatch.web import create_app
+
+    db = f"sqlite:///{tmp_path / 'api.db'}"
+    with open_store(db) as store:
+        store.upsert_sites(load_registry("syria-2024"))
+    auth = {"Authorization": "Bearer t0ken"}
+    body = {
+        "site_id": "tartus",
+        "time": "2024-12-03T10:00:00Z",
+        "source": "Maxar via press",
+        "url": "https://example.org/piers",
+        "claim": "Piers empty",
+        "kind": "imagery",
+        "grade": "b2",
+    }
+    with TestClient(create_app(db, token="t0ken")) as client:
+        new = client.post("/api/evidence", json=body, headers=auth)
+        assert new.status_code == 201 and "deprecated" not in new.json()
+        assert new.json()["grade"] == "B2"
+        old = {**{k: v for k, v in body.items() if k != "claim"}, "text": "Gone", "kind": "image"}
+        response = client.post("/api/evidence", json=old, headers=auth)
+        assert response.status_code == 201
+        notices = " ".join(response.json()["deprecated"])
+        assert "'text' is deprecated" in notices and "'image' is deprecated" in notices
+        rows = client.get("/api/sites/tartus/evidence").json()
+        unknown = client.post("/api/evidence", json={**body, "site_id": "nowhere"}, headers=auth)
+        both = client.post("/api/evidence", json={**body, "text": "x"}, headers=auth)
+    assert [set(r) for r in rows] == [set(FIELDS)] * 2
+    assert [(r["claim"], r["kind"], r["grade"]) for r in rows] == [
+        ("Piers empty", "imagery", "B2"),
+        ("Gone", "imagery", "B2"),
+    ]
+    assert unknown.status_code == 404 and "nowhere" in unknown.json()["detail"]
+    assert both.status_code == 422 and "'claim' only" in both.text
+
+
+def test_report_shows_claim_and_grade(tmp_path: Path) -> None:
+    from basewatch.report import render_report
+
+    entry = make_entry(**_entry())
+    with open_store(tmp_path / "bw.db") as store:
+        add_entries(store, [entry], known_sites=["khmeimim"])
+        page = render_report({"sites": [{"site_id": "khmeimim"}]}, evidence=store.evidence())
+    table = page.split('<table class="evidence">')[1].split("</table>")[0]
+    assert "<th>Grade</th>" in table and "<td>B2</td>" in table
+    assert "Ka-52 being dismantled" in table

@@ -466,15 +466,15 @@ EVIDENCE = [
         "time": datetime(2024, 12, 3, 10, tzinfo=UTC),
         "source": "Maxar <via press>",
         "url": "https://example.org/tartus",
-        "text": "Piers empty; the flotilla left.",
-        "kind": "image",
+        "claim": "Piers empty; the flotilla left.",
+        "kind": "imagery",
     },
     {
         "site_id": "tartus",
         "time": datetime(2024, 12, 1, 9, tzinfo=UTC),
         "source": "local post",
         "url": "javascript:alert(1)",
-        "text": "Ships leaving.",
+        "claim": "Ships leaving.",
         "kind": "post",
     },
     {
@@ -482,7 +482,7 @@ EVIDENCE = [
         "time": datetime(2024, 12, 6, tzinfo=UTC),
         "source": "spotter",
         "url": "https://example.org/il76",
-        "text": "Il-76 departures.",
+        "claim": "Il-76 departures.",
         "kind": "post",
     },
 ]

@@ -436,16 +436,16 @@ def test_evidence_is_idempotent(store: Store) -> None:
         "time": when,
         "source": "Maxar via Reuters",
         "url": "https://example.invalid/a",
-        "text": "An-124 on the apron",
+        "claim": "An-124 on the apron",
     }
     first = store.add_evidence(**args)
     assert store.add_evidence(**args) == first
-    second = store.add_evidence(**{**args, "time": when - timedelta(days=1), "kind": "image"})
+    second = store.add_evidence(**{**args, "time": when - timedelta(days=1), "kind": "imagery"})
     assert second != first
     other = store.add_evidence(**{**args, "site_id": "tartus"})
     entries = store.evidence(site_id="khmeimim")
     assert [e["id"] for e in entries] == [second, first]  # sorted by time
-    assert entries[0]["kind"] == "image" and entries[0]["time"].tzinfo is UTC
+    assert entries[0]["kind"] == "imagery" and entries[0]["time"].tzinfo is UTC
     assert [e["id"] for e in store.evidence()] == [second, first, other]
 
 
@@ -663,7 +663,7 @@ def test_naive_datetimes_are_rejected(store: Store) -> None:
         store.observations(until=datetime(2024, 12, 1))
     with pytest.raises(InputError, match="time zone"):
         store.add_evidence(
-            site_id="tartus", time=datetime(2024, 12, 1), source="s", url="u", text="t"
+            site_id="tartus", time=datetime(2024, 12, 1), source="s", url="u", claim="t"
         )
 
 

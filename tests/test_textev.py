@@ -388,7 +388,8 @@ def test_ledger_entries_keep_both_dates_and_are_idempotent(tmp_path: Path) -> No
     assert undated.time.date().isoformat() in undated.source  # published date used
     with open_store(f"sqlite:///{tmp_path / 'l.db'}") as store:
         ids = add_entries(store, entries, known_sites=[s.id for s in REGISTRY])
-        again = add_entries(store, ledger_entries(_extracted(), grade="C3"))
+        known = [s.id for s in REGISTRY]
+        again = add_entries(store, ledger_entries(_extracted(), grade="C3"), known_sites=known)
         stored = list_entries(store)
     assert ids == again and len(set(ids)) == len(claims) == len(stored)
 
@@ -449,7 +450,7 @@ def test_report_and_api_show_extracted_evidence(tmp_path: Path) -> None:
     with TestClient(create_app(db)) as client:
         response = client.get("/api/sites/khmeimim/evidence")
     assert response.status_code == 200
-    rows = {r["text"]: r for r in response.json()}
+    rows = {r["claim"]: r for r in response.json()}
     tweet = rows[next(t for t in rows if t.startswith("Hmeimim right now"))]
     assert tweet["url"] == "https://x.com/satwatcher/status/1867000000000000001"
     assert (tweet["kind"], tweet["time"][:10]) == ("post", "2024-12-12")

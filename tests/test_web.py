@@ -71,8 +71,9 @@ def _evidence(**changes: Any) -> dict[str, Any]:
         "time": "2024-12-03T10:00:00Z",
         "source": "Maxar via press",
         "url": "https://example.org/tartus-empty-piers",
-        "text": "Piers empty; the flotilla left.",
-        "kind": "image",
+        "claim": "Piers empty; the flotilla left.",
+        "kind": "imagery",
+        "grade": "B2",
     }
     body.update(changes)
     return body
@@ -179,7 +180,8 @@ def test_evidence_write_with_token_then_read(writable: TestClient) -> None:
     assert again.json()["id"] == first.json()["id"]  # idempotent
     rows = writable.get("/api/sites/tartus/evidence").json()
     assert len(rows) == 1
-    assert rows[0]["time"] == "2024-12-03T10:00:00Z" and rows[0]["kind"] == "image"
+    assert rows[0]["time"] == "2024-12-03T10:00:00Z" and rows[0]["kind"] == "imagery"
+    assert (rows[0]["claim"], rows[0]["grade"]) == ("Piers empty; the flotilla left.", "B2")
     assert writable.get("/api/sites/khmeimim/evidence").json() == []
 
 
@@ -216,7 +218,9 @@ def test_writes_refused_without_configured_token(client: TestClient) -> None:
         _evidence(time="2024-12-03T10:00:00"),  # no time zone
         _evidence(url="javascript:alert(1)"),
         _evidence(kind="rumour"),
-        {k: v for k, v in _evidence().items() if k != "text"},
+        {k: v for k, v in _evidence().items() if k != "claim"},
+        _evidence(grade="Z9"),
+        _evidence(text="the same claim under its deprecated name"),  # claim and text
         [1, 2],
     ],
 )

@@ -106,7 +106,8 @@ def render_report(
     and a table of changes, a "method and limits" section and the generation and as-of
     times. It loads nothing from the network.
 
-    ``evidence`` (store evidence entries: ``site_id, time, source, url, text, kind``)
+    ``evidence`` (store evidence entries: ``site_id, time, source, url, claim, kind`` and
+    the grade)
     adds an evidence table to each site; ``flights`` (site id -> ``(day, heavy
     departures)`` records, as from :mod:`basewatch.tracks`) a chart of flight activity per
     day. ``simulated`` (or ``assessment["imagery"] == "simulated"``, which the demo
@@ -531,7 +532,8 @@ def _evidence_rows(
             "time": _format_time(entry.get("time")) or "—",
             "source": str(entry.get("source") or ""),
             "kind": str(entry.get("kind") or ""),
-            "text": str(entry.get("text") or ""),
+            "claim": str(entry.get("claim") or ""),
+            "grade": _grade(entry),
             "url": url,
             "linkable": url.startswith(("https://", "http://")),
         }
@@ -682,6 +684,14 @@ def _draw_expected(ax: Axes, points: list[_Point]) -> None:
     expected = [p for p in points if p.expected is not None]
     if expected:
         ax.plot(
+def _grade(entry: Mapping[str, Any]) -> str:
+    """The admiralty grade of an evidence entry (``grade``, or ``reliability`` +
+    ``credibility`` as the store gives them); '' when ungraded."""
+    if entry.get("grade"):
+        return str(entry["grade"])
+    return f"{entry.get('reliability') or ''}{entry.get('credibility') or ''}"
+
+
             _x([p.time for p in expected]),
             _y([p.expected for p in expected]),
             ls="--",

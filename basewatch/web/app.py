@@ -33,11 +33,13 @@ from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query
 from fastapi.responses import FileResponse, HTMLResponse, Response
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 from shapely.geometry import mapping
 
 from basewatch import __version__
 from basewatch.errors import BasewatchError, ImageryError, InputError
+from basewatch.evidence import KINDS as EVIDENCE_KINDS
+from basewatch.evidence import entry_record, make_entry, normalise_kind, parse_grade
 from basewatch.sites import Site, Zone
 from basewatch.store import Store, open_store
 
@@ -59,16 +61,53 @@ CHIP_CACHE_SIZE = 64
 
 
 class EvidenceIn(BaseModel):
-    """Body of ``POST /api/evidence``: one entry of the evidence ledger."""
+    """Body of ``POST /api/evidence``: one entry of the evidence ledger.
+
+    The fields are those of ``basewatch evidence add`` (README "Evidence ledger"). ``text``
+    is the deprecated name of ``claim``, and the old kinds ``image``, ``track`` and
+    ``text`` are read as ``imagery``, ``flight`` and ``other``: both are accepted with a
+    notice in the response's ``deprecated`` list; giving ``claim`` and ``text`` is a 422.
+    """
 
     site_id: str = Field(min_length=1, max_length=200, description="Id of a stored site.")
-    time: AwareDatetime = Field(description="When the source was published (with a time zone).")
+    time: AwareDatetime = Field(
+        description="When the claimed fact happened or was observed (with a time zone)."
+    )
     source: str = Field(min_length=1, max_length=500, description="Who published it.")
     url: str = Field(
-        pattern=r"^https?://\S+$", max_length=2000, description="http(s) link to the source."
+        default="",
+        pattern=r"^(?:https?://\S+)?$",
+        max_length=2000,
+        description="http(s) link to the source ('' when none).",
     )
-    text: str = Field(min_length=1, max_length=20000, description="What it says or shows.")
-    kind: Literal["text", "image", "video", "article", "post", "track", "other"] = "text"
+    claim: str | None = Field(
+        default=None, min_length=1, max_length=20000, description="What the source says."
+    )
+    text: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=20000,
+        description="Deprecated name of claim.",
+        json_schema_extra={"deprecated": True},
+    )
+    kind: str = Field(
+        default="other", description=f"One of {', '.join(EVIDENCE_KINDS)} (old kinds mapped)."
+    )
+    grade: str = Field(
+        default="F6",
+        description="Admiralty grade: source reliability A-F, then credibility 1-6 (e.g. B2).",
+    )
+
+    @model_validator(mode="after")
+    def _one_claim(self) -> EvidenceIn:
+        """Exactly one of ``claim`` and its deprecated name ``text``; kind and grade valid."""
+        if self.claim is not None and self.text is not None:
+            raise ValueError("give 'claim' only ('text' is its deprecated name)")
+        if self.claim is None and self.text is None:
+            raise ValueError("'claim' is required: what the source says")
+        normalise_kind(self.kind, where="kind")
+        parse_grade(self.grade, where="grade")
+        return self
 
 
 class SitesIn(BaseModel):
@@ -161,8 +200,8 @@ def _image_record(
 
 
 def _evidence_record(entry: dict[str, Any]) -> dict[str, Any]:
-    """One evidence entry as JSON."""
-    return {**entry, "time": _iso(entry["time"])}
+    """One evidence entry as JSON: the fields of ``basewatch.evidence.FIELDS``."""
+    return entry_record(entry)
 
 
 # --------------------------------------------------------------------------- app
@@ -457,15 +496,36 @@ def _add_api_routes(app: FastAPI, ctx: _Context) -> None:
     )
     def post_evidence(body: EvidenceIn) -> dict[str, Any]:
         ctx.site(body.site_id)
-        entry_id = ctx.store.add_evidence(
+        deprecated = []
+        if body.text is not None:
+            deprecated.append("'text' is deprecated; send what the source says as 'claim'")
+        notice = normalise_kind(body.kind)[1]
+        if notice:
+            deprecated.append(notice)
+        entry = make_entry(
             site_id=body.site_id,
             time=body.time,
             source=body.source,
             url=body.url,
-            text=body.text,
             kind=body.kind,
         )
-        return {"id": entry_id, "site_id": body.site_id}
+            claim=body.claim if body.claim is not None else str(body.text),
+            grade=body.grade,
+            where="POST /api/evidence",
+        )
+        entry_id = ctx.store.add_evidence(
+            site_id=entry.site_id,
+            time=entry.time,
+            source=entry.source,
+            url=entry.url,
+            claim=entry.claim,
+            kind=entry.kind,
+            reliability=entry.reliability,
+            credibility=entry.credibility,
+        record: dict[str, Any] = {"id": entry_id, "site_id": body.site_id, "grade": entry.grade}
+        if deprecated:
+            record["deprecated"] = deprecated
+        return record
 
     @app.post(
         "/api/sites",
