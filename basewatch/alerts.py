@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -192,6 +192,7 @@ def watch(
     webhook: str | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     progress: Progress | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> WatchResult:
     """Observe new scenes, judge again, keep and return the significant changes not yet reported.
 
@@ -208,7 +209,14 @@ def watch(
     if timeout_s <= 0:
         raise InputError(f"webhook timeout {timeout_s} s: give a positive number of seconds")
     summary = pipeline.monitor(
-        sites, catalog, db=db, start=start, end=end, site_ids=site_ids, progress=progress
+        sites,
+        catalog,
+        db=db,
+        start=start,
+        end=end,
+        site_ids=site_ids,
+        progress=progress,
+        notify=notify,
     )
     payload = pipeline.assess(db=db, site_ids=site_ids, as_of=end)
     store = open_store(db)

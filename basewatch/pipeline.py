@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +37,17 @@ def monitor(
     use_cache: bool = True,
     progress: Progress | None = None,
     scheduler: str | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> MonitorSummary:
     """Observe every zone of the registry ``sites`` on every scene of ``catalog`` into ``db``.
 
-    Defaults: ``end`` now, ``start`` one year before ``end``. Chips already stored are
+    Defaults: a static or folder catalogue is searched over its own span (first to last
+    scene); a STAC API from one year before ``end`` to ``end``, ``end`` now. Sites without
+    zones, a reversed window and a search that finds nothing are errors (the last one says
+    what the catalogue covers), raised before the store is touched. ``notify`` receives
+    one line each for the window searched, the scenes found and a store created by this run.
+    Files of a folder catalogue that cannot be read are counted as failed (with the
+    reason) and the run goes on. Chips already stored are
     skipped, failed ones tried again, so an interrupted run can simply be restarted.
     ``sensor`` names the sensor of a folder of GeoTIFFs; ``cache_dir`` caches every loaded
     chip there (by default only chips of remote scenes are cached); ``use_cache=False``
@@ -47,18 +55,25 @@ def monitor(
     ``scheduler`` (``tcp://host:port``) on an existing one.
     """
     from basewatch.errors import InputError
-    from basewatch.imagery.catalog import open_catalog
+    from basewatch.imagery.catalog import (
+        CachedCatalog,
+        nothing_found,
+        open_catalog,
+        search_window,
+        window_note,
+    )
     from basewatch.imagery.load import LoadParams
-    from basewatch.sites import load_registry
+    from basewatch.monitor import plan
+    from basewatch.sites import load_registry, require_zones
     from basewatch.store import open_store
 
+    say = notify or (lambda _line: None)
     if workers < 1:
         raise InputError(f"--workers {workers}: give 1 or more worker processes")
     registry = load_registry(sites).select(site_ids)
-    end_t = _when(end, end_of_day=True) or datetime.now(UTC)
-    start_t = _when(start) or end_t - timedelta(days=365)
-    if start_t > end_t:
-        raise InputError(f"--from {start_t:%Y-%m-%d} is after --to {end_t:%Y-%m-%d}; swap them")
+    require_zones(registry)
+    source = open_catalog(catalog, sensor=sensor)
+    start_t, end_t = search_window(source, _when(start), _when(end, end_of_day=True))
     params = MonitorParams(
         start=start_t,
         end=end_t,
@@ -68,12 +83,42 @@ def monitor(
         scheduler=scheduler,
         load=LoadParams(cache_dir=Path(cache_dir) if cache_dir else None, use_cache=use_cache),
     )
-    source = open_catalog(catalog, sensor=sensor)
+    searched = CachedCatalog(source)
+    n_sites = len(registry)
+    say(
+        f"searching {source.name} from {start_t:%Y-%m-%d} to {end_t:%Y-%m-%d}"
+        f"{window_note(source, start, end)} for {n_sites} site{'s' * (n_sites != 1)}"
+    )
+    scenes, tasks = plan(registry, searched, params)
+    failures = list(getattr(source, "failures", []))
+    if not scenes:
+        sites_text = ", ".join(s.id for s in registry.sites[:5]) + (", ..." if n_sites > 5 else "")
+        error = nothing_found(
+            source,
+            start=start_t,
+            end=end_t,
+            where=f"the zones of {sites_text}",
+            collections=collections,
+            max_cloud=max_cloud,
+        )
+        if failures:
+            raise type(error)(f"{error} ({len(failures)} unreadable file(s), e.g. {failures[0]})")
+        raise error
+    say(f"found {len(scenes)} scene{'s' * (len(scenes) != 1)}: {len(tasks)} zone x scene chips")
     store = open_store(db)
+    if store.created:
+        say(f"created a new store at {store.url}")
     try:
-        return run_monitor(registry, source, store, params, progress=progress)
+        summary = run_monitor(registry, searched, store, params, progress=progress)
     finally:
         store.close()
+    if failures:
+        summary = replace(
+            summary,
+            failed=summary.failed + len(failures),
+            failures=tuple(failures) + summary.failures,
+        )
+    return summary
 
 
 def assess(
@@ -88,16 +133,19 @@ def assess(
 ) -> dict[str, Any]:
     """Judge every site stored in ``db`` and return (and optionally write) ``assessment.json``.
 
+    A store that does not exist, or holds no sites, is an error
+    (:class:`~basewatch.errors.StoreError`) naming ``db`` and what to run first.
     ``as_of`` uses only observations made up to that date; ``tracks`` is an ADS-B state
     vector file whose heavy-transport departures count as an indicator; ``imagery`` (e.g.
     ``"simulated"``) is recorded in the assessment so every output can say so.
     """
     from basewatch.analysis import assess as assess_observations
-    from basewatch.store import open_store
+    from basewatch.store import open_store, require_contents
 
     as_of_t = _when(as_of, end_of_day=True)
-    store = open_store(db)
+    store = open_store(db, create=False)  # a mistyped --db must not judge an empty store
     try:
+        require_contents(store, "sites", command="assess")
         sites = store.sites()
         if site_ids:
             known = {s.id for s in sites}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,81 @@ class Site:
         raise SiteNotFoundError(f"site {self.id!r} has no zone {zone_id!r}; its zones are: {known}")
 
 
+def fold_name(name: str) -> str:
+    """A name for matching: no case, diacritics, hyphens, underscores or spaces."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    return "".join(c for c in plain if c.isalnum())
+
+
+NO_ZONES_FIX = (
+    "declare zones as features with 'site', 'id', 'kind' and 'target' properties (see "
+    "README, 'Declaring zones', and docs/examples/zones.geojson), or "
+    "give every point site a circular zone with 'basewatch sites import FILE "
+    "--default-zone-radius METRES --zone-kind KIND --zone-target TARGET --out FILE.geojson'"
+)
+"""How to give sites zones (named by the warnings and errors about zone-less sites)."""
+
+
+def require_zones(registry: Registry) -> None:
+    """Raise :class:`RegistryError` naming the sites of ``registry`` that have no zones
+    (they would never be observed)."""
+    bare = registry.without_zones()
+    if not bare:
+        return
+    shown = ", ".join(bare[:10]) + (f" (and {len(bare) - 10} more)" if len(bare) > 10 else "")
+    noun = "site has" if len(bare) == 1 else "sites have"
+    raise RegistryError(
+        f"{registry.source or 'registry'}: {len(bare)} {noun} no zones, so nothing there "
+        f"can be counted: {shown}. Fix: {NO_ZONES_FIX}; or leave them out with --site"
+    )
+
+
+def circle(lon: float, lat: float, radius_m: float, *, points: int = 48) -> BaseGeometry:
+    """A geodesic (WGS84) circle of ``radius_m`` around ``(lon, lat)`` as a lon/lat polygon."""
+    from pyproj import Geod
+
+    geod = Geod(ellps="WGS84")
+    azimuths = [360.0 * i / points for i in range(points)]
+    lons, lats, _ = geod.fwd([lon] * points, [lat] * points, azimuths, [radius_m] * points)
+    return shapely.Polygon(list(zip(lons, lats, strict=True)))
+
+
+def with_default_zones(
+    registry: Registry, *, radius_m: float, kind: str = "other", target: str = "any"
+) -> Registry:
+    """Give every site without zones one zone ``default``: a circle of ``radius_m`` around a
+    point site, the site's own outline for a polygon site. Sites with zones are unchanged.
+
+    Raises :class:`RegistryError` for a radius outside (0, NEIGHBOURHOOD_KM] or an unknown
+    zone kind or target.
+    """
+    if not 0 < radius_m <= NEIGHBOURHOOD_KM * 1000:
+        raise RegistryError(
+            f"--default-zone-radius {radius_m:g}: give a radius in metres between 1 and "
+            f"{NEIGHBOURHOOD_KM * 1000:g}"
+        )
+    if kind not in ZONE_KINDS:
+        raise RegistryError(f"--zone-kind {kind!r}: use one of {', '.join(ZONE_KINDS)}")
+    if target not in TARGETS:
+        raise RegistryError(f"--zone-target {target!r}: use one of {', '.join(TARGETS)}")
+    sites = []
+    for site in registry.sites:
+        if site.zones:
+            sites.append(site)
+            continue
+        if site.geometry.geom_type in ("Polygon", "MultiPolygon"):
+            geometry, name = site.geometry, "the site's outline"
+        else:
+            lon, lat = site.point
+            geometry, name = circle(lon, lat, radius_m), f"{radius_m:g} m around the site"
+        zone = Zone(
+            site_id=site.id, id="default", kind=kind, target=target, geometry=geometry, name=name
+        )
+        sites.append(replace(site, zones=(zone,)))
+    return Registry(tuple(sites), registry.source)
+
+
 def parse_aliases(value: Any, *, where: str) -> tuple[str, ...]:
     """Aliases from a list of names or a ``|``-separated string (CSV, GeoPackage).
 
@@ -136,14 +212,38 @@ class Registry:
         return len(self.sites)
 
     def site(self, site_id: str) -> Site:
-        """Return the site ``site_id`` or raise :class:`SiteNotFoundError`."""
+        """Return the site ``site_id`` or raise :class:`SiteNotFoundError`.
+
+        An exact id comes first; otherwise the id, name or one of the ``aliases`` of a
+        site, ignoring case, diacritics, hyphens and spaces (``hmeimim`` finds
+        ``khmeimim``). A name shared by several sites is an error listing them.
+        """
         for s in self.sites:
             if s.id == site_id:
                 return s
+        wanted = fold_name(site_id)
+        matches = [
+            s
+            for s in self.sites
+            if wanted and wanted in {fold_name(n) for n in (s.id, s.name, *s.aliases)}
+        ]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise SiteNotFoundError(
+                f"{site_id!r} names several sites of registry {self.source or '(unnamed)'}: "
+                f"{', '.join(s.id for s in matches)}; give the site id"
+            )
         known = ", ".join(s.id for s in self.sites[:10]) or "none"
+        more = f" (and {len(self.sites) - 10} more)" if len(self.sites) > 10 else ""
         raise SiteNotFoundError(
-            f"no site {site_id!r} in registry {self.source or '(unnamed)'}; known sites: {known}"
+            f"no site {site_id!r} in registry {self.source or '(unnamed)'}; "
+            f"known sites: {known}{more}"
         )
+
+    def without_zones(self) -> list[str]:
+        """Ids of the sites that have no zone (nothing in them can be counted)."""
+        return [s.id for s in self.sites if not s.zones]
 
     def zones(self) -> list[Zone]:
         """All zones of all sites, in registry order."""
@@ -205,7 +305,13 @@ def load_registry(path_or_name: str | Path) -> Registry:
         raise RegistryError(
             f"{path}: unknown registry format {suffix!r}; use .geojson, .gpkg or .csv"
         )
-    return registry_from_features(features, source=str(path))
+    registry = registry_from_features(features, source=str(path))
+    if not registry.sites:
+        raise RegistryError(
+            f"{path}: no sites in the registry ({len(features)} features, none a site); add "
+            "site features (without a 'site' property), e.g. one CSV row per site"
+        )
+    return registry
 
 
 def _read_geojson_features(path: Path) -> list[dict[str, Any]]:
@@ -251,21 +357,91 @@ def _read_gpkg_features(path: Path) -> list[dict[str, Any]]:
     return features
 
 
+LON_COLUMNS = ("lon", "longitude", "lng", "long", "x")
+"""CSV column names read as the longitude (case-insensitive), in order of preference."""
+LAT_COLUMNS = ("lat", "latitude", "y")
+"""CSV column names read as the latitude (case-insensitive), in order of preference."""
+CSV_SEPARATORS = ",;\t|"
+"""Column separators recognised in a CSV registry (sniffed from the header)."""
+
+
+def _csv_dialect(sample: str) -> Any:
+    """The CSV dialect of ``sample`` (``,``, ``;``, tab or ``|`` separated)."""
+    import csv
+
+    header = sample.splitlines()[0] if sample else ""
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=CSV_SEPARATORS)
+    except csv.Error:
+        counts = {sep: header.count(sep) for sep in CSV_SEPARATORS}
+        best = max(counts, key=lambda sep: counts[sep])
+        dialect = csv.excel()
+        dialect.delimiter = best if counts[best] else ","
+        return dialect
+
+
+def _geometry_column(fields: list[str], names: tuple[str, ...]) -> str | None:
+    """The first of ``names`` among the CSV ``fields`` (case-insensitive)."""
+    lowered = {f.strip().lower(): f for f in fields if f}
+    for name in names:
+        if name in lowered:
+            return lowered[name]
+    return None
+
+
+def _number(text: str) -> float:
+    """A coordinate from CSV text; a decimal comma (``35,9486``) is read too."""
+    try:
+        return float(text)
+    except ValueError:
+        if text.count(",") == 1 and "." not in text:
+            return float(text.replace(",", "."))
+        raise
+
+
 def _read_csv_features(path: Path) -> list[dict[str, Any]]:
-    """Read a CSV of sites/zones with ``lon``/``lat`` columns (or a ``wkt`` column)."""
+    """Read a CSV of sites/zones with ``lon``/``lat`` columns (or a ``wkt`` column).
+
+    The separator (``,``, ``;``, tab, ``|``) is sniffed; ``longitude``/``lng``/``long``/``x``
+    and ``latitude``/``y`` are read as ``lon`` and ``lat``. A file without rows is an error.
+    """
     import csv
 
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            sample = fh.read(16384)
+            fh.seek(0)
+            reader = csv.DictReader(fh, dialect=_csv_dialect(sample))
+            rows = list(reader)
+            fields = list(reader.fieldnames or [])
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise RegistryError(f"{path}: cannot read the CSV ({exc})") from exc
+    if not rows:
+        what = "has a header but no rows" if fields else "is empty"
+        raise RegistryError(
+            f"{path}: the CSV {what}; give one row per site with id, name, kind and lon/lat "
+            "(or wkt) columns"
+        )
+    lon_col = _geometry_column(fields, LON_COLUMNS)
+    lat_col = _geometry_column(fields, LAT_COLUMNS)
+    wkt_col = _geometry_column(fields, ("wkt",))
+    if wkt_col is None and (lon_col is None or lat_col is None):
+        raise RegistryError(
+            f"{path}: no coordinate columns among {', '.join(f for f in fields if f)}; "
+            "give lon and lat columns (also read: longitude/latitude, lng/lat, x/y) or a "
+            "wkt column"
+        )
     features: list[dict[str, Any]] = []
     for i, row in enumerate(rows):
-        props: dict[str, Any] = {k: v for k, v in row.items() if k and v not in (None, "")}
+        props: dict[str, Any] = {
+            k.strip(): v.strip() if isinstance(v, str) else v
+            for k, v in row.items()
+            if k and v not in (None, "")
+        }
         geometry: dict[str, Any] | None
-        wkt = props.pop("wkt", None)
-        lon, lat = props.pop("lon", None), props.pop("lat", None)
+        wkt = props.pop(wkt_col.strip(), None) if wkt_col else None
+        lon = props.pop(lon_col.strip(), None) if lon_col else None
+        lat = props.pop(lat_col.strip(), None) if lat_col else None
         if wkt:
             try:
                 geometry = mapping(shapely.from_wkt(wkt))
@@ -273,7 +449,7 @@ def _read_csv_features(path: Path) -> list[dict[str, Any]]:
                 raise RegistryError(f"{path}: row {i + 2}: invalid WKT ({exc})") from exc
         elif lon is not None and lat is not None:
             try:
-                geometry = {"type": "Point", "coordinates": [float(lon), float(lat)]}
+                geometry = {"type": "Point", "coordinates": [_number(lon), _number(lat)]}
             except ValueError as exc:
                 raise RegistryError(
                     f"{path}: row {i + 2}: lon/lat must be numbers, got {lon!r}, {lat!r}"

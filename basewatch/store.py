@@ -805,6 +805,8 @@ class Store:
 
     url: str
     """The database URL (password hidden), e.g. ``sqlite:////data/basewatch.db``."""
+    created: bool = False
+    """Whether :func:`open_store` created the basewatch schema in an empty database."""
 
     def __init__(self, engine: Engine, url: str) -> None:
         """Wrap an engine whose schema is already at the newest revision (see open_store)."""
@@ -1463,43 +1465,130 @@ def schema_head() -> str:
     return str(head)
 
 
-def _migrate(engine: Engine, shown: str) -> None:
-    """Upgrade the schema to the newest revision in one transaction (no-op when current)."""
+CREATE_HINT = (
+    "create it with 'basewatch monitor --sites REGISTRY --catalog CATALOG --db {url}' "
+    "(or 'basewatch sites import REGISTRY --db {url}')"
+)
+"""How to create a store, shown by the errors of commands that only read one."""
+
+
+def _missing(shown: str, why: str) -> StoreError:
+    return StoreError(
+        f"no basewatch store at {shown}: {why}. Fix: check --db (a typo?), or "
+        + CREATE_HINT.format(url=shown)
+    )
+
+
+def _require_sqlite_file(url: URL, shown: str) -> None:
+    """Refuse a SQLite URL whose file does not exist (instead of creating an empty store)."""
+    if _is_memory(url) or url.database is None or url.database.startswith("file:"):
+        return
+    path = Path(url.database)
+    if path.is_dir():
+        raise StoreError(
+            f"cannot open store {shown}: {path} is a folder. Fix: give the store's file, "
+            f"e.g. sqlite:///{path / 'basewatch.db'}"
+        )
+    if not path.is_file():
+        raise _missing(shown, f"the file {path.resolve()} does not exist")
+
+
+def _migrate(engine: Engine, shown: str, *, create: bool = True) -> bool:
+    """Upgrade the schema to the newest revision in one transaction (no-op when current).
+
+    Returns whether the schema was created from nothing. With ``create=False`` a database
+    without the basewatch schema is refused instead (:class:`StoreError`).
+    """
     script = ScriptDirectory.from_config(_alembic_config())
     head = script.get_current_head()
     with _database_errors(shown, "open the database"), engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_heads()
         tables = inspect(connection).get_table_names()
     _check_revisions(tuple(current), tables, script, shown)
+    if not current and not create:
+        raise _missing(shown, "the database holds no basewatch tables")
     if tuple(current) == (head,):
-        return
+        return False
     writer = engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
     with _database_errors(shown, "upgrade the schema"), writer.begin() as connection:
         command.upgrade(_alembic_config(connection), "head")
+    return not current
 
 
-def open_store(url: str | os.PathLike[str] = DEFAULT_URL) -> Store:
+def open_store(url: str | os.PathLike[str] = DEFAULT_URL, *, create: bool = True) -> Store:
     """Open (and create or upgrade) the store at ``url``.
 
     ``url`` is a SQLAlchemy URL (``sqlite:///basewatch.db``, ``postgresql+psycopg://...``)
     or a bare file path, taken as a SQLite file. For SQLite the parent folder is created.
     The schema is upgraded to the newest revision shipped with this code.
 
+    With ``create=False`` (what commands that only read use) a store that does not exist
+    is an error, never created: a SQLite file that is missing, or a database (PostgreSQL)
+    without basewatch tables. :attr:`Store.created` tells whether this call created it.
+
     Raises:
         StoreError: the URL is invalid or unreachable, the file is not a database, the
-            database belongs to another application or was written by a newer basewatch.
+            database belongs to another application or was written by a newer basewatch,
+            or (``create=False``) there is no store at ``url``.
     """
     parsed = _parse_url(url)
     shown = parsed.render_as_string(hide_password=True)
     if parsed.get_backend_name() == "sqlite":
-        _prepare_sqlite_file(parsed, shown)
+        if create:
+            _prepare_sqlite_file(parsed, shown)
+        else:
+            _require_sqlite_file(parsed, shown)
     engine = _create_engine(parsed, shown)
     try:
-        _migrate(engine, shown)
+        created = _migrate(engine, shown, create=create)
     except BaseException:
         engine.dispose()
         raise
-    return Store(engine, shown)
+    store = Store(engine, shown)
+    store.created = created
+    return store
+
+
+def store_counts(store: Store) -> dict[str, int]:
+    """Rows per kind of content: ``sites``, ``observations``, ``evidence``, ``assessments``."""
+    tables = {
+        "sites": SiteRow,
+        "observations": ObservationRow,
+        "evidence": EvidenceRow,
+        "assessments": AssessmentRow,
+    }
+    with store._session("count its contents") as session:
+        return {
+            name: int(session.scalar(select(func.count()).select_from(row)) or 0)
+            for name, row in tables.items()
+        }
+
+
+def require_contents(store: Store, what: str, *, command: str) -> None:
+    """Raise :class:`StoreError` when ``store`` holds no ``what`` (``sites``, ``observations``
+    or ``evidence``), saying it is empty and what to run: ``command`` must not succeed on
+    nothing."""
+    counts = store_counts(store)
+    if counts.get(what, 0):
+        return
+    url = store.url
+    if what == "evidence":
+        fix = (
+            f"add entries with 'basewatch evidence add --db {url} ...' or "
+            f"'basewatch evidence import FILE --db {url}'"
+        )
+    else:
+        fix = f"run 'basewatch monitor --sites REGISTRY --catalog CATALOG --db {url}' first"
+    nouns = {
+        "sites": ("site", "sites"),
+        "observations": ("observation", "observations"),
+        "evidence": ("evidence entry", "evidence entries"),
+        "assessments": ("assessment", "assessments"),
+    }
+    held = ", ".join(f"{n} {nouns[k][n != 1]}" for k, n in counts.items() if n)
+    if not held:
+        raise StoreError(f"{command}: the store {url} is empty; {fix}")
+    raise StoreError(f"{command}: the store {url} holds no {nouns[what][1]} (only {held}); {fix}")
 
 
 # --------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ images warped onto the zone grid."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +17,13 @@ from shapely.geometry import box
 
 from basewatch.errors import CatalogError, InputError
 from basewatch.imagery.catalog import Scene, open_catalog
-from basewatch.imagery.folder import FolderCatalog, infer_sensor, time_from_name, time_from_tag
+from basewatch.imagery.folder import (
+    FolderCatalog,
+    infer_sensor,
+    scene_from_file,
+    time_from_name,
+    time_from_tag,
+)
 from basewatch.imagery.load import LoadParams, load_chip
 from basewatch.monitor import parse_day
 from basewatch.sites import Zone
@@ -102,16 +109,25 @@ def test_folder_errors_name_the_file_and_the_fix(tmp_path: Path) -> None:
         open_catalog(tmp_path)
     grid = {"crs": "EPSG:32636", "transform": Affine(10, 0, X0, 0, -10, Y0)}
     _write(tmp_path / "nodate.tif", np.ones((2, 20, 20), np.float32), **grid)
+    everywhere = {
+        "bbox": (-180, -90, 180, 90),
+        "start": parse_day("2000-01-01"),
+        "end": parse_day("2030-01-01"),
+    }
+    # a file that is not a usable scene is left out and recorded with its reason
+    catalog = open_catalog(tmp_path)
+    assert catalog.search(**everywhere) == []
+    assert isinstance(catalog, FolderCatalog)
+    (failure,) = catalog.failures
+    assert re.search(r"nodate.tif: no acquisition date.*YYYYMMDD", failure)
     with pytest.raises(CatalogError, match=r"nodate.tif: no acquisition date.*YYYYMMDD"):
-        open_catalog(tmp_path).search(
-            bbox=(-180, -90, 180, 90), start=parse_day("2000-01-01"), end=parse_day("2030-01-01")
-        )
+        scene_from_file(tmp_path / "nodate.tif")
     (tmp_path / "nodate.tif").rename(tmp_path / "odd_20241201.tif")
     _write(tmp_path / "odd_20241201.tif", np.ones((1, 20, 20), np.int16), **grid)
-    with pytest.raises(CatalogError, match="give --sensor"):
-        open_catalog(tmp_path).search(
-            bbox=(-180, -90, 180, 90), start=parse_day("2000-01-01"), end=parse_day("2030-01-01")
-        )
+    catalog = open_catalog(tmp_path)
+    assert catalog.search(**everywhere) == []
+    assert isinstance(catalog, FolderCatalog)
+    assert "give --sensor" in catalog.failures[0]
     found = open_catalog(tmp_path, sensor="sentinel-1").search(
         bbox=(-180, -90, 180, 90), start=parse_day("2000-01-01"), end=parse_day("2030-01-01")
     )

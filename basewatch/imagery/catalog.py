@@ -11,7 +11,13 @@ from typing import Any, Protocol
 
 from basewatch.errors import CatalogError, InputError
 from basewatch.imagery.bands import REQUIRED_BANDS, SENSOR_BANDS, map_assets
-from basewatch.imagery.net import DEFAULT_NETWORK, NetworkParams, stac_io
+from basewatch.imagery.net import (
+    DEFAULT_NETWORK,
+    NetworkParams,
+    is_remote,
+    network_cause,
+    stac_io,
+)
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +205,168 @@ def scene_from_dict(item: Any, *, href: str = "") -> Scene | None:
     return scene_from_item(parsed)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Extent:
+    """What a static or folder catalogue holds: its scenes' time span and footprint."""
+
+    start: datetime
+    """Time of the first scene (UTC)."""
+    end: datetime
+    """Time of the last scene (UTC)."""
+    scenes: int
+    """Number of readable scenes."""
+    bbox: tuple[float, float, float, float]
+    """Bounds of all footprints (west, south, east, north), EPSG:4326."""
+
+    @classmethod
+    def of(cls, scenes: Sequence[Scene]) -> Extent | None:
+        """The extent of ``scenes``; None when there are none."""
+        if not scenes:
+            return None
+        return cls(
+            start=min(s.time for s in scenes),
+            end=max(s.time for s in scenes),
+            scenes=len(scenes),
+            bbox=(
+                min(s.bbox[0] for s in scenes),
+                min(s.bbox[1] for s in scenes),
+                max(s.bbox[2] for s in scenes),
+                max(s.bbox[3] for s in scenes),
+            ),
+        )
+
+    def describe(self) -> str:
+        """E.g. ``412 scenes from 2024-06-04 to 2024-12-20 over lon 35.7..36.1, lat ...``."""
+        w, s, e, n = self.bbox
+        noun = "scene" if self.scenes == 1 else "scenes"
+        return (
+            f"{self.scenes} {noun} from {self.start:%Y-%m-%d} to {self.end:%Y-%m-%d} "
+            f"over lon {w:.3f}..{e:.3f}, lat {s:.3f}..{n:.3f}"
+        )
+
+
+DEFAULT_WINDOW_DAYS = 365
+"""Search window of a STAC API without ``--from``: this many days before ``--to``."""
+
+
+def catalog_extent(catalog: Catalog) -> Extent | None:
+    """The extent of a static or folder catalogue; None for a STAC API (unknown) or none."""
+    extent = getattr(getattr(catalog, "inner", catalog), "extent", None)
+    return extent() if callable(extent) else None
+
+
+def is_listing(catalog: Catalog) -> bool:
+    """Whether ``catalog`` lists all its scenes itself (static STAC or folder), not an API."""
+    return callable(getattr(getattr(catalog, "inner", catalog), "extent", None))
+
+
+def search_window(
+    catalog: Catalog,
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    now: datetime | None = None,
+) -> tuple[datetime, datetime]:
+    """The ``(start, end)`` to search: the given days, else defaults.
+
+    A static or folder catalogue defaults to its own extent (first and last scene); a
+    STAC API to the :data:`DEFAULT_WINDOW_DAYS` before ``end``, ``end`` to ``now``. A
+    reversed window is an :class:`InputError`.
+    """
+    from datetime import timedelta
+
+    extent = catalog_extent(catalog) if start is None or end is None else None
+    if extent is not None:
+        end = end or extent.end
+        start = start or extent.start
+    end = end or now or datetime.now(UTC)
+    start = start or end - timedelta(days=DEFAULT_WINDOW_DAYS)
+    if start > end:
+        raise InputError(
+            f"--from {start:%Y-%m-%d} is after --to {end:%Y-%m-%d}: the window is empty; swap them"
+        )
+    return start, end
+
+
+def window_note(catalog: Catalog, start: object, end: object) -> str:
+    """How a defaulted window was chosen, e.g. `` (the catalogue's own span)``; empty when
+    both ``start`` and ``end`` were given."""
+    if start is not None and end is not None:
+        return ""
+    if is_listing(catalog):
+        return " (default: the catalogue's own span)"
+    if start is None and end is None:
+        return f" (default: the {DEFAULT_WINDOW_DAYS} days up to today)"
+    if start is None:
+        return f" (default: the {DEFAULT_WINDOW_DAYS} days up to --to)"
+    return " (default: up to today)"
+
+
+def nothing_found(
+    catalog: Catalog,
+    *,
+    start: datetime,
+    end: datetime,
+    where: str,
+    collections: Sequence[str] | None = None,
+    max_cloud: float | None = None,
+) -> CatalogError:
+    """The error for a search that found no scene: what was searched and what the catalogue
+    covers, with the fix."""
+    filters = ""
+    if collections:
+        filters += f", collections {', '.join(collections)}"
+    if max_cloud is not None:
+        filters += f", cloud cover <= {max_cloud:g} %"
+    searched = (
+        f"{catalog.name}: no scenes for {where} from {start:%Y-%m-%d} to {end:%Y-%m-%d}{filters}"
+    )
+    if is_listing(catalog):
+        extent = catalog_extent(catalog)
+        if extent is None:
+            return CatalogError(
+                f"{searched}; the catalogue holds no scene basewatch can read. Fix: point "
+                "--catalog at a catalogue of Sentinel-1, Sentinel-2 or sub-metre images"
+            )
+        return CatalogError(
+            f"{searched}; the catalogue holds {extent.describe()}. Fix: choose --from/--to "
+            "inside that span (or leave them out to search all of it) and check the zones lie "
+            "inside its footprint"
+        )
+    return CatalogError(
+        f"{searched}. Fix: widen --from/--to, check the collections (--collection) and "
+        "--max-cloud, and that the zones lie where the catalogue has imagery"
+    )
+
+
+class CachedCatalog:
+    """A catalogue whose searches are remembered, so a run can look first and work second
+    without asking a STAC API twice."""
+
+    def __init__(self, inner: Catalog) -> None:
+        """Wrap ``inner``."""
+        self.inner = inner
+        self.name = inner.name
+        self._found: dict[tuple[Any, ...], list[Scene]] = {}
+
+    def search(
+        self,
+        *,
+        bbox: tuple[float, float, float, float],
+        start: datetime,
+        end: datetime,
+        collections: Sequence[str] | None = None,
+        max_cloud: float | None = None,
+    ) -> list[Scene]:
+        """The inner catalogue's scenes (asked once per distinct search)."""
+        key = (bbox, start, end, tuple(collections or ()), max_cloud)
+        if key not in self._found:
+            self._found[key] = self.inner.search(
+                bbox=bbox, start=start, end=end, collections=collections, max_cloud=max_cloud
+            )
+        return list(self._found[key])
+
+
 def _keep(
     scene: Scene,
     bbox: tuple[float, float, float, float],
@@ -246,8 +414,12 @@ class StaticCatalog:
             except CatalogError:
                 raise
             except Exception as exc:  # pystac raises many kinds (IO, HTTP, JSON, STAC validation)
+                if is_remote(self.name):
+                    cause = network_cause(exc)
+                else:
+                    cause = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
                 raise CatalogError(
-                    f"{self.name}: cannot open the STAC catalogue ({type(exc).__name__}: {exc}); "
+                    f"{self.name}: cannot open the STAC catalogue ({cause}); "
                     "check the path or URL (a catalog.json or collection.json) and the network"
                 ) from exc
             self._scenes = sorted(usable_scenes(items, self.name), key=lambda s: (s.time, s.id))
@@ -264,6 +436,10 @@ class StaticCatalog:
     ) -> list[Scene]:
         """Scenes of the catalogue intersecting ``bbox`` in ``[start, end]``."""
         return [s for s in self._all() if _keep(s, bbox, start, end, collections, max_cloud)]
+
+    def extent(self) -> Extent | None:
+        """What the catalogue holds (None when it holds no scene basewatch can read)."""
+        return Extent.of(self._all())
 
 
 @dataclass
@@ -314,7 +490,7 @@ class ApiCatalog:
             items = list(search.items())
         except (APIError, OSError, ValueError, TypeError, KeyError, STACError) as exc:
             raise CatalogError(
-                f"{self.name}: STAC search failed ({type(exc).__name__}: {exc}); check the URL "
+                f"{self.name}: STAC search failed ({network_cause(exc)}); check the URL "
                 "and the network, or use a local catalogue"
             ) from exc
         scenes = usable_scenes(items, self.name)

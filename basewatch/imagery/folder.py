@@ -16,15 +16,19 @@ Each file is one scene:
 
 from __future__ import annotations
 
+import logging
 import re
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from basewatch.errors import CatalogError, InputError
 from basewatch.imagery.bands import REQUIRED_BANDS, canonical_band
-from basewatch.imagery.catalog import S2_DEFAULT_SCALE, Scene, _keep
+from basewatch.imagery.catalog import S2_DEFAULT_SCALE, Extent, Scene, _keep
+
+log = logging.getLogger(__name__)
 
 SENSORS = ("sentinel-2", "sentinel-1", "highres")
 """Sensors a folder of GeoTIFFs can hold."""
@@ -89,7 +93,22 @@ def _band_names(descriptions: Sequence[str | None], sensor: str) -> dict[str, in
 
 
 def scene_from_file(path: Path, *, sensor: str | None = None) -> Scene:
-    """Describe one GeoTIFF as a :class:`Scene` (see the module docstring for the rules)."""
+    """Describe one GeoTIFF as a :class:`Scene` (see the module docstring for the rules).
+
+    GDAL/rasterio warnings raised while reading the file are logged as basewatch warnings
+    that name the file. Raises :class:`CatalogError` naming the file and the fix.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return _scene_from_file(path, sensor=sensor)
+        finally:
+            for w in caught:
+                text = " ".join(str(w.message).split())
+                log.warning("%s: %s (%s)", path, text, w.category.__name__)
+
+
+def _scene_from_file(path: Path, *, sensor: str | None = None) -> Scene:
     import rasterio
     from rasterio.warp import transform_bounds
 
@@ -111,7 +130,10 @@ def scene_from_file(path: Path, *, sensor: str | None = None) -> Scene:
                     "give georeferenced GeoTIFFs"
                 )
     except rasterio.errors.RasterioError as exc:
-        raise CatalogError(f"{path}: cannot open as a GeoTIFF ({exc})") from exc
+        reason = " ".join(str(exc).split())
+        raise CatalogError(
+            f"{path}: cannot open as a GeoTIFF ({reason}); repair or remove the file"
+        ) from exc
     when = time_from_tag(tags.get("TIFFTAG_DATETIME", "")) or time_from_name(path.name)
     if when is None:
         raise CatalogError(
@@ -167,6 +189,9 @@ class FolderCatalog:
     """Path of the folder."""
     sensor: str | None = None
     """Sensor of every file (``sentinel-2``, ``sentinel-1``, ``highres``); None infers it."""
+    failures: list[str] = field(default_factory=list)
+    """One line per file that could not be read as a scene (file and reason); such files
+    are left out of every search, the others are used."""
     _scenes: list[Scene] | None = None
 
     def __post_init__(self) -> None:
@@ -185,9 +210,18 @@ class FolderCatalog:
 
     def _all(self) -> list[Scene]:
         if self._scenes is None:
-            scenes = [scene_from_file(f, sensor=self.sensor) for f in self._files()]
+            scenes = []
+            for f in self._files():
+                try:
+                    scenes.append(scene_from_file(f, sensor=self.sensor))
+                except CatalogError as exc:  # one bad file must not stop the run
+                    self.failures.append(str(exc))
             self._scenes = sorted(scenes, key=lambda s: (s.time, s.id))
         return self._scenes
+
+    def extent(self) -> Extent | None:
+        """What the folder holds (None when no file is a readable scene)."""
+        return Extent.of(self._all())
 
     def search(
         self,

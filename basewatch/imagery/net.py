@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,12 @@ class NetworkParams:
     backoff_s: float = 0.5
     """First retry delay in seconds; each further retry waits twice as long."""
     timeout_s: float = 30.0
-    """Timeout of one request (connect and read), in seconds."""
+    """Timeout of one request's read, in seconds."""
+    connect_timeout_s: float = 5.0
+    """Timeout of establishing one connection, in seconds: an unreachable host fails fast."""
+    connect_retries: int = 1
+    """Retries after a failed connection (refused, unreachable, DNS): few, since a host that
+    does not answer twice in a row rarely answers a third time."""
 
 
 DEFAULT_NETWORK = NetworkParams()
@@ -40,7 +46,7 @@ def stac_io(net: NetworkParams = DEFAULT_NETWORK, **kwargs: Any) -> Any:
 
     retry = Retry(
         total=net.retries,
-        connect=net.retries,
+        connect=net.connect_retries,
         read=net.retries,
         status=net.retries,
         backoff_factor=net.backoff_s,
@@ -49,7 +55,43 @@ def stac_io(net: NetworkParams = DEFAULT_NETWORK, **kwargs: Any) -> Any:
         raise_on_status=False,
         respect_retry_after_header=True,
     )
-    return StacApiIO(max_retries=retry, timeout=net.timeout_s, **kwargs)
+    return StacApiIO(max_retries=retry, timeout=(net.connect_timeout_s, net.timeout_s), **kwargs)
+
+
+_CAUSES = (
+    (re.compile(r"connection refused", re.I), "connection refused"),
+    (
+        re.compile(
+            r"name or service not known|temporary failure in name resolution|nodename nor "
+            r"servname|getaddrinfo failed|no address associated|name resolution",
+            re.I,
+        ),
+        "host name not found (DNS)",
+    ),
+    (re.compile(r"network is unreachable", re.I), "network unreachable"),
+    (re.compile(r"no route to host", re.I), "no route to host"),
+    (re.compile(r"connect(ion)? ?timeout|connect timed out", re.I), "connection timed out"),
+    (re.compile(r"read timed out|timed out", re.I), "no answer in time (read timed out)"),
+    (re.compile(r"certificate verify failed|ssl", re.I), "TLS/SSL error"),
+    (re.compile(r"connection (reset|aborted)|remote ?disconnected", re.I), "connection dropped"),
+)
+
+
+def network_cause(exc: BaseException) -> str:
+    """A short cause for a failed request (``connection refused``, ``host name not found
+    (DNS)``, ...) instead of urllib3's long message; the first line of the message
+    otherwise."""
+    texts: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(texts) < 8:
+        texts.append(f"{type(seen).__name__}: {seen}")
+        seen = seen.__cause__ or seen.__context__
+    joined = " | ".join(texts)
+    for pattern, cause in _CAUSES:
+        if pattern.search(joined):
+            return cause
+    first = " ".join(str(exc).split())
+    return first if len(first) <= 160 else first[:157] + "..."
 
 
 def gdal_options(net: NetworkParams = DEFAULT_NETWORK) -> dict[str, Any]:
@@ -62,7 +104,7 @@ def gdal_options(net: NetworkParams = DEFAULT_NETWORK) -> dict[str, Any]:
         "GDAL_HTTP_RETRY_DELAY": net.backoff_s,
         "GDAL_HTTP_RETRY_CODES": ",".join(str(c) for c in RETRY_STATUS),
         "GDAL_HTTP_TIMEOUT": int(max(1, round(net.timeout_s))),
-        "GDAL_HTTP_CONNECTTIMEOUT": int(max(1, round(net.timeout_s))),
+        "GDAL_HTTP_CONNECTTIMEOUT": int(max(1, round(net.connect_timeout_s))),
         "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
         "GDAL_HTTP_MULTIRANGE": "YES",
         "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",

@@ -77,7 +77,7 @@ def build_report(
 
     loaded_fronts = [load_front(resolve_front(f), hostile=list(hostile)) for f in fronts]
     arsenal = load_weapons(weapons) if loaded_fronts else ()
-    store = open_store(db)
+    store = open_store(db, create=False)  # a mistyped --db is an error, never a new store
     try:
         sites = store.sites()
         all_sites = list(sites)

@@ -366,7 +366,8 @@ def create_app(
 
         weapons = load_weapons()
     owned = store is None
-    ctx = _Context(store if store is not None else open_store(db), token, fronts, weapons or ())
+    opened = store if store is not None else open_store(db, create=False)
+    ctx = _Context(opened, token, fronts, weapons or ())
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
