@@ -18,6 +18,40 @@ from basewatch.evidence import KINDS as EVIDENCE_KINDS
 DB_HELP = "Store URL (sqlite:///path or postgresql+psycopg://...); default sqlite:///basewatch.db."
 
 
+def _n(count: int, singular: str, plural: str | None = None) -> str:
+    """``1 site``, ``2 sites`` (``plural`` for irregular nouns)."""
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
+
+
+def _warn(message: str) -> None:
+    """One warning line on stderr."""
+    click.echo(f"basewatch: warning: {message}", err=True)
+
+
+def _note(message: str) -> None:
+    """One line of information on stderr (what was searched, a store created...)."""
+    click.echo(f"basewatch: {message}", err=True)
+
+
+def _created(store: Any) -> None:
+    """Say so when ``store`` was created by this command."""
+    if getattr(store, "created", False):
+        _note(f"created a new store at {store.url}")
+
+
+def _warn_without_zones(reg: Any) -> None:
+    """Warn about the sites of ``reg`` that have no zones (monitor would refuse them)."""
+    from basewatch.sites import NO_ZONES_FIX
+
+    bare = reg.without_zones()
+    if bare:
+        shown = ", ".join(bare[:10]) + (f" (and {len(bare) - 10} more)" if len(bare) > 10 else "")
+        _warn(
+            f"{reg.source}: {_n(len(bare), 'site')} without zones will not be watched "
+            f"(monitor refuses them): {shown}; {NO_ZONES_FIX}"
+        )
+
+
 @contextmanager
 def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
     """A rich progress bar on stderr, fed by ``callback(done, total)``."""
@@ -99,12 +133,18 @@ def sites_show(registry: str, site_id: str) -> None:
     site = load_registry(registry).site(site_id)
     lon, lat = site.point
     click.echo(f"{site.id}: {site.name}")
+    if site_id != site.id:
+        click.echo(f"  ({site_id!r} is one of its names)")
+    if site.aliases:
+        click.echo(f"  also called: {', '.join(site.aliases)}")
     click.echo(
         f"  kind {site.kind}, operator {site.operator or '?'}, country {site.country or '?'}"
     )
     click.echo(f"  at {lat:.4f} N, {lon:.4f} E")
     for src in site.properties.get("sources", []):
         click.echo(f"  source: {src}")
+    if not site.zones:
+        click.echo("  no zones: nothing here is counted until zones are declared")
     for z in site.zones:
         click.echo(
             f"  zone {z.id}: {z.kind}, counts {z.target}" + (f" ({z.name})" if z.name else "")
@@ -127,7 +167,8 @@ def sites_validate(files: tuple[str, ...]) -> None:
             click.echo(f"invalid: {exc}", err=True)
             bad += 1
             continue
-        click.echo(f"ok: {f}: {len(reg)} sites, {len(reg.zones())} zones")
+        click.echo(f"ok: {f}: {_n(len(reg), 'site')}, {_n(len(reg.zones()), 'zone')}")
+        _warn_without_zones(reg)
     if bad:
         sys.exit(1)
 
@@ -136,28 +177,62 @@ def sites_validate(files: tuple[str, ...]) -> None:
 @click.argument("source")
 @click.option("--out", type=click.Path(path_type=Path), help="Write the registry here (GeoJSON).")
 @click.option("--db", help="Also store the sites in this database. " + DB_HELP)
-def sites_import(source: str, out: Path | None, db: str | None) -> None:
+@click.option(
+    "--default-zone-radius",
+    "radius_m",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Give every site without zones one zone 'default': a circle of this radius (metres) "
+    "around a point site, the outline of a polygon site.",
+)
+@click.option(
+    "--zone-kind",
+    default="other",
+    show_default=True,
+    help="Kind of the default zones (apron, pier, anchorage, air_defence_position, "
+    "vehicle_park, other).",
+)
+@click.option(
+    "--zone-target",
+    default="any",
+    show_default=True,
+    help="What the default zones count (aircraft, ship, vehicle, any).",
+)
+def sites_import(
+    source: str,
+    out: Path | None,
+    db: str | None,
+    radius_m: float | None,
+    zone_kind: str,
+    zone_target: str,
+) -> None:
     """Validate SOURCE (GeoJSON, GeoPackage or CSV); write it as GeoJSON and/or store it."""
     from basewatch.errors import InputError
-    from basewatch.sites import load_registry, save_registry
+    from basewatch.sites import load_registry, save_registry, with_default_zones
 
     if out is None and db is None:
         raise InputError(
             "sites import: say where to put the sites: --out FILE.geojson and/or --db URL"
         )
     reg = load_registry(source)
+    if radius_m is not None:
+        bare = len(reg.without_zones())
+        reg = with_default_zones(reg, radius_m=radius_m, kind=zone_kind, target=zone_target)
+        _note(f"gave {_n(bare, 'site')} without zones a {radius_m:g} m '{zone_kind}' zone")
+    _warn_without_zones(reg)
+    counts = f"{_n(len(reg), 'site')}, {_n(len(reg.zones()), 'zone')}"
     if out is not None:
         save_registry(reg, out)
-        click.echo(f"wrote {out}: {len(reg)} sites, {len(reg.zones())} zones")
+        click.echo(f"wrote {out}: {counts}")
     if db is not None:
         from basewatch.store import open_store
 
         store = open_store(db)
         try:
+            _created(store)
             store.upsert_sites(reg.sites)
         finally:
             store.close()
-        click.echo(f"stored {len(reg)} sites in {db}")
+        click.echo(f"stored {counts} in {db}")
 
 
 @sites.command("export")
@@ -174,7 +249,7 @@ def sites_export(registry: str, out: Path) -> None:
 
     reg = load_registry(registry)
     save_registry(reg, out)
-    click.echo(f"wrote {out}: {len(reg)} sites, {len(reg.zones())} zones")
+    click.echo(f"wrote {out}: {_n(len(reg), 'site')}, {_n(len(reg.zones()), 'zone')}")
 
 
 # ------------------------------------------------------------------------------ scenes
@@ -189,10 +264,23 @@ def scenes() -> None:
 @click.option("--sites", "registry", default="syria-2024", show_default=True, help="Registry.")
 @click.option("--site", "site_id", required=True, help="Site id.")
 @click.option("--zone", "zone_id", help="Only scenes covering this zone.")
-@click.option("--from", "start", required=True, help="First day, YYYY-MM-DD.")
-@click.option("--to", "end", required=True, help="Last day, YYYY-MM-DD.")
+@click.option(
+    "--from",
+    "start",
+    help="First day, YYYY-MM-DD (default: a static or folder catalogue's first scene, "
+    "else a year before --to).",
+)
+@click.option(
+    "--to",
+    "end",
+    help="Last day, YYYY-MM-DD (default: a static or folder catalogue's last scene, else today).",
+)
 @click.option("--collection", "collections", multiple=True, help="Collection id (repeatable).")
-@click.option("--max-cloud", type=float, help="Max scene cloud cover (percent, Sentinel-2).")
+@click.option(
+    "--max-cloud",
+    type=click.FloatRange(0, 100),
+    help="Max scene cloud cover (percent, 0-100, Sentinel-2).",
+)
 @click.option(
     "--catalog",
     required=True,
@@ -209,16 +297,16 @@ def scenes_search(
     registry: str,
     site_id: str,
     zone_id: str | None,
-    start: str,
-    end: str,
+    start: str | None,
+    end: str | None,
     collections: tuple[str, ...],
     max_cloud: float | None,
     catalog: str,
     sensor: str | None,
     fmt: str,
 ) -> None:
-    """List the scenes monitor would read for a site."""
-    from basewatch.imagery.catalog import open_catalog
+    """List the scenes monitor would read for a site (exits 1 when there are none)."""
+    from basewatch.imagery.catalog import nothing_found, open_catalog, search_window, window_note
     from basewatch.monitor import parse_day, zones_bounds
     from basewatch.observe import observable
     from basewatch.sites import load_registry
@@ -226,13 +314,32 @@ def scenes_search(
     site = load_registry(registry).site(site_id)
     zones = [site.zone(zone_id)] if zone_id else list(site.zones)
     bbox = zones_bounds(zones) if zones else site.geometry.bounds
-    found = open_catalog(catalog, sensor=sensor).search(
-        bbox=bbox,
-        start=parse_day(start),
-        end=parse_day(end, end_of_day=True),
-        collections=collections or None,
-        max_cloud=max_cloud,
+    source = open_catalog(catalog, sensor=sensor)
+    first, last = search_window(
+        source,
+        parse_day(start) if start else None,
+        parse_day(end, end_of_day=True) if end else None,
     )
+    _note(
+        f"searching {source.name} from {first:%Y-%m-%d} to {last:%Y-%m-%d}"
+        f"{window_note(source, start, end)} for {site.id}"
+        + (f"/{zone_id}" if zone_id else f" ({_n(len(zones), 'zone')})")
+    )
+    found = source.search(
+        bbox=bbox, start=first, end=last, collections=collections or None, max_cloud=max_cloud
+    )
+    for failure in getattr(source, "failures", []):
+        _warn(f"skipped {failure}")
+    if not found:
+        where = f"{site.id}/{zone_id}" if zone_id else site.id
+        raise nothing_found(
+            source,
+            start=first,
+            end=last,
+            where=where,
+            collections=collections,
+            max_cloud=max_cloud,
+        )
     rows: list[dict[str, Any]] = [
         {
             "id": s.id,
@@ -256,7 +363,7 @@ def scenes_search(
         click.echo(
             f"{r['time']}  {r['sensor']:<11} {cloud:>6}  {r['id']}  [{', '.join(r['zones'])}]"
         )
-    click.echo(f"{len(rows)} scenes", err=True)
+    click.echo(f"{_n(len(rows), 'scene')}", err=True)
 
 
 # ------------------------------------------------------------------------------ pipeline
@@ -276,11 +383,24 @@ def scenes_search(
     help="Sensor of the files of a GeoTIFF folder --catalog (default: from the band count).",
 )
 @click.option("--db", default="sqlite:///basewatch.db", show_default=True, help=DB_HELP)
-@click.option("--from", "start", help="First day, YYYY-MM-DD (default: a year before --to).")
-@click.option("--to", "end", help="Last day, YYYY-MM-DD (default: today).")
+@click.option(
+    "--from",
+    "start",
+    help="First day, YYYY-MM-DD (default: a static or folder catalogue's first scene, "
+    "else a year before --to).",
+)
+@click.option(
+    "--to",
+    "end",
+    help="Last day, YYYY-MM-DD (default: a static or folder catalogue's last scene, else today).",
+)
 @click.option("--site", "site_ids", multiple=True, help="Only this site (repeatable).")
 @click.option("--collection", "collections", multiple=True, help="Collection id (repeatable).")
-@click.option("--max-cloud", type=float, help="Skip Sentinel-2 scenes cloudier than this (%).")
+@click.option(
+    "--max-cloud",
+    type=click.FloatRange(0, 100),
+    help="Skip Sentinel-2 scenes cloudier than this (percent, 0-100).",
+)
 @click.option(
     "--workers",
     type=int,
@@ -333,14 +453,15 @@ def monitor(
             use_cache=not no_cache,
             progress=progress,
             scheduler=scheduler,
+            notify=_note,
         )
     _print_summary(summary)
 
 
 def _print_summary(summary: Any) -> None:
     click.echo(
-        f"{summary.scenes} scenes, {summary.tasks} chips: {summary.observed} observed, "
-        f"{summary.skipped} already stored, {summary.failed} failed"
+        f"{_n(summary.scenes, 'scene')}, {_n(summary.tasks, 'chip')}: {summary.observed} "
+        f"observed, {summary.skipped} already stored, {summary.failed} failed"
     )
     for line in summary.failures[:20]:
         click.echo(f"failed: {line}", err=True)
@@ -454,10 +575,11 @@ def export() -> None:
 @click.option("--out", type=click.Path(path_type=Path), help="File (default: stdout).")
 def export_observations_cmd(db: str, fmt: str, out: Path | None) -> None:
     """Export observations, sorted and without wall-clock columns (byte-comparable)."""
-    from basewatch.store import export_observations, open_store
+    from basewatch.store import export_observations, open_store, require_contents
 
-    store = open_store(db)
+    store = open_store(db, create=False)
     try:
+        require_contents(store, "observations", command="export observations")
         text = export_observations(store, fmt)
     finally:
         store.close()
@@ -505,6 +627,20 @@ def demo(out: Path, build_only: bool, n_sites: int, workers: int) -> None:
     if result.report is not None:
         click.echo(f"assessment: {result.assessment}")
         click.echo(f"report: {result.report}")
+    if result.assessment is not None:
+        payload = json.loads(Path(result.assessment).read_text(encoding="utf-8"))
+        for s in payload.get("sites", []):
+            changes = [
+                f"{z['zone_id']} {c['direction']} {c['from']}->{c['to']} "
+                f"between {c['after']} and {c['before']}"
+                for z in s.get("zones", [])
+                for c in z.get("changes", [])
+                if c.get("significant")
+            ]
+            click.echo(
+                f"verdict: {s['site_id']}: {s['posture']} (confidence {s['confidence']:.2f})"
+                + (f"; {'; '.join(changes)}" if changes else "")
+            )
 
 
 # ------------------------------------------------------------------------------ context
@@ -519,7 +655,8 @@ def demo(out: Path, build_only: bool, n_sites: int, workers: int) -> None:
     multiple=True,
     required=True,
     type=click.Path(path_type=Path),
-    help="GeoJSON of control areas or front lines (repeatable: one file per date).",
+    help="GeoJSON of control areas or front lines, or a bundled front's name such as "
+    "syria-2024-12-07 (repeatable: one per date).",
 )
 @click.option("--weapons", type=click.Path(path_type=Path), help="Weapons YAML (default: bundled).")
 @click.option("--hostile", multiple=True, help="Only areas of this controller (repeatable).")
@@ -534,12 +671,13 @@ def exposure(
     fmt: str,
 ) -> None:
     """Geodesic distance of each site to the front and the weapons that reach it."""
+    from basewatch.report.maps import resolve_front
     from basewatch.sites import load_registry
     from basewatch.threat import exposure_geojson, exposure_over_time, load_front, load_weapons
 
     reg = load_registry(registry).select(list(site_ids))
     catalogue = load_weapons(weapons)
-    loaded = [load_front(f, hostile=list(hostile)) for f in fronts]
+    loaded = [load_front(resolve_front(f), hostile=list(hostile)) for f in fronts]
     rows = exposure_over_time(list(reg), loaded, catalogue)
     if fmt == "json":
         click.echo(json.dumps([r.to_json() for r in rows], indent=1))
@@ -553,6 +691,111 @@ def exposure(
                 f"{r.front_date or '-':<12} {r.site_id:<16} {r.distance_km:>8.2f}  "
                 f"{r.controller or '-':<12} {reach}"
             )
+
+
+@cli.command()
+@click.option("--sites", "registry", required=True, help="Registry file or bundled name.")
+@click.option(
+    "--areas",
+    "areas",
+    multiple=True,
+    required=True,
+    help="GeoJSON control areas (polygons with actor and date; points with place) or a "
+    "bundled name such as syria-2024 (repeatable).",
+)
+@click.option("--site", "site_ids", multiple=True, help="Only this site (repeatable).")
+@click.option(
+    "--anchor",
+    help="Where supplies come from: LON,LAT or a place of the areas file (default: each "
+    "site's 'anchor' property).",
+)
+@click.option(
+    "--allies",
+    help="Actors allied to the sites' operator, comma-separated (default: each site's "
+    "'allies' property).",
+)
+@click.option(
+    "--roads",
+    help="Road network (GeoPackage, shapefile, GeoJSON, .osm.pbf, or a bundled name such as "
+    "syria-2024); default: a cost-distance path over the control areas.",
+)
+@click.option("--roads-layer", help="Layer of the road file (default: the first; OSM: lines).")
+@click.option("--cell-km", type=float, default=2.0, show_default=True, help="Grid cell size.")
+@click.option(
+    "--choke-radius-km",
+    type=float,
+    default=15.0,
+    show_default=True,
+    help="Radius of the area lost with a place when testing chokepoints.",
+)
+@click.option("--until", help="Only situations up to this date (YYYY-MM-DD).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "geojson"]), default="table")
+def corridor(
+    registry: str,
+    areas: tuple[str, ...],
+    site_ids: tuple[str, ...],
+    anchor: str | None,
+    allies: str | None,
+    roads: str | None,
+    roads_layer: str | None,
+    cell_km: float,
+    choke_radius_km: float,
+    until: str | None,
+    fmt: str,
+) -> None:
+    """Whether each site is linked by land to its anchor through friendly areas, per date:
+    path length, the date the link was cut, and the chokepoints."""
+    from basewatch.context.corridor import (
+        corridors,
+        load_control_areas,
+        parse_allies,
+        read_roads,
+    )
+    from basewatch.errors import InputError
+    from basewatch.sites import load_registry
+
+    reg = load_registry(registry)
+    chosen = list(reg.select(list(site_ids))) if site_ids else list(reg)
+    control = load_control_areas(list(areas))
+    lines = read_roads(roads, layer=roads_layer) if roads else None
+    results = corridors(
+        chosen,
+        control,
+        anchor=anchor,
+        allies=parse_allies(allies) if allies is not None else None,
+        roads=lines,
+        until=until,
+        cell_km=cell_km,
+        choke_radius_km=choke_radius_km,
+        skip_without_anchor=not site_ids,
+    )
+    if not results:
+        raise InputError(
+            f"{registry}: no site has an 'anchor' property; pass --anchor LON,LAT (or a place "
+            "name of the areas file) or --site ID with an anchor"
+        )
+    left = sorted({s.id for s in chosen} - {r.site_id for r in results})
+    if left:
+        _note(f"skipped {', '.join(left)}: no 'anchor' property (give --anchor to include them)")
+    if fmt == "json":
+        click.echo(json.dumps([r.to_json() for r in results], indent=1))
+        return
+    if fmt == "geojson":
+        features = [f for r in results for f in r.geojson()["features"]]
+        click.echo(json.dumps({"type": "FeatureCollection", "features": features}))
+        return
+    click.echo(f"{'date':<11} {'site':<14} {'anchor':<12} {'link':<5} {'km':>6}  chokepoints")
+    for r in results:
+        for link in r.links:
+            chokes = ", ".join(c.label() for c in link.chokepoints[:3])
+            if len(link.chokepoints) > 3:
+                chokes += f" (+{len(link.chokepoints) - 3})"
+            km = f"{link.length_km:6.0f}" if link.length_km is not None else f"{'-':>6}"
+            click.echo(
+                f"{link.date or '-':<11} {r.site_id:<14} {r.anchor:<12} "
+                f"{'yes' if link.linked else 'CUT':<5} {km}  {chokes or link.reason or '-'}"
+            )
+        click.echo(f"{r.site_id}: {r.sentence()}")
 
 
 @cli.group()
@@ -573,13 +816,27 @@ def _track_options(func: Callable[..., None]) -> Callable[..., None]:
         ),
         click.option("--sites", "registry", required=True, help="Registry file or bundled name."),
         click.option(
-            "--site", "site_ids", multiple=True, help="Only this site (default: airbases)."
+            "--site", "site_ids", multiple=True, help="Only this site (default: see --kinds)."
+        ),
+        click.option(
+            "--kinds",
+            default="airbase",
+            show_default=True,
+            help="Site kinds to look at when no --site is given (comma-separated, e.g. "
+            "airbase,other).",
         ),
         click.option(
             "--types",
             "types_csv",
             type=click.Path(path_type=Path),
             help="CSV icao24,type,registration naming the aircraft.",
+        ),
+        click.option(
+            "--aircraft-db",
+            "aircraft_db",
+            type=click.Path(path_type=Path),
+            help="Aircraft database in OpenSky's aircraftDatabase.csv layout (icao24 -> "
+            "typecode, operator): classifies heavy transports and military aircraft.",
         ),
         click.option("--radius-km", type=float, default=8.0, show_default=True, help="Geofence."),
         click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table"),
@@ -595,24 +852,41 @@ def _track_events(
     site_ids: tuple[str, ...],
     types_csv: Path | None,
     radius_km: float,
+    *,
+    kinds: str = "airbase",
+    aircraft_db: Path | None = None,
 ) -> tuple[list[Any], list[Any], dict[str, Any]]:
-    """Read the files (warnings on stderr), split flights, find events; typed when asked."""
+    """Read the files (warnings on stderr), split flights, find events at the watched sites
+    (saying on stderr which were skipped and why), classify the aircraft."""
     import warnings
 
     import pandas as pd
 
+    from basewatch.context.aircraft_types import read_aircraft_db
+    from basewatch.errors import InputError
     from basewatch.sites import load_registry
     from basewatch.tracks import (
         airfield_events,
+        classify_events,
         read_aircraft_types,
         read_states,
         split_flights,
+        watched_sites,
         with_types,
     )
 
     reg = load_registry(registry)
-    watched = (
-        list(reg.select(list(site_ids))) if site_ids else [s for s in reg if s.kind == "airbase"]
+    chosen = watched_sites(list(reg), site_ids=site_ids, kinds=kinds.split(","))
+    skipped = "; ".join(f"{sid} ({why})" for sid, why in chosen.skipped)
+    if not chosen.sites:
+        raise InputError(
+            f"{registry}: no site to look at ({chosen.rule}); skipped: {skipped or 'none'}; "
+            "pass --site ID or --kinds with the kinds of your airfields (e.g. airbase,other)"
+        )
+    watched = list(chosen.sites)
+    _note(
+        f"looking at {', '.join(s.id for s in watched)} ({chosen.rule})"
+        + (f"; skipped {skipped}; use --site ID or --kinds to add them" if skipped else "")
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -621,7 +895,15 @@ def _track_events(
         click.echo(f"basewatch: warning: {w.message}", err=True)
     flights = split_flights(states.drop_duplicates(ignore_index=True))
     types = read_aircraft_types(types_csv) if types_csv else {}
+    db = read_aircraft_db(aircraft_db) if aircraft_db else None
     events = with_types(airfield_events(flights, watched, radius_km=radius_km), types)
+    events = classify_events(events, db)
+    if not events:
+        _note(
+            f"no departure or arrival at {', '.join(s.id for s in watched)} within "
+            f"{radius_km:g} km in {_n(len(flights), 'flight')}"
+            + (f" (skipped {skipped})" if skipped else "")
+        )
     return flights, events, types
 
 
@@ -632,15 +914,24 @@ def tracks_events(
     files: tuple[Path, ...],
     registry: str,
     site_ids: tuple[str, ...],
+    kinds: str,
     types_csv: Path | None,
+    aircraft_db: Path | None,
     radius_km: float,
     fmt: str,
     counts: bool,
 ) -> None:
-    """Departures and arrivals at airfield sites (or daily counts with --counts)."""
+    """Departures and arrivals at airfield sites (or daily counts with --counts).
+
+    Exits with status 1 when no event is found (stderr says which sites were looked at).
+    """
     from basewatch.tracks import daily_counts, event_record
 
-    _, events, types = _track_events(files, registry, site_ids, types_csv, radius_km)
+    _, events, types = _track_events(
+        files, registry, site_ids, types_csv, radius_km, kinds=kinds, aircraft_db=aircraft_db
+    )
+    if not events:
+        sys.exit(1)
     if counts:
         rows = daily_counts(events)
         if fmt == "json":
@@ -657,11 +948,15 @@ def tracks_events(
     if fmt == "json":
         click.echo(json.dumps(records, indent=1))
         return
-    click.echo(f"{'time':<21} {'site':<14} {'event':<10} {'icao24':<7} {'callsign':<9} type")
+    click.echo(
+        f"{'time':<21} {'site':<14} {'event':<10} {'icao24':<7} {'callsign':<9} "
+        f"{'type':<6} {'class':<16} {'mil':<4} {'state':<5} dir"
+    )
     for r in records:
         click.echo(
             f"{r['time']:<21} {r['site_id']:<14} {r['event']:<10} {r['icao24']:<7} "
-            f"{r['callsign'] or '-':<9} {r['typecode'] or '?'}"
+            f"{r['callsign'] or '-':<9} {r['typecode'] or '?':<6} {r['type_class']:<16} "
+            f"{'yes' if r['military'] else '-':<4} {r['state'] or '?':<5} {r['direction'] or '?'}"
         )
 
 
@@ -672,7 +967,9 @@ def tracks_import(
     files: tuple[Path, ...],
     registry: str,
     site_ids: tuple[str, ...],
+    kinds: str,
     types_csv: Path | None,
+    aircraft_db: Path | None,
     radius_km: float,
     fmt: str,
     db: str | None,
@@ -680,7 +977,9 @@ def tracks_import(
     """Read tracks, list flights with their events; with --db, add events as evidence."""
     from basewatch.tracks import flight_summaries
 
-    flights, events, types = _track_events(files, registry, site_ids, types_csv, radius_km)
+    flights, events, types = _track_events(
+        files, registry, site_ids, types_csv, radius_km, kinds=kinds, aircraft_db=aircraft_db
+    )
     rows = flight_summaries(flights, events, types)
     stored = 0
     if db:
@@ -688,6 +987,7 @@ def tracks_import(
         from basewatch.store import open_store
 
         with open_store(db) as store:
+            _created(store)
             stored = add_flight_events(store, events, source=", ".join(f.name for f in files))
     if fmt == "json":
         click.echo(json.dumps({"flights": rows, "events": len(events), "stored": stored}, indent=1))
@@ -748,6 +1048,7 @@ def evidence_add(
         site_id=site_id, time=when, source=source, url=url, kind=kind, claim=claim, grade=grade
     )
     with open_store(db) as store:
+        _created(store)
         (entry_id,) = add_entries(store, [entry], known_sites=_known_sites(registry))
     click.echo(entry_id)
 
@@ -767,8 +1068,9 @@ def evidence_import(file: Path, db: str, registry: str | None) -> None:
 
     entries = read_entries(file)
     with open_store(db) as store:
+        _created(store)
         ids = add_entries(store, entries, known_sites=_known_sites(registry))
-    click.echo(f"{len(ids)} entries in {file} ({len(set(ids))} distinct)")
+    click.echo(f"{_n(len(ids), 'entry', 'entries')} in {file} ({len(set(ids))} distinct)")
 
 
 @evidence.command("list")
@@ -778,11 +1080,22 @@ def evidence_import(file: Path, db: str, registry: str | None) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 def evidence_list(db: str, site_id: str | None, kind: str | None, fmt: str) -> None:
     """List ledger entries by site and time."""
+    from basewatch.errors import InputError
     from basewatch.evidence import list_entries
-    from basewatch.store import open_store
+    from basewatch.store import open_store, require_contents
 
-    with open_store(db) as store:
+    with open_store(db, create=False) as store:
+        require_contents(store, "evidence", command="evidence list")
         rows = list_entries(store, site_id=site_id, kind=kind)
+        if not rows:
+            sites = sorted({r["site_id"] for r in list_entries(store)})
+    if not rows:
+        filters = (f"site {site_id!r}" if site_id else "", f"kind {kind!r}" if kind else "")
+        wanted = " and ".join(f for f in filters if f)
+        raise InputError(
+            f"evidence list: no entries for {wanted} in {db}; sites with entries: "
+            f"{', '.join(sites)}"
+        )
     if fmt == "json":
         click.echo(json.dumps(rows, indent=1, ensure_ascii=False))
         return
@@ -832,7 +1145,12 @@ def sites_stats(registry: str, earlier: str | None, fmt: str) -> None:
 @click.option("--sites", "registry", required=True, help="Registry file or bundled name.")
 @click.option("--catalog", required=True, help="STAC API name or URL, or a catalog.json path/URL.")
 @click.option("--db", default="sqlite:///basewatch.db", show_default=True, help=DB_HELP)
-@click.option("--from", "start", help="First day, YYYY-MM-DD (default: a year before --to).")
+@click.option(
+    "--from",
+    "start",
+    help="First day, YYYY-MM-DD (default: a static or folder catalogue's first scene, "
+    "else a year before --to).",
+)
 @click.option("--to", "end", help="Last day and assessment date, YYYY-MM-DD (default: today).")
 @click.option("--site", "site_ids", multiple=True, help="Only this site (repeatable).")
 @click.option("--webhook", help="Also POST each alert as JSON to this http(s) URL.")
@@ -869,6 +1187,7 @@ def watch(
             webhook=webhook,
             timeout_s=timeout_s,
             progress=progress,
+            notify=_note,
         )
     for alert in result.new:
         click.echo(json.dumps(alert, ensure_ascii=False))
@@ -912,8 +1231,50 @@ def serve(
             f"basewatch serve needs FastAPI and uvicorn ({exc.name} is missing): "
             "pip install 'basewatch[web]'"
         ) from exc
+    if not 0 < port < 65536:
+        raise InputError(f"--port {port}: give a TCP port between 1 and 65535")
+    import os
+
+    from basewatch.errors import StoreError
+    from basewatch.store import open_store, require_contents
+    from basewatch.web.app import TOKEN_ENV
+
+    with open_store(db, create=False) as store:
+        try:
+            require_contents(store, "sites", command="serve")
+        except StoreError as exc:
+            if not os.environ.get(TOKEN_ENV):
+                raise
+            _warn(f"{exc} (or POST a registry to /api/sites)")
+    _check_port(host, port)
     click.echo(f"serving {db} on http://{host}:{port}/ (API docs: /docs)", err=True)
     run(db, host=host, port=port, fronts=fronts, hostile=hostile, weapons=weapons)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail with one line when ``host:port`` cannot be listened on (in use, not an address)."""
+    import socket
+
+    from basewatch.errors import InputError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise InputError(
+            f"--host {host}: not an address of this machine ({exc.strerror or exc}); "
+            "give e.g. 127.0.0.1 or 0.0.0.0"
+        ) from exc
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise InputError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}); another program "
+                "(perhaps another basewatch serve) uses the port: pick another --port or "
+                "stop it"
+            ) from exc
 
 
 # ------------------------------------------------------------------------------ detect
@@ -1053,7 +1414,8 @@ def evidence_extract(
 
         entries = ledger_entries(result.claims, grade=grade)  # a bad grade fails here
         with open_store(db) as store:
-            ids = add_entries(store, entries)
+            _created(store)
+            ids = add_entries(store, entries, known_sites=[s.id for s in sites])
         stored = len(set(ids))
     if fmt == "json":
         click.echo(json.dumps([c.record() for c in result.claims], indent=1, ensure_ascii=False))
@@ -1067,7 +1429,7 @@ def evidence_extract(
             click.echo(f"    {c.claim}" + (f" <{c.source_url}>" if c.source_url else ""))
     read = len(files) - len(result.problems)
     click.echo(
-        f"{len(result.claims)} claims from {read} of {len(files)} files"
+        f"{_n(len(result.claims), 'claim')} from {read} of {_n(len(files), 'file')}"
         + (f", {stored} distinct entries in {db}" if add else ""),
         err=True,
     )
@@ -1124,10 +1486,44 @@ def train_ships(
     )
 
 
+@contextmanager
+def _plain_warnings() -> Iterator[None]:
+    """Show basewatch's logged warnings and Python warnings (GDAL/rasterio ones too) as one
+    ``basewatch: warning: ...`` line each on stderr, without source paths."""
+    import logging
+    import warnings
+
+    class _Echo(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            _warn(" ".join(record.getMessage().split()))
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        _warn(f"{category.__name__}: {' '.join(str(message).split())}")
+
+    logger = logging.getLogger("basewatch")
+    handler = _Echo(logging.WARNING)
+    logger.addHandler(handler)
+    previous = warnings.showwarning
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
+        logger.removeHandler(handler)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning basewatch errors into one line on stderr."""
     try:
-        cli.main(args=argv, prog_name="basewatch", standalone_mode=False)
+        with _plain_warnings():
+            cli.main(args=argv, prog_name="basewatch", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("basewatch: interrupted; rerun the same command to resume", err=True)
         sys.exit(130)
@@ -1135,7 +1531,7 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except BasewatchError as exc:
-        click.echo(f"basewatch: error: {exc}", err=True)
+        click.echo(f"basewatch: error: {' '.join(str(exc).split())}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("basewatch: interrupted; rerun the same command to resume", err=True)
