@@ -389,3 +389,27 @@ def test_gcp_georeferenced_grd_gets_footprints_and_pixel_size(tmp_path: Path) ->
     assert_two_ships(result)
     features = run.to_feature_collection(result)["features"]
     assert all(f["geometry"]["type"] == "Polygon" for f in features)
+
+
+S1_CROPS = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "s1_s2_vessel_crops_allenai_example"
+)
+
+
+@pytest.mark.parametrize("pol", ["vv", "vh"])
+@pytest.mark.parametrize("gsd", [9.0, 10.0])
+def test_real_sentinel1_crop_finds_its_one_ship_in_vv_and_vh(pol: str, gsd: float) -> None:
+    """AllenAI's 128 x 128 8-bit S1 crops hold one 234 m ship (model estimate). The display
+    stretch saturates the ship and its lobes: 0.2.0 took it for land (VV: nothing, no reason)
+    or cut it in two (VH at 9 m)."""
+    folder = S1_CROPS / "sentinel1"
+    if not folder.is_dir():
+        pytest.skip(f"shared Sentinel-1 crops not found in {folder}")
+    (path,) = folder.glob(f"*_0_{pol}.png")
+    result = run.detect_image(path, sensor="s1", gsd_m=gsd)
+    assert result.reason is None
+    assert len(result.detections) == 1
+    (det,) = result.detections
+    col, row = det.centroid_px
+    assert 60 <= col <= 72 and 48 <= row <= 66  # the bright hull and its smear, rows ~30-88
+    assert det.heading_deg is not None and min(det.heading_deg, 180 - det.heading_deg) < 30

@@ -84,6 +84,11 @@ class Raster:
     """CRS of ``transform`` (WKT or EPSG code), or None."""
     pixel_size_m: float | None = None
     """Ground size of a pixel in metres (from the georeference), or None."""
+    calibrated: bool = True
+    """Radar: whether the values are calibrated sigma0 (float files), not display-scaled or
+    raw digital numbers whose absolute level means nothing."""
+    notes: dict[str, Any] = field(default_factory=dict)
+    """What the reader decided that the output should record (e.g. the scale it applied)."""
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -360,7 +365,13 @@ def read_s1(path: Path, scale: float | None = None) -> Raster:
         transform, crs, px = _georef(src)
     valid = np.isfinite(bands["vv"]) & (bands["vv"] > 0)
     return Raster(
-        bands=bands, valid=valid, source=str(path), transform=transform, crs=crs, pixel_size_m=px
+        bands=bands,
+        valid=valid,
+        source=str(path),
+        transform=transform,
+        crs=crs,
+        pixel_size_m=px,
+        calibrated=not integer,
     )
 
 
@@ -410,6 +421,7 @@ def read_sar(path: Path, scale: float | None = None) -> Raster:
         transform=transform,
         crs=crs,
         pixel_size_m=px,
+        calibrated=dtype.kind == "f",
     )
 
 
@@ -485,7 +497,7 @@ def detect_radar(
     image = np.where(raster.valid, raster.bands["vv"], np.nan)
     if not np.isfinite(image).any() or float(np.nanmax(image)) <= 0:
         return [], "no data in the image"
-    water = sar.water_mask(image, pixel_size_m=gsd_m)
+    water = sar.water_mask(image, pixel_size_m=gsd_m, calibrated=raster.calibrated)
     if not water.any():
         return [], "no water in the image (all land): nothing to search for ships"
     return sar.detect(image, pixel_size_m=gsd_m, search_mask=water, target="ship"), None

@@ -20,6 +20,7 @@ image without a zone, its water mask taken from the image itself.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -184,6 +185,9 @@ class CfarParams:
     shore_land_share: float = 0.3
     """Objects with more than this share of land (outside the search mask) in that disc are
     near the shore, where quay edges, cranes and urban corners pass the CFAR test..."""
+    saturated_size_factor: float = 1.5
+    """Objects holding clipped pixels may be this many times the target's longest and widest
+    size: in display-scaled images a bright ship's side lobes and smear saturate with it."""
     shore_min_length_m: float = 50.0
     """...and are kept only when at least this long (moored warships and auxiliaries are;
     bright corners of buildings and quays seldom are). 0 disables the rule."""
@@ -205,18 +209,28 @@ WATER_MIN_AREA_M2 = 40_000.0
 """Dark patches smaller than this (radar shadows, smooth roofs) are not water."""
 WATER_MIN_SEPARATION_DB = 4.0
 """Water and land classes closer than this (dB) mean the image holds only one of them."""
+WATER_MAX_ISLAND_M2 = 250_000.0
+"""Land patches smaller than this that water surrounds are objects afloat, not land."""
+WATER_MAX_TEXTURE = 35.0
+"""One-class uncalibrated images smoother than this :func:`texture_ratio` are all water."""
 WATER_MAX_DB = -15.0
 """Median backscatter (dB) below which a one-class image is taken as all water."""
 
 
-def water_mask(image: np.ndarray, *, pixel_size_m: float) -> np.ndarray:
+def water_mask(
+    image: np.ndarray, *, pixel_size_m: float, calibrated: bool = True
+) -> np.ndarray:
     """Water pixels from the radar image itself.
 
     The log backscatter is block-averaged to about 10 m and median-filtered over about 50 m;
     Otsu's threshold splits it into water and land when the image holds two distinct classes
     (medians at least 4 dB apart, the brighter one holding a patch of at least 4 ha so that a
     crowded anchorage is not taken for land); otherwise the whole image is water when its
-    median is below -15 dB, else land. Each pixel is then classified by a majority vote of
+    median is below -15 dB, else land (for ``calibrated`` sigma0; display-scaled or raw
+    digital numbers carry no absolute level, so there a one-class image is water when it is
+    as smooth as speckle, see :func:`texture_ratio`). Bright land patches smaller than 25 ha
+    that water surrounds on all sides are objects afloat (a large saturated ship) and join
+    the water. Each pixel is then classified by a majority vote of
     the pixels in a 50 m window in which compact patches (< 4 ha) of pixels 8 dB brighter
     than typical land (ships, bright points) and their neighbours do not vote, so ships, also
     those moored alongside a quay, fall inside the water. Isolated pixels are opened away and
@@ -225,6 +239,8 @@ def water_mask(image: np.ndarray, *, pixel_size_m: float) -> np.ndarray:
     Args:
         image: linear backscatter (VV), 2-D float; NaN where there is no data.
         pixel_size_m: pixel size in metres.
+        calibrated: whether the values are calibrated backscatter (sigma0), so that the
+            -15 dB level means something.
 
     Returns:
         Boolean array of the image's shape, True on water.
@@ -254,7 +270,11 @@ def water_mask(image: np.ndarray, *, pixel_size_m: float) -> np.ndarray:
         if not big.any():
             split = None
     if split is None:
-        water = np.full(coarse.shape, bool(np.median(smooth[ok]) < WATER_MAX_DB)) & ok
+        if calibrated:
+            is_water = bool(np.median(smooth[ok]) < WATER_MAX_DB)
+        else:
+            is_water = texture_ratio(arr, pixel_size_m=px) < WATER_MAX_TEXTURE
+        water = np.full(coarse.shape, is_water) & ok
     else:
         threshold, land_level = split
         bright = ndimage.binary_dilation(filled > land_level + WATER_BRIGHT_DB)
@@ -268,9 +288,56 @@ def water_mask(image: np.ndarray, *, pixel_size_m: float) -> np.ndarray:
         water = ndimage.binary_opening(water, structure=disk(1))
         min_cells = max(1, int(round(WATER_MIN_AREA_M2 / (cell * cell))))
         water = remove_small_objects(water, max_size=min_cells - 1)
+        water = _enclosed_patches_to_water(water, ok, max(1, int(WATER_MAX_ISLAND_M2 / cell**2)))
     full = np.repeat(np.repeat(water, factor, axis=0), factor, axis=1)
     out = full[: arr.shape[0], : arr.shape[1]] & finite
     return out
+
+
+def texture_ratio(image: np.ndarray, *, pixel_size_m: float) -> float:
+    """How much more the image varies from one 50 m block to the next than speckle explains.
+
+    The variance of the block means of intensity over the mean within-block variance divided
+    by the block's pixel count: about 1 for pure uncorrelated speckle, some 5-20 for real sea
+    (correlated speckle, swell), 50-120 for land (fields, buildings) in the HRSID chips. The
+    brightest tenth of the blocks (ships) is left out. Needs no calibration."""
+    arr = np.where(np.isfinite(image), image, np.nan).astype(np.float64)
+    block = max(2, int(round(WATER_SMOOTH_M / pixel_size_m)))
+    rows, cols = (arr.shape[0] // block) * block, (arr.shape[1] // block) * block
+    if rows == 0 or cols == 0:
+        return float("inf")
+    blocks = arr[:rows, :cols].reshape(rows // block, block, cols // block, block)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        means = np.nanmean(blocks, axis=(1, 3)).ravel()
+        variances = np.nanvar(blocks, axis=(1, 3)).ravel()
+    good = np.isfinite(means) & np.isfinite(variances)
+    if good.sum() < 4:
+        return float("inf")
+    means, variances = means[good], variances[good]
+    keep = means <= np.quantile(means, 0.9)
+    within = float(variances[keep].mean()) / (block * block)
+    if not within > 0:
+        return float("inf")
+    return float(means[keep].var() / within)
+
+
+def _enclosed_patches_to_water(water: np.ndarray, ok: np.ndarray, max_cells: int) -> np.ndarray:
+    """Land patches that water surrounds on all sides (they touch neither the image border
+    nor no-data) and smaller than ``max_cells`` are objects afloat (a large or saturated ship,
+    a crowded nest), not land: they join the water so that the detector measures them."""
+    land = ok & ~water
+    if not land.any():
+        return water
+    labels, n = ndimage.label(land, structure=np.ones((3, 3), dtype=bool))
+    edge = np.zeros(land.shape, dtype=bool)
+    edge[0, :] = edge[-1, :] = edge[:, 0] = edge[:, -1] = True
+    edge |= ndimage.binary_dilation(~ok)
+    touching = np.unique(labels[edge & land])
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    afloat = (sizes <= max_cells) & ~np.isin(np.arange(n + 1), touching)
+    afloat[0] = False
+    return water | (afloat[labels] & land)
 
 
 def _block_nanmean(a: np.ndarray, factor: int) -> np.ndarray:
@@ -306,6 +373,23 @@ def _split_levels(samples: np.ndarray) -> tuple[float, float] | None:
 # --------------------------------------------------------------------------------------------
 # CFAR detection
 # --------------------------------------------------------------------------------------------
+
+
+SATURATION_MIN_PIXELS = 4
+"""Pixels that must share the image's maximum for ``saturation="auto"`` to call it a clip."""
+
+
+def saturation_level(values: np.ndarray) -> float | None:
+    """The value at which an image is clipped, or None: its maximum when at least
+    :data:`SATURATION_MIN_PIXELS` finite pixels share it (8-bit display amplitude saturates
+    on ships and urban corners; calibrated floats practically never repeat their maximum)."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return None
+    top = float(finite.max())
+    if top <= 0 or int(np.count_nonzero(finite >= top)) < SATURATION_MIN_PIXELS:
+        return None
+    return top
 
 
 @lru_cache(maxsize=32)
@@ -396,6 +480,7 @@ def detect(
     search_mask: np.ndarray | None = None,
     target: str = "ship",
     params: CfarParams | None = None,
+    saturation: float | str | None = "auto",
 ) -> list[Detection]:
     """Bright objects in a radar image by CFAR.
 
@@ -406,6 +491,10 @@ def detect(
             vehicles); the clutter is estimated from these pixels only. None: everywhere.
         target: ``ship``, ``vehicle``, ``aircraft`` or ``any``; sets the size range and windows.
         params: detector settings; defaults to :class:`CfarParams()`.
+        saturation: the value at which the image is clipped (display-scaled 8-bit amplitude
+            saturates on ships): pixels at it are flagged and count as bright cores whatever
+            the clutter, since their true brightness is unknown. ``"auto"``: the image's
+            maximum when at least :data:`SATURATION_MIN_PIXELS` pixels share it; None: never.
 
     Returns:
         One :class:`Detection` per object, class ``target`` (``object`` for ``any``), sorted by
@@ -426,6 +515,9 @@ def detect(
     if float(np.ptp(arr[eligible])) <= 0.0:
         return []
     cfg = _resolve(params, target, px)
+    sat = saturation_level(arr[valid]) if saturation == "auto" else saturation
+    if sat is not None and not isinstance(sat, float | int):
+        raise InputError(f"saturation must be a number, 'auto' or None, got {saturation!r}")
     flagged, mean, threshold = cfar_map(
         arr,
         eligible,
@@ -433,16 +525,21 @@ def detect(
         background=int(cfg["background"]),
         params=params,
     )
+    core_level = mean * 10.0 ** (cfg["min_peak_db"] / 10.0)
+    if sat is not None:
+        # A clipped pixel is at least as bright as the clip: flagged, and a core.
+        flagged |= eligible & (arr >= sat)
+        core_level = np.minimum(core_level, float(sat))
     if not flagged.any():
         return []
     if search_mask is not None and cfg["grow_px"] >= 1:
-        flagged = _grow_outside(arr, flagged, eligible, valid, mean, cfg)
-    flagged = _near_cores(arr, flagged, mean, cfg, max(params.core_halo_m / px, 1.0))
+        flagged = _grow_outside(arr, flagged, eligible, valid, core_level, cfg)
+    flagged = _near_cores(arr, flagged, core_level, max(params.core_halo_m / px, 1.0))
     labels = _group(flagged, cfg["merge_px"])
-    core_level = mean * 10.0 ** (cfg["min_peak_db"] / 10.0)
     labels = _split_at_valleys(arr, labels, core_level, params, px)
-    objects = _measure(arr, labels, mean, eligible, px)
-    objects = [o for o in objects if _keep(o, cfg, px, params.min_pixels)]
+    objects = _measure(arr, labels, mean, eligible, px, core_level, sat)
+    objects = _drop_inside_oversized(objects, labels, cfg, params, px)
+    objects = [o for o in objects if _keep(o, cfg, px, params)]
     if search_mask is not None and target == "ship" and params.shore_min_length_m > 0:
         objects = _drop_small_near_shore(objects, eligible | ~valid, params, px)
     objects = _drop_sidelobes(objects, params, px)
@@ -451,7 +548,11 @@ def detect(
 
 
 def detect_ships(
-    image: np.ndarray, *, pixel_size_m: float, params: CfarParams | None = None
+    image: np.ndarray,
+    *,
+    pixel_size_m: float,
+    params: CfarParams | None = None,
+    calibrated: bool = True,
 ) -> list[Detection]:
     """Ships in a whole radar image without a zone: water from the image itself, then CFAR.
 
@@ -459,11 +560,12 @@ def detect_ships(
         image: linear backscatter (VV), 2-D float; NaN where there is no data.
         pixel_size_m: pixel size in metres.
         params: detector settings; defaults to :class:`CfarParams()`.
+        calibrated: whether the values are calibrated sigma0 (see :func:`water_mask`).
 
     Returns:
         Ships (see :func:`detect`); empty when the image holds no water.
     """
-    water = water_mask(image, pixel_size_m=pixel_size_m)
+    water = water_mask(image, pixel_size_m=pixel_size_m, calibrated=calibrated)
     if not water.any():
         return []
     return detect(image, pixel_size_m=pixel_size_m, search_mask=water, params=params)
@@ -474,16 +576,16 @@ def _grow_outside(
     flagged: np.ndarray,
     eligible: np.ndarray,
     valid: np.ndarray,
-    clutter: np.ndarray,
+    core_level: np.ndarray,
     cfg: dict[str, float],
 ) -> np.ndarray:
-    """Extend flagged objects out of the search mask through very bright pixels nearby."""
+    """Extend flagged objects out of the search mask through very bright pixels nearby
+    (at least the core level of the nearest search-mask pixel)."""
     distance, (near_r, near_c) = ndimage.distance_transform_edt(~eligible, return_indices=True)
     band = (distance > 0) & (distance <= cfg["grow_px"]) & valid
     if not band.any():
         return flagged
-    reference = clutter[near_r, near_c]
-    bright = band & (image > reference * 10.0 ** (cfg["min_peak_db"] / 10.0))
+    bright = band & (image >= core_level[near_r, near_c])
     candidates = flagged | bright
     labels, _ = ndimage.label(candidates, structure=np.ones((3, 3), dtype=bool))
     seeded = np.unique(labels[flagged])
@@ -491,18 +593,15 @@ def _grow_outside(
 
 
 def _near_cores(
-    image: np.ndarray,
-    flagged: np.ndarray,
-    clutter: np.ndarray,
-    cfg: dict[str, float],
-    halo_px: float,
+    image: np.ndarray, flagged: np.ndarray, core_level: np.ndarray, halo_px: float
 ) -> np.ndarray:
-    """Flagged pixels within ``halo_px`` of a core pixel (``min_peak_db`` above the clutter).
+    """Flagged pixels within ``halo_px`` of a core pixel (``min_peak_db`` above the clutter,
+    or saturated).
 
     Dimmer flagged pixels far from any bright core (a pier or quay edge between two moored
     ships) would otherwise chain separate targets into one object.
     """
-    core = flagged & (image >= clutter * 10.0 ** (cfg["min_peak_db"] / 10.0))
+    core = flagged & (image >= core_level)
     return flagged & dilate(core, halo_px)
 
 
@@ -593,10 +692,24 @@ class _Object:
     peak: float
     peak_db: float
     contrast_db: float
+    has_core: bool
+    """Whether a pixel inside the search mask reaches the core level (bright or saturated)."""
+    saturated: bool
+    """Whether the object holds clipped pixels (its measured size includes clipped lobes)."""
+    label: int
+    """The object's label in the label image."""
+    where: tuple[slice, slice]
+    """The object's bounding slices in the label image."""
 
 
 def _measure(
-    image: np.ndarray, labels: np.ndarray, clutter: np.ndarray, inside: np.ndarray, px: float
+    image: np.ndarray,
+    labels: np.ndarray,
+    clutter: np.ndarray,
+    inside: np.ndarray,
+    px: float,
+    core_level: np.ndarray,
+    saturation: float | None,
 ) -> list[_Object]:
     """Geometry, peak and contrast of each labelled object.
 
@@ -618,6 +731,7 @@ def _measure(
         mean_val = float(values.mean())
         in_mask = inside[sl][local]
         peak = float(values[in_mask].max()) if in_mask.any() else 0.0
+        has_core = bool((values[in_mask] >= core_level[sl][local][in_mask]).any())
         contrast = _db_ratio(mean_val, bg_mean)
         out.append(
             _Object(
@@ -630,6 +744,10 @@ def _measure(
                 peak=peak,
                 peak_db=_db_ratio(peak, bg_mean),
                 contrast_db=contrast,
+                has_core=has_core,
+                saturated=saturation is not None and bool((values >= saturation).any()),
+                label=index,
+                where=sl,
             )
         )
     return out
@@ -642,16 +760,62 @@ def _db_ratio(value: float, reference: float) -> float:
     return 10.0 * math.log10(value / reference)
 
 
-def _keep(obj: _Object, cfg: dict[str, float], px: float, min_pixels: int) -> bool:
+def _keep(obj: _Object, cfg: dict[str, float], px: float, params: CfarParams) -> bool:
     """Whether an object is bright enough and its size fits the target (one pixel of
-    tolerance for blur and partial pixels)."""
-    if obj.area_px < min_pixels or obj.peak_db < cfg["min_peak_db"]:
+    tolerance for blur and partial pixels; saturated objects may be
+    ``saturated_size_factor`` times longer and wider: their clipped lobes count)."""
+    if obj.area_px < params.min_pixels or not (
+        obj.peak_db >= cfg["min_peak_db"] or obj.has_core
+    ):
         return False
+    return obj.length_m + px >= cfg["min_length_m"] and not _oversized(obj, cfg, params, px)
+
+
+def _oversized(obj: _Object, cfg: dict[str, float], params: CfarParams, px: float) -> bool:
+    """Whether an object is too long or too wide for the target (see :func:`_keep`)."""
+    factor = params.saturated_size_factor if obj.saturated else 1.0
     return (
-        obj.length_m + px >= cfg["min_length_m"]
-        and obj.length_m - px <= cfg["max_length_m"]
-        and obj.width_m - px <= cfg["max_width_m"]
+        obj.length_m - px > cfg["max_length_m"] * factor
+        or obj.width_m - px > cfg["max_width_m"] * factor
     )
+
+
+def _drop_inside_oversized(
+    objects: list[_Object],
+    labels: np.ndarray,
+    cfg: dict[str, float],
+    params: CfarParams,
+    px: float,
+) -> list[_Object]:
+    """Drop the objects that lie inside a bright mass too large for the target.
+
+    A bright mass in the search area that is too long or too wide for a ship (land the water
+    mask let in, or a huge saturated hull with its lobes) leaves dimmer fragments in its gaps
+    and along its edges; they are pieces of it, not ships of their own. The mass's convex hull,
+    grown by ``core_halo_m``, takes them out (the mass itself fails the size test)."""
+    from skimage.morphology import convex_hull_image
+
+    masses = [o for o in objects if o.has_core and _oversized(o, cfg, params, px)]
+    if not masses or len(objects) < 2:
+        return objects
+    mass_ids = {id(o) for o in masses}
+    covered = np.zeros(labels.shape, dtype=bool)
+    halo = max(params.core_halo_m / px, 1.0)
+    pad = int(math.ceil(halo)) + 1
+    for mass in masses:
+        rs, cs = mass.where
+        r0, c0 = max(rs.start - pad, 0), max(cs.start - pad, 0)
+        r1, c1 = min(rs.stop + pad, labels.shape[0]), min(cs.stop + pad, labels.shape[1])
+        local = labels[r0:r1, c0:c1] == mass.label
+        hull = convex_hull_image(local) if local.sum() >= 3 else local
+        covered[r0:r1, c0:c1] |= dilate(hull, halo)
+    kept = []
+    for obj in objects:
+        c = min(max(int(round(obj.centroid[0])), 0), labels.shape[1] - 1)
+        r = min(max(int(round(obj.centroid[1])), 0), labels.shape[0] - 1)
+        if id(obj) in mass_ids or not covered[r, c]:
+            kept.append(obj)
+    return kept
 
 
 def _drop_small_near_shore(
