@@ -475,15 +475,52 @@ def _print_summary(summary: Any) -> None:
 @click.option("--site", "site_ids", multiple=True, help="Only this site (repeatable).")
 @click.option("--as-of", "as_of", help="Use only what was known on this day (YYYY-MM-DD).")
 @click.option("--tracks", type=click.Path(path_type=Path), help="ADS-B state vectors (CSV/JSON).")
+@click.option(
+    "--aircraft-db",
+    "aircraft_db",
+    type=click.Path(path_type=Path),
+    help="Aircraft database (OpenSky aircraftDatabase.csv layout) classifying the --tracks.",
+)
+@click.option(
+    "--areas",
+    multiple=True,
+    help="Control areas (GeoJSON or bundled name, repeatable): adds each anchored site's "
+    "land corridor (see basewatch corridor).",
+)
+@click.option("--anchor", help="Anchor LON,LAT or place for every site (default: 'anchor').")
+@click.option("--allies", help="Allied actors, comma-separated (default: 'allies').")
+@click.option("--roads", help="Road network for the corridor (file or bundled name).")
 def assess(
-    db: str, out: Path, site_ids: tuple[str, ...], as_of: str | None, tracks: Path | None
+    db: str,
+    out: Path,
+    site_ids: tuple[str, ...],
+    as_of: str | None,
+    tracks: Path | None,
+    aircraft_db: Path | None,
+    areas: tuple[str, ...],
+    anchor: str | None,
+    allies: str | None,
+    roads: str | None,
 ) -> None:
     """Judge every stored site (posture, changes, indicators) into assessment.json."""
     from basewatch.pipeline import assess as run
 
-    payload = run(db=db, site_ids=list(site_ids), as_of=as_of, tracks=tracks, out=out)
+    payload = run(
+        db=db,
+        site_ids=list(site_ids),
+        as_of=as_of,
+        tracks=tracks,
+        out=out,
+        aircraft_db=aircraft_db,
+        areas=areas,
+        anchor=anchor,
+        allies=allies,
+        roads=roads,
+    )
     for s in payload.get("sites", []):
         click.echo(f"{s['site_id']}: {s['posture']} (confidence {s['confidence']:.2f})")
+        if s.get("corridor"):
+            click.echo(f"  {s['corridor']['sentence']}")
     click.echo(f"wrote {out}")
 
 

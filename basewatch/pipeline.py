@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -130,8 +130,20 @@ def assess(
     out: str | Path | None = None,
     generated: datetime | None = None,
     imagery: str | None = None,
+    aircraft_db: str | Path | None = None,
+    areas: Sequence[str | Path] = (),
+    anchor: str | None = None,
+    allies: str | None = None,
+    roads: str | Path | None = None,
 ) -> dict[str, Any]:
     """Judge every site stored in ``db`` and return (and optionally write) ``assessment.json``.
+
+    ``aircraft_db`` (OpenSky ``aircraftDatabase.csv`` layout) classifies the aircraft of
+    ``tracks``; each airbase gets a ``flights`` member (heavy transports, military
+    departures by direction, routine traffic as numbers). ``areas`` (control-area files or
+    bundled names) give each site with an ``anchor`` (registry property, or ``anchor`` for
+    all) a ``corridor`` member: its land link per date, the cut and the chokepoints
+    (``allies``, ``roads`` as in ``basewatch corridor``).
 
     A store that does not exist, or holds no sites, is an error
     (:class:`~basewatch.errors.StoreError`) naming ``db`` and what to run first.
@@ -154,13 +166,27 @@ def assess(
         observations = [
             o for o in store.observations(until=as_of_t) if o.site_id in {s.id for s in sites}
         ]
-        flights = _flights(Path(tracks), sites) if tracks else None
+        from basewatch.context.indicators import corridor_context, flight_context, merge_context
+
+        flights, flight_ctx = (
+            flight_context(tracks, sites, aircraft_db=aircraft_db, as_of=as_of_t)
+            if tracks
+            else (None, {})
+        )
+        corridor_ctx = (
+            corridor_context(
+                sites, areas=areas, anchor=anchor, allies=allies, roads=roads, as_of=as_of_t
+            )
+            if areas
+            else {}
+        )
         payload = assess_observations(
             observations,
             sites,
             flights=flights,
             as_of=as_of_t,
             generated=generated or datetime.now(UTC).replace(microsecond=0),
+            context=merge_context(flight_ctx, corridor_ctx),
         )
         if imagery is not None:
             payload["imagery"] = imagery
@@ -264,6 +290,10 @@ def demo_fronts() -> tuple[Path, ...]:
     return tuple(Path(str(folder / name)) for name in DEMO_FRONTS)
 
 
+DEMO_AREAS, DEMO_ROADS = ("syria-2024",), "syria-2024"
+"""The demo's control areas and main highways (approximate, hand-drawn; bundled in
+``basewatch/data/fronts/areas`` and ``roads``): the corridor of Khmeimim and Tartus."""
+
 DEMO_START, DEMO_END = "2024-06-01", "2024-12-20"
 DEMO_GENERATED = datetime(2024, 12, 21, tzinfo=UTC)
 """The demo's assessments carry a fixed generation time, so their files are reproducible."""
@@ -309,6 +339,8 @@ def run_demo(
         out=assessment_path,
         generated=DEMO_GENERATED,
         imagery="simulated",
+        areas=DEMO_AREAS,
+        roads=DEMO_ROADS,
     )
     report_path = report(
         out=root / "report.html", db=db, tracks=paths.tracks, simulated=True, fronts=demo_fronts()

@@ -343,8 +343,14 @@ def assess(
     as_of: datetime | date | None = None,
     generated: datetime | None = None,
     params: AssessParams | None = None,
+    context: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Judge every site and return the ``assessment.json`` dict of DESIGN.md.
+
+    ``context`` (site id -> members) adds context that does not change the posture: its
+    ``indicators`` are appended to the site's indicators and its other members (e.g.
+    ``corridor`` from :mod:`basewatch.context.corridor`, ``flights`` from
+    :func:`basewatch.tracks.flight_activity`) are copied into the site's record.
 
     Only observations with ``time <= as_of`` are used (a plain date means the end of that
     day, UTC); observations of sites not in ``sites`` are ignored. Registry zones without
@@ -369,7 +375,9 @@ def assess(
         "generated": _iso(as_utc(generated)) if generated is not None else None,
         "as_of": _iso(when) if when is not None else None,
         "sites": [
-            _assess_site(site, by_site.get(site.id, []), flights, when, params)
+            _assess_site(
+                site, by_site.get(site.id, []), flights, when, params, (context or {}).get(site.id)
+            )
             for site in site_list
         ],
     }
@@ -395,6 +403,7 @@ def _assess_site(
     flights: Mapping[str, Sequence[tuple[date, int]]] | None,
     when: datetime | None,
     params: AssessParams,
+    context: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     results: list[tuple[ZoneResult, list[_Judged]]] = []
     for zone_id, metric, name in _zone_keys(site, obs):
@@ -408,15 +417,17 @@ def _assess_site(
         as_of=when,
         params=params.posture,
     )
+    extra = dict(context or {})
     return {
         "site_id": site.id,
         "name": site.name,
         "kind": site.kind,
         "posture": posture.posture,
         "confidence": posture.confidence,
-        "indicators": list(posture.indicators),
+        "indicators": list(posture.indicators) + [str(i) for i in extra.pop("indicators", [])],
         "zones": [
             _zone_json(zr, judged, st.status, st.sentence)
             for (zr, judged), st in zip(results, posture.zones, strict=True)
         ],
+        **extra,
     }
