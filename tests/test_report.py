@@ -318,7 +318,7 @@ def test_report_is_valid_and_complete(assessment: dict[str, Any], registry: list
     assert "withdrawing" in text and "reduced" in text
     assert "90 %" in text and "62 %" in text
     # one chart per zone with usable observations (helipad has none)
-    assert page.count("<svg") == 3
+    assert page.count('<div class="bwchart"') == 3
     assert "No usable observation in this zone yet." in text
     # the change tables carry the brackets
     assert "2024-12-01" in text and "2024-12-03" in text and "↓ down" in text
@@ -339,22 +339,43 @@ def test_report_is_valid_and_complete(assessment: dict[str, Any], registry: list
     assert len(checker.ids) == len(set(checker.ids))
 
 
+def _charts(page: str) -> list[dict[str, Any]]:
+    """The data of every zone chart of a page."""
+    import json
+
+    found = re.findall(
+        r'<script type="application/json" id="chart-data-[^"]+">(.*?)</script>', page
+    )
+    return [json.loads(text) for text in found]
+
+
 def test_chart_marks_conclusive_hollow_and_significant(assessment: dict[str, Any]) -> None:
+    raw = assessment["sites"][0]["zones"][0]
     page = render_report({"sites": [assessment["sites"][0]]})
-    svg = page[page.index("<svg") : page.index("</svg>")]
-    assert "<?xml" not in page and "<!DOCTYPE svg" not in page
-    # legend entries from the chart (text kept as text in the SVG)
-    for label in (
-        "sentinel-1",
-        "sentinel-2",
-        "sentinel-2 (not conclusive)",
-        "significant",
-        "expected level",
-        "change window",
-    ):
-        assert f">{label}<" in svg, label
-    # hollow markers are drawn without fill
-    assert "fill: none" in svg or 'fill="none"' in svg
+    chart = _charts(page)[0]  # the piers
+    series = {s["label"]: s for s in chart["series"]}
+    assert {"sentinel-1", "sentinel-2", "sentinel-2 (not conclusive)", "significant"} <= set(series)
+    assert any(label.startswith("expected") for label in series)
+    x = chart["x"]
+    assert x == sorted(x) and all(len(s["values"]) == len(x) for s in chart["series"])
+    # each observation is in exactly one of its sensor's two series, ringed when significant
+    for obs in raw["observations"]:
+        if obs["value"] is None:
+            continue
+        i = x.index(datetime.fromisoformat(obs["time"].replace("Z", "+00:00")).timestamp())
+        filled = series[obs["sensor"]]["values"][i]
+        hollow = series.get(f"{obs['sensor']} (not conclusive)", {"values": [None] * len(x)})
+        assert (filled, hollow["values"][i]) == (
+            (obs["value"], None) if obs["conclusive"] else (None, obs["value"])
+        )
+        assert (series["significant"]["values"][i] is not None) == obs["significant"]
+    # the change window is labelled with its levels and p-value, and focused on
+    (change,) = chart["changes"]
+    assert change["label"].startswith("6 -> 0") and change["significant"]
+    assert (
+        chart["focus"]
+        and chart["focus"][0] < change["after"] < change["before"] <= chart["focus"][1]
+    )
 
 
 def test_untrusted_strings_are_escaped(assessment: dict[str, Any]) -> None:
@@ -365,10 +386,11 @@ def test_untrusted_strings_are_escaped(assessment: dict[str, Any]) -> None:
     evil["sites"][0]["zones"][0]["observations"][0]["sensor"] = "<script>s1</script>$x$"
     evil["sites"][1]["posture"] = '"><script>'
     page = render_report(evil, title="<i>title</i>")
-    assert "<script" not in page.lower()
+    assert "<script>alert" not in page.lower() and "<script>s1" not in page.lower()
     assert "<img" not in page and "<b>piers" not in page and "<i>title" not in page
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
-    assert "&lt;script&gt;s1&lt;/script&gt;$x$" in page  # in the chart legend, escaped
+    assert "\\u003cscript\\u003es1\\u003c/script\\u003e$x$" in page  # chart data, escaped
+    assert any(s["label"] == "<script>s1</script>$x$" for s in _charts(page)[0]["series"])
     checker = _parse(page)
     assert any('<script>alert("x")</script>' in t for t in checker.text)
     # unknown posture shown as given but with the neutral badge
@@ -381,7 +403,8 @@ def test_no_external_resources(assessment: dict[str, Any], registry: list[Site])
     for tag, name, value in checker.attrs:
         if name in {"src", "href", "xlink:href", "action", "srcset", "poster", "data"}:
             assert value is not None and not re.match(r"\s*(https?:)?//", value), (tag, value)
-    assert not {"script", "link", "img", "iframe"} & set(checker.tags)
+    assert not {"link", "img", "iframe"} & set(checker.tags)
+    assert not [v for t, n, v in checker.attrs if t == "script" and n == "src"]  # inlined
     assert "url(http" not in page and "@import" not in page
     # the source link stays as plain text
     assert "https://en.wikipedia.org/wiki/Khmeimim_Air_Base" in " ".join(checker.text)
@@ -392,7 +415,7 @@ def test_empty_assessment_says_nothing_is_watched() -> None:
     checker = _parse(page)
     text = " ".join(" ".join(checker.text).split())
     assert "No sites are watched" in text
-    assert "<svg" not in page and "<table" not in page
+    assert "bwchart" not in page.split("</head>")[1] and "<table" not in page
     assert "Method and limits" in text
 
 
@@ -420,7 +443,7 @@ def test_tolerates_missing_optional_keys() -> None:
     )
     checker = _parse(page)
     text = " ".join(" ".join(checker.text).split())
-    assert page.count("<svg") == 1
+    assert page.count('<div class="bwchart"') == 1
     assert "unknown" in text and "site-2" in text  # defaults for a bare site
     assert "4 observations, 1 usable" in text
 
@@ -676,25 +699,43 @@ def test_report_shows_chip_pictures(assessment: dict[str, Any]) -> None:
     assert "<img " not in _section(page, "khmeimim")
 
 
-def test_pick_before_after_around_latest_change() -> None:
-    from types import SimpleNamespace
+def test_pick_pair_same_sensor_around_latest_change() -> None:
+    from basewatch.report.build import _pick_pair
 
-    from basewatch.report.build import _pick
+    def obs(sensor: str, day: int, value: int) -> dict[str, Any]:
+        return {"sensor": sensor, "_time": datetime(2024, 11, day, 8, tzinfo=UTC), "value": value}
 
-    clear = [
-        SimpleNamespace(time=datetime(2024, 11, d, tzinfo=UTC), name=d) for d in (3, 9, 15, 21, 27)
+    s1 = [obs("sentinel-1", d, v) for d, v in ((2, 6), (8, 5), (14, 6), (20, 0), (26, 0))]
+    s2 = [obs("sentinel-2", d, v) for d, v in ((4, 3), (9, 2), (19, 0), (24, 0))]
+    change = {
+        "after": "2024-11-14",
+        "after_time": "2024-11-14T08:00:00Z",
+        "before": "2024-11-20",
+        "before_time": "2024-11-20T08:00:00Z",
+        "from": 6,
+        "to": 0,
+        "significant": True,
+        "dated_with": ["sentinel-1", "sentinel-2"],
+    }
+    older = {**change, "after_time": "2024-11-03T00:00:00Z", "before_time": "2024-11-05T00:00:00Z"}
+    chosen, note = _pick_pair(s1 + s2, [older, change])
+    # sentinel-1 brackets the change with the counts nearest its levels (6 -> 0); sentinel-2's
+    # pair (2 -> 0) is closer in time but further from the levels; never one of each sensor
+    assert [(label, o["sensor"], o["value"]) for label, o in chosen] == [
+        ("before", "sentinel-1", 6),
+        ("after", "sentinel-1", 0),
     ]
-    changes = [
-        {"after": "2024-11-05", "before": "2024-11-09"},
-        {"after": "2024-11-15", "before": "2024-11-21"},
+    assert "Both chips are sentinel-1" in note and "dated with sentinel-1, sentinel-2" in note
+    only_s2, note = _pick_pair(s2, [change])
+    assert {o["sensor"] for _, o in only_s2} == {"sentinel-2"}
+    assert [o["value"] for _, o in only_s2] == [2, 0]
+    first_last, note = _pick_pair(s1 + s2, [])
+    assert [(label, o["value"]) for label, o in first_last] == [
+        ("first clear image", 6),
+        ("latest clear image", 0),
     ]
-    assert [(label, o.name) for label, o in _pick(clear, changes)] == [
-        ("before", 15),
-        ("after", 21),
-    ]
-    assert [o.name for _, o in _pick(clear, [])] == [3, 27]
-    assert [o.name for _, o in _pick(clear[:1], changes)] == [3]
-    assert _pick([], changes) == []
+    assert {o["sensor"] for _, o in first_last} == {"sentinel-1"}  # the best-observed sensor
+    assert _pick_pair([], [change]) == ([], "")
 
 
 # --------------------------------------------------------------------------- maps
@@ -856,7 +897,7 @@ def test_report_map_is_inlined_and_escaped(
     for _tag, name, value in checker.attrs:
         assert not (name in {"src", "href"} and value and re.match(r"\s*(https?:)?//", value))
     assert "<link" not in page and "<script src" not in page and "url(images/" not in page
-    assert "Leaflet 1.9.4" in page and page.count('class="sitemap"') == 1
+    assert "Leaflet 1.9.4" in page and page.count('data-mode="site"') == 1
     data = re.search(r'id="map-data-[^"]*">(.*?)</script>', page, re.DOTALL)
     assert data is not None
     decoded = json.loads(data.group(1))
@@ -908,8 +949,14 @@ def test_baseline_band_contains_the_counts_that_are_not_significant() -> None:
 
 def test_chart_draws_the_baseline_band(assessment: dict[str, Any]) -> None:
     page = render_report(assessment)
-    piers = _section(page, "tartus").split("Zone anchorage")[0]
-    assert "baseline band (sentinel-1)" in piers
+    piers = _charts(_section(page, "tartus"))[0]
+    band = {s["kind"]: s for s in piers["series"] if s["kind"].startswith("band")}
+    assert band["band-high"]["label"] == "usual range (sentinel-1)"
+    raw = [
+        o for o in assessment["sites"][0]["zones"][0]["observations"] if o["sensor"] == "sentinel-1"
+    ]
+    highs = [v for v in band["band-high"]["values"] if v is not None]
+    assert highs == [o["usual"][1] for o in raw]  # the assessment's usual range, as given
 
 
 def test_survey_statistics_section(registry: list[Site]) -> None:
@@ -939,7 +986,7 @@ def test_build_report_with_fronts_and_survey(tmp_path: Path, store_url: str) -> 
         fronts=[_front_file(tmp_path, "2024-12-07", 36.35)],
     )
     page = built.html.read_text(encoding="utf-8")
-    assert page.count('class="sitemap"') == 1  # tartus is not in this store's registry
+    assert page.count('data-mode="region"') == 1  # tartus is not in this store's registry
     khmeimim = _section(page, "khmeimim")
     assert "BM-30 Smerch" in khmeimim and "2024-12-07" in khmeimim
     assert "Survey statistics" in page and "2 sites in the registry" in page

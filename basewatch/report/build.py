@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -215,69 +215,156 @@ CHIP_MIN_CLEAR = 0.9
 """An image shown as a before/after chip must be at least this clear over its zone."""
 
 
+SENSOR_DETAIL = {"highres": 0, "sentinel-2": 1, "sentinel-1": 2}
+"""Sensors by detail (finest first): the tie-break when two sensors bracket a change equally."""
+
+
 def _before_after(
     store: Any, payload: dict[str, Any], sites: list[Any]
-) -> dict[str, dict[str, list[dict[str, str]]]]:
-    """Site -> zone -> up to two pictures (before and after the zone's latest change).
+) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Site -> zone -> two pictures of the same sensor around the zone's latest change.
 
-    Without a change the pictures are the first and the last clear observation.
+    The pictures are chosen among the zone's observations in the assessment (clear,
+    conclusive, with a value) by :func:`_pick_pair`; each caption gives the sensor, the
+    time, the count *as the assessment has it* and the detector with its version, and the
+    boxes drawn are that stored observation's detections (the ones counted). Without a
+    change they are the first and the latest clear image of the best-observed sensor.
     """
     from basewatch.errors import ImageryError
     from basewatch.report.chips import chip_png, data_uri
+    from basewatch.report.html import _count_text, _parse_time
 
     scenes = {r.id: r for r in store.scenes()}
-    changes = {
-        (str(s.get("site_id")), str(z.get("zone_id"))): z.get("changes") or []
+    zones_of = {
+        (str(s.get("site_id")), str(z.get("zone_id"))): z
         for s in payload.get("sites", [])
         if isinstance(s, dict)
         for z in s.get("zones", [])
         if isinstance(z, dict)
     }
-    out: dict[str, dict[str, list[dict[str, str]]]] = {}
+    out: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for site in sites:
         for zone in site.zones:
-            clear = [
-                o
+            raw = zones_of.get((site.id, zone.id))
+            if raw is None:
+                continue
+            stored = {
+                (o.scene_id, o.sensor, o.detector): o
                 for o in store.observations(site_id=site.id, zone_id=zone.id)
-                if o.clear_fraction >= CHIP_MIN_CLEAR
-                and o.value is not None
-                and o.scene_id in scenes
-            ]
-            chosen = _pick(clear, changes.get((site.id, zone.id), []))
+            }
+            candidates = []
+            for o in raw.get("observations") or []:
+                if not isinstance(o, dict) or o.get("value") is None:
+                    continue
+                moment = _parse_time(o.get("time"))
+                clear = o.get("clear_fraction")
+                if moment is None or not isinstance(clear, int | float) or clear < CHIP_MIN_CLEAR:
+                    continue
+                if o.get("conclusive") is False or o.get("scene_id") not in scenes:
+                    continue
+                candidates.append({**o, "_time": moment})
+            chosen, note = _pick_pair(candidates, raw.get("changes") or [])
+            metric = str(raw.get("metric") or "count").replace("_", " ")
             pictures = []
             for label, obs in chosen:
+                record = stored.get((obs["scene_id"], obs["sensor"], obs.get("detector")))
+                detections = list(record.detections) if record is not None else []
+                version = f" {record.detector_version}" if record is not None else ""
+                count = _count_text(obs["value"])
                 caption = (
-                    f"{label}: {obs.time:%Y-%m-%d %H:%M} UTC, {obs.sensor}, "
-                    f"{obs.metric.replace('_', ' ')} {obs.value:g}"
+                    f"{label}: {obs['_time']:%Y-%m-%d %H:%M} UTC · {obs['sensor']} · "
+                    f"{metric} {count} · detector {obs.get('detector') or '?'}{version}"
                 )
+                if record is None or len(detections) != obs["value"]:
+                    caption += f" ({len(detections)} detection boxes stored for this count)"
+                picture = {
+                    "caption": caption,
+                    "uri": "",
+                    "scene_id": obs["scene_id"],
+                    "sensor": obs["sensor"],
+                    "count": count,
+                    "boxes": len(detections),
+                    "note": note,
+                }
                 try:
-                    image = chip_png(scenes[obs.scene_id], zone, obs.detections)
+                    image = chip_png(scenes[obs["scene_id"]], zone, detections)
                 except ImageryError as exc:
-                    pictures.append({"caption": f"{caption} (image unavailable: {exc})", "uri": ""})
-                    continue
-                pictures.append({"caption": caption, "uri": data_uri(image.png)})
+                    picture["caption"] = f"{caption} (image unavailable: {exc})"
+                else:
+                    picture["uri"] = data_uri(image.png)
+                pictures.append(picture)
             if pictures:
                 out.setdefault(site.id, {})[zone.id] = pictures
     return out
 
 
-def _pick(clear: list[Any], changes: list[Any]) -> list[tuple[str, Any]]:
-    """The (label, observation) pair to show: around the latest change, else first/last."""
-    if not clear:
-        return []
+def _pick_pair(
+    observations: list[dict[str, Any]], changes: list[Any]
+) -> tuple[list[tuple[str, dict[str, Any]]], str]:
+    """The (label, observation) pictures to show and a note on the choice.
+
+    Around the latest significant change (else the latest change): for each sensor, its
+    last observation at or before the change's ``after`` time and its first at or after
+    ``before``; the sensor whose two counts are nearest the change's levels wins (ties: the
+    two images closest in time, then the finer sensor). Without a bracketing pair: the first
+    and latest image of the sensor with the most of them. ``observations`` carry a parsed
+    ``_time``.
+    """
     from basewatch.report.html import _parse_time
 
+    if not observations:
+        return [], ""
+    by_sensor: dict[str, list[dict[str, Any]]] = {}
+    for o in sorted(observations, key=lambda o: o["_time"]):
+        by_sensor.setdefault(str(o.get("sensor")), []).append(o)
     brackets = [
-        (after, _parse_time(c.get("before")) or after)
+        c
         for c in changes
-        if isinstance(c, dict) and (after := _parse_time(c.get("after"))) is not None
+        if isinstance(c, dict) and _parse_time(c.get("after_time") or c.get("after")) is not None
     ]
-    if brackets:
-        after, before = max(brackets, key=lambda pair: pair[0])
-        old = [o for o in clear if o.time.date() <= after.date()]
-        new = [o for o in clear if o.time.date() >= before.date()]
-        if old and new:
-            return [("before", old[-1]), ("after", new[0])]
-    if len(clear) == 1:
-        return [("only clear image", clear[0])]
-    return [("first clear image", clear[0]), ("latest clear image", clear[-1])]
+    significant = [c for c in brackets if c.get("significant")]
+    if significant or brackets:
+        change = max(
+            significant or brackets,
+            key=lambda c: _parse_time(c.get("after_time") or c.get("after")) or datetime.min,
+        )
+        after = _parse_time(change.get("after_time") or change.get("after"))
+        before = _parse_time(change.get("before_time") or change.get("before")) or after
+        assert after is not None and before is not None  # filtered above
+        pairs = []
+        for sensor, mine in by_sensor.items():
+            old = [o for o in mine if o["_time"] <= after]
+            new = [o for o in mine if o["_time"] >= before]
+            if old and new:
+                misfit = _misfit(old[-1], change.get("from")) + _misfit(new[0], change.get("to"))
+                gap = (new[0]["_time"] - old[-1]["_time"]).total_seconds()
+                pairs.append((misfit, gap, SENSOR_DETAIL.get(sensor, 9), sensor, old[-1], new[0]))
+        if pairs:
+            _, _, _, sensor, old_obs, new_obs = min(pairs, key=lambda p: p[:4])
+            dated = [str(s) for s in change.get("dated_with") or change.get("sensors") or []]
+            others = [s for s in dated if s != sensor]
+            note = (
+                f"Both chips are {sensor}: its last image at the old level and its first at "
+                f"the new one around the change of {change.get('after')} – {change.get('before')}."
+            )
+            if others:
+                note += (
+                    f" The change is dated with {', '.join(dated)}; its levels combine them, "
+                    f"so {sensor}'s own counts can differ from them."
+                )
+            return [("before", old_obs), ("after", new_obs)], note
+    sensor, mine = max(by_sensor.items(), key=lambda kv: (len(kv[1]), -SENSOR_DETAIL.get(kv[0], 9)))
+    if len(mine) == 1:
+        return [("only clear image", mine[0])], f"The only clear {sensor} image of the zone."
+    return (
+        [("first clear image", mine[0]), ("latest clear image", mine[-1])],
+        f"Both chips are {sensor}, the sensor with most clear images of the zone.",
+    )
+
+
+def _misfit(observation: dict[str, Any], level: Any) -> float:
+    """How far an observation's count is from a change level (0 without a level)."""
+    try:
+        return abs(float(observation["value"]) - float(level))
+    except (TypeError, ValueError):
+        return 0.0

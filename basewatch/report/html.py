@@ -26,8 +26,6 @@ from markupsafe import Markup
 from basewatch.errors import InputError
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-
     from basewatch.sites import Site
 
 __all__ = ["POSTURES", "is_simulated", "render_overview", "render_report", "write_report"]
@@ -142,6 +140,7 @@ def render_report(
     assessed = {v["site_id"] for v in views}
     unassessed = [s.name or s.id for s in sites or () if s.id not in assessed]
     any_map = any(v["map_data"] for v in views)
+    any_chart = any(z["chart"] for v in views for z in v["zones"])
     template = _environment().get_template("report.html.j2")
     return template.render(
         title=title,
@@ -157,6 +156,8 @@ def render_report(
         any_front=any(v["map_front"] for v in views),
         static_url=static_url,
         leaflet=_leaflet_assets() if any_map and inline_assets else None,
+        any_chart=any_chart,
+        scripts=_script_assets() if inline_assets else None,
         survey=_survey_view(survey),
     )
 
@@ -305,6 +306,24 @@ def _leaflet_assets() -> dict[str, Markup]:
     return {"css": Markup(LEAFLET_IMAGES.sub(inline, css)), "js": Markup(script)}
 
 
+@lru_cache(maxsize=1)
+def _script_assets() -> dict[str, Markup]:
+    """The vendored uPlot and basewatch's chart and map scripts, for inlining in the report."""
+    from importlib import resources
+
+    root = resources.files("basewatch") / "web" / "static"
+    out = {
+        "uplot_css": (root / "uplot" / "uPlot.min.css").read_text(encoding="utf-8"),
+        "uplot_js": (root / "uplot" / "uPlot.iife.min.js").read_text(encoding="utf-8"),
+        "chart_js": (root / "bwchart.js").read_text(encoding="utf-8"),
+        "map_js": (root / "bwmap.js").read_text(encoding="utf-8"),
+    }
+    for name, text in out.items():
+        if "</script" in text.lower() or "</style" in text.lower():
+            raise RuntimeError(f"the vendored {name} cannot be inlined (it closes its element)")
+    return {name: Markup(text) for name, text in out.items()}
+
+
 def _exposure_rows(map_data: Mapping[str, Any] | None) -> tuple[bool, list[dict[str, str]]]:
     """Whether a site map shows fronts, and its distance to each front with what reaches it."""
     if not map_data:
@@ -433,27 +452,45 @@ def _site_meta(site: Site | None) -> list[tuple[str, str]]:
 
 
 def _zone_view(site_id: str, raw: Mapping[str, Any], site: Site | None) -> dict[str, Any]:
-    """Template data for one zone: chart, change rows and observation counts."""
+    """Template data for one zone: judgement, chart data, change rows and counts.
+
+    Every number shown comes from the zone's ``assessment.json`` fields through one function
+    per concept: :func:`_count_text` for counts, :func:`_p_text` for p-values (the
+    function the indicator sentences use), :func:`_change_row` for a change (the header's
+    headline and the table rows are the same dicts).
+    """
     zone_id = str(raw.get("zone_id") or "zone")
     metric = str(raw.get("metric") or "value")
     points = _points(raw.get("observations"))
-    changes = [_change_row(c) for c in _as_list(raw.get("changes")) if isinstance(c, Mapping)]
+    status = str(raw.get("status") or "")
+    changes = [
+        _change_row(c, metric=metric, zone_status=status)
+        for c in _as_list(raw.get("changes"))
+        if isinstance(c, Mapping)
+    ]
     usable = [p for p in points if p.value is not None]
+    significant_changes = [c for c in changes if c["is_significant"]]
     return {
         "zone_id": zone_id,
         "anchor": _slug(zone_id),
-        "name": _zone_name(site, zone_id),
+        "name": _zone_name(site, zone_id) or str(raw.get("name") or ""),
         "metric": metric,
         "metric_label": metric.replace("_", " "),
-        "svg": _chart_svg(points, raw.get("changes"), metric=metric, salt=f"{site_id}/{zone_id}"),
+        "status": status or "unknown",
+        "summary": str(raw.get("summary") or ""),
+        "chart": _chart_data(points, raw.get("changes"), metric=metric),
         "changes": changes,
+        "n_changes": len(changes),
+        "n_significant_changes": len(significant_changes),
+        "headline": significant_changes[-1] if significant_changes else None,
+        "agreement": _sensor_agreement(points),
         "n_observations": sum(isinstance(o, Mapping) for o in _as_list(raw.get("observations"))),
         "n_usable": len(usable),
         "n_conclusive": sum(p.conclusive for p in usable),
-        "n_significant": sum(p.significant for p in usable),
+        "n_outside": sum(p.significant for p in usable),
         "latest": max((p.time for p in usable), default=None),
         "latest_text": _format_time(max((p.time for p in usable), default=None)),
-        "latest_value": _format_number(max(usable, key=lambda p: p.time).value) if usable else "",
+        "latest_value": _count_text(max(usable, key=lambda p: p.time).value) if usable else "",
     }
 
 
@@ -467,18 +504,123 @@ def _zone_name(site: Site | None, zone_id: str) -> str:
     return ""
 
 
-def _change_row(raw: Mapping[str, Any]) -> dict[str, str]:
-    """Display strings for one change bracket."""
+def _count_text(value: Any) -> str:
+    """A count as the indicator sentences write it (``13``, ``5.5``); '—' when missing."""
+    from basewatch.analysis.posture import fmt_count
+
+    number = _as_float(value)
+    return "—" if number is None else fmt_count(number)
+
+
+def _p_text(value: Any) -> str:
+    """A p-value as the indicator sentences write it (``p = 0.005``, ``p < 0.001``)."""
+    from basewatch.analysis.baseline import format_p
+
+    return format_p(_as_float(value))
+
+
+UNITS = {"ship_count": "vessels", "aircraft_count": "aircraft", "vehicle_count": "vehicles"}
+"""Unit of each metric in sentences (as in the indicators)."""
+
+STATUS_COUNTS = ("dropped", "emptied", "rose")
+"""Zone statuses that a zone's significant changes drive (see basewatch.analysis.posture)."""
+
+
+def _change_row(
+    raw: Mapping[str, Any], *, metric: str = "value", zone_status: str = ""
+) -> dict[str, Any]:
+    """Display strings of one change bracket, from its assessment fields only.
+
+    ``effect`` says what the change does to the zone's status, read from the zone's
+    ``status``: a significant change of a zone judged ``steady`` did not change it
+    (too small, or back to the earlier level: the zone's summary says which).
+    """
     direction = str(raw.get("direction") or "")
     arrow = {"down": "↓", "up": "↑"}.get(direction, "")
+    significant = bool(raw.get("significant"))
+    p = _p_text(raw.get("p_value")) if raw.get("p_value") is not None else ""
+    if not significant:
+        effect = "not significant: does not change the zone's status"
+    elif zone_status in STATUS_COUNTS:
+        effect = f"zone {zone_status}"
+    elif zone_status:
+        effect = f"zone still {zone_status}: see its judgement"
+    else:
+        effect = ""
+    after = _format_time(raw.get("after"), date_only=True) or "—"
+    before = _format_time(raw.get("before"), date_only=True) or "—"
+    level_from, level_to = _count_text(raw.get("from")), _count_text(raw.get("to"))
+    unit = UNITS.get(metric, "objects")
     return {
-        "after": _format_time(raw.get("after"), date_only=True) or "—",
-        "before": _format_time(raw.get("before"), date_only=True) or "—",
+        "after": after,
+        "before": before,
         "direction": f"{arrow} {direction}".strip() or "—",
-        "from": _format_number(raw.get("from")),
-        "to": _format_number(raw.get("to")),
-        "significant": _yes_no(raw.get("significant")),
+        "from": level_from,
+        "to": level_to,
+        "levels": f"{level_from} -> {level_to}",
+        "p": p or "—",
+        "is_significant": significant,
+        "significant": ("yes" if significant else "no") if "significant" in raw else "—",
+        "effect": effect,
+        "sensors": ", ".join(str(s) for s in _as_list(raw.get("dated_with") or raw.get("sensors"))),
+        "sentence": f"{level_from} -> {level_to} {unit} between {after} and {before}"
+        + (f" ({p})" if p else ""),
     }
+
+
+SENSOR_PAIR_HOURS = 36.0
+"""Observations of two sensors this close in time are compared with each other."""
+SENSOR_PAIRS_MIN = 5
+"""Fewest same-time pairs needed to say two sensors disagree systematically."""
+SENSOR_SHARE_MIN = 0.75
+"""Share of pairs that must differ in the same direction to call it systematic."""
+
+
+def _sensor_agreement(points: list[_Point]) -> list[dict[str, Any]]:
+    """Pairs of sensors whose conclusive counts of the zone differ systematically.
+
+    Each conclusive observation of sensor B is paired with the nearest conclusive one of
+    sensor A within :data:`SENSOR_PAIR_HOURS`; a pair of sensors is reported when there
+    are at least :data:`SENSOR_PAIRS_MIN` pairs, the median difference is at least one
+    object and at least :data:`SENSOR_SHARE_MIN` of the pairs differ in its direction.
+    A description of the counts, not a judgement: the assessment judges each sensor's
+    series against its own history.
+    """
+    by_sensor: dict[str, list[_Point]] = {}
+    for p in points:
+        if p.conclusive and p.value is not None:
+            by_sensor.setdefault(p.sensor, []).append(p)
+    names = sorted(by_sensor)
+    out = []
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            diffs = []
+            for pb in by_sensor[b]:
+                near = min(by_sensor[a], key=lambda pa: abs((pa.time - pb.time).total_seconds()))
+                if abs((near.time - pb.time).total_seconds()) <= SENSOR_PAIR_HOURS * 3600:
+                    diffs.append(float(pb.value or 0.0) - float(near.value or 0.0))
+            if len(diffs) < SENSOR_PAIRS_MIN:
+                continue
+            median = float(np.median(diffs))
+            same = sum(1 for d in diffs if d * median > 0) / len(diffs)
+            if abs(median) < 1.0 or same < SENSOR_SHARE_MIN:
+                continue
+            lower, higher = (b, a) if median < 0 else (a, b)
+            out.append(
+                {
+                    "lower": lower,
+                    "higher": higher,
+                    "median": abs(median),
+                    "pairs": len(diffs),
+                    "share": same,
+                    "text": f"{lower} counts run {_count_text(abs(median))} below {higher} "
+                    f"(median difference of {len(diffs)} observations less than "
+                    f"{SENSOR_PAIR_HOURS:g} h apart; lower in {round(100 * same)} % of them). "
+                    "Compare levels within one sensor: the assessment judges each sensor "
+                    "against its own history.",
+                }
+            )
+    return out
 
 
 def _points(raw_observations: Any) -> list[_Point]:
@@ -542,6 +684,14 @@ def _evidence_rows(
     return [row for _, row in keyed]
 
 
+def _grade(entry: Mapping[str, Any]) -> str:
+    """The admiralty grade of an evidence entry (``grade``, or ``reliability`` +
+    ``credibility`` as the store gives them); '' when ungraded."""
+    if entry.get("grade"):
+        return str(entry["grade"])
+    return f"{entry.get('reliability') or ''}{entry.get('credibility') or ''}"
+
+
 def _format_location(lon: Any, lat: Any) -> str:
     """``35.4011° N, 35.9486° E``; '' when unknown."""
     x, y = _as_float(lon), _as_float(lat)
@@ -586,52 +736,135 @@ def _flights_svg(records: Sequence[tuple[date, int]] | None, *, salt: str) -> Ma
     return Markup(_inline_svg(buffer.getvalue()))
 
 
-def _chart_svg(points: list[_Point], raw_changes: Any, *, metric: str, salt: str) -> Markup | None:
-    """The zone's time series as an inline ``<svg>`` element, None without usable values."""
+FOCUS_MARGIN_DAYS = 21.0
+"""The focus panel of a chart shows the latest change bracket with this many days each side."""
+
+
+def _epoch(moment: datetime) -> float:
+    """Seconds since 1970 (the x values of the vendored uPlot charts)."""
+    return round(moment.timestamp(), 1)
+
+
+def _chart_data(points: list[_Point], raw_changes: Any, *, metric: str) -> dict[str, Any] | None:
+    """The zone's time series as data for the vendored uPlot chart (None without values).
+
+    ``x`` holds every observation time (epoch seconds); each series is aligned on it with
+    ``null`` where it has no observation: per sensor its conclusive values (``filled``)
+    and its other values (hollow), the observations ringed as significant, and the
+    baseline's expected level and ``usual`` band of the main series (the values the
+    assessment gives, nothing recomputed). ``changes`` are the brackets with their labels;
+    ``focus`` the x range of the latest change with :data:`FOCUS_MARGIN_DAYS` each side
+    (None without a change).
+    """
     usable = [p for p in points if p.value is not None]
     if not usable:
         return None
-    import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    times = sorted({p.time for p in points})
+    index = {t: i for i, t in enumerate(times)}
+    n = len(times)
 
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": salt, "font.size": 9}):
-        fig = Figure(figsize=(7.6, 2.9), layout="constrained")
-        FigureCanvasAgg(fig)  # explicit non-interactive canvas; no pyplot, no display
-        ax = fig.add_subplot()
-        _draw_changes(ax, raw_changes)
-        main = _main_series(points)
-        _draw_band(ax, _baseline_band(main), main[0].sensor if main else "")
-        _draw_expected(ax, main)
-        _draw_sensors(ax, usable)
-        _draw_significant(ax, usable)
-        _style_axes(ax, metric, usable)
-        buffer = io.StringIO()
-        fig.savefig(
-            buffer,
-            format="svg",
-            metadata={"Creator": None, "Date": None, "Format": None, "Type": None},
+    def column(selected: Sequence[_Point], value: Any = None) -> list[float | None]:
+        out: list[float | None] = [None] * n
+        for p in selected:
+            out[index[p.time]] = value(p) if value else p.value
+        return out
+
+    series: list[dict[str, Any]] = []
+    sensors = sorted({p.sensor for p in usable})
+    others = iter(_OTHER_STYLES * (len(sensors) // len(_OTHER_STYLES) + 1))
+    for sensor in sensors:
+        colour, _marker = _SENSOR_STYLE.get(sensor) or next(others)
+        mine = [p for p in usable if p.sensor == sensor]
+        series.append(
+            {
+                "label": sensor,
+                "kind": "sensor",
+                "colour": colour,
+                "values": column([p for p in mine if p.conclusive]),
+            }
         )
-    return Markup(_inline_svg(buffer.getvalue()))
-
-
-def _draw_changes(ax: Axes, raw_changes: Any) -> None:
-    """Shade each change bracket (last old-level to first new-level observation)."""
-    labelled = False
+        hollow = [p for p in mine if not p.conclusive]
+        if hollow:
+            series.append(
+                {
+                    "label": f"{sensor} (not conclusive)",
+                    "kind": "hollow",
+                    "colour": colour,
+                    "values": column(hollow),
+                }
+            )
+    marked = [p for p in usable if p.significant]
+    if marked:
+        series.append(
+            {
+                "label": "significant",
+                "kind": "significant",
+                "colour": _SIGNIFICANT_COLOUR,
+                "values": column(marked),
+            }
+        )
+    main = _main_series(points)
+    band = [p for p in main if p.usual is not None and p.expected is not None]
+    if band:
+        series.append(
+            {
+                "label": f"usual range ({main[0].sensor})",
+                "kind": "band-high",
+                "colour": "#95a5a6",
+                "values": column(band, lambda p: p.usual[1]),
+            }
+        )
+        series.append(
+            {
+                "label": "usual range low",
+                "kind": "band-low",
+                "colour": "#95a5a6",
+                "values": column(band, lambda p: p.usual[0]),
+            }
+        )
+    expected = [p for p in main if p.expected is not None]
+    if expected:
+        series.append(
+            {
+                "label": f"expected ({main[0].sensor})",
+                "kind": "expected",
+                "colour": _EXPECTED_COLOUR,
+                "values": column(expected, lambda p: p.expected),
+            }
+        )
+    changes = []
     for raw in _as_list(raw_changes):
         if not isinstance(raw, Mapping):
             continue
-        after, before = _parse_time(raw.get("after")), _parse_time(raw.get("before"))
+        after = _parse_time(raw.get("after_time") or raw.get("after"))
+        before = _parse_time(raw.get("before_time") or raw.get("before"))
         if after is None and before is None:
             continue
-        label = None if labelled else "change window"
-        if after is not None and before is not None and before > after:
-            start, stop = _x([after, before])
-            ax.axvspan(start, stop, color=_CHANGE_COLOUR, alpha=0.25, lw=0, label=label)
-        else:
-            (moment,) = _x([after or before])
-            ax.axvline(moment, color=_CHANGE_COLOUR, lw=2, alpha=0.7, label=label)
-        labelled = True
+        row = _change_row(raw, metric=metric)
+        changes.append(
+            {
+                "after": _epoch(after or before),  # type: ignore[arg-type]
+                "before": _epoch(before or after),  # type: ignore[arg-type]
+                "label": f"{row['levels']}" + (f", {row['p']}" if row["p"] != "—" else ""),
+                "significant": row["is_significant"],
+            }
+        )
+    focus = None
+    if changes:
+        last = max(changes, key=lambda c: c["after"])
+        margin = FOCUS_MARGIN_DAYS * 86400
+        lo = max(_epoch(times[0]), last["after"] - margin)
+        hi = min(_epoch(times[-1]), last["before"] + margin)
+        if hi > lo and (lo > _epoch(times[0]) or hi < _epoch(times[-1])):
+            focus = [lo, hi]
+    return {
+        "metric": metric.replace("_", " "),
+        "x": [_epoch(t) for t in times],
+        "series": series,
+        "changes": changes,
+        "focus": focus,
+        "integer": all(float(p.value or 0).is_integer() for p in usable),
+    }
 
 
 def _main_series(points: list[_Point]) -> list[_Point]:
@@ -661,108 +894,6 @@ def _baseline_band(series: list[_Point]) -> list[tuple[datetime, float, float, f
         for p in series
         if p.usual is not None and p.expected is not None
     ]
-
-
-def _draw_band(ax: Axes, band: list[tuple[datetime, float, float, float]], sensor: str) -> None:
-    """The baseline band (counts that would not be significant) as a shaded step area."""
-    if not band:
-        return
-    ax.fill_between(
-        _x([b[0] for b in band]),
-        [b[2] for b in band],
-        [b[3] for b in band],
-        step="post",
-        color="#95a5a6",
-        alpha=0.28,
-        lw=0,
-        label=f"baseline band ({_plain(sensor)})",
-    )
-
-
-def _draw_expected(ax: Axes, points: list[_Point]) -> None:
-    """The expected level over time as a dashed line."""
-    expected = [p for p in points if p.expected is not None]
-    if expected:
-        ax.plot(
-def _grade(entry: Mapping[str, Any]) -> str:
-    """The admiralty grade of an evidence entry (``grade``, or ``reliability`` +
-    ``credibility`` as the store gives them); '' when ungraded."""
-    if entry.get("grade"):
-        return str(entry["grade"])
-    return f"{entry.get('reliability') or ''}{entry.get('credibility') or ''}"
-
-
-            _x([p.time for p in expected]),
-            _y([p.expected for p in expected]),
-            ls="--",
-            lw=1.2,
-            color=_EXPECTED_COLOUR,
-            label="expected level",
-            drawstyle="steps-post" if len(expected) > 1 else "default",
-            marker=None if len(expected) > 1 else "_",
-        )
-
-
-def _draw_sensors(ax: Axes, points: list[_Point]) -> None:
-    """Values per sensor; conclusive points filled, cloudy/non-conclusive ones hollow."""
-    sensors = sorted({p.sensor for p in points})
-    others = iter(_OTHER_STYLES * (len(sensors) // len(_OTHER_STYLES) + 1))
-    for sensor in sensors:
-        colour, marker = _SENSOR_STYLE.get(sensor) or next(others)
-        mine = [p for p in points if p.sensor == sensor]
-        ax.plot(
-            _x([p.time for p in mine]), _y([p.value for p in mine]), color=colour, lw=0.8, alpha=0.5
-        )
-        for conclusive in (True, False):
-            subset = [p for p in mine if p.conclusive is conclusive]
-            if not subset:
-                continue
-            label = _plain(sensor) if conclusive else f"{_plain(sensor)} (not conclusive)"
-            ax.scatter(
-                _x([p.time for p in subset]),
-                _y([p.value for p in subset]),
-                s=28,
-                marker=marker,
-                label=label,
-                zorder=3,
-                linewidths=1.2,
-                facecolors=colour if conclusive else "none",
-                edgecolors=colour,
-            )
-
-
-def _draw_significant(ax: Axes, points: list[_Point]) -> None:
-    """Ring the observations that depart significantly from the expected level."""
-    marked = [p for p in points if p.significant]
-    if marked:
-        ax.scatter(
-            _x([p.time for p in marked]),
-            _y([p.value for p in marked]),
-            s=110,
-            marker="o",
-            facecolors="none",
-            edgecolors=_SIGNIFICANT_COLOUR,
-            linewidths=1.6,
-            zorder=4,
-            label="significant",
-        )
-
-
-def _style_axes(ax: Axes, metric: str, points: list[_Point]) -> None:
-    """Date axis, labels, grid and legend."""
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-    from matplotlib.ticker import MaxNLocator
-
-    locator = AutoDateLocator(minticks=3, maxticks=8)
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    ax.set_ylabel(_plain(metric.replace("_", " ")))
-    ax.set_ylim(bottom=min(0.0, *(p.value or 0.0 for p in points)))
-    if all(p.value is None or float(p.value).is_integer() for p in points):
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(True, color="#dddddd", lw=0.6)
-    ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
 
 
 def _x(times: Sequence[datetime | None]) -> np.ndarray:

@@ -162,12 +162,38 @@ def front_layers(
                     role="ring",
                     id=f"ring-{props['weapon']}",
                     name=f"{props['weapon']}: {props['range_km']:g} km ({reach} from the front)",
+                    label=f"{props['weapon']} {props['range_km']:g} km",
                     weapon=props["weapon"],
                     range_km=props["range_km"],
                     in_range=bool(props["in_range"]),
                 )
             )
     return features
+
+
+def context_layer(features: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The regional context (land, coastline, borders, main places) around ``features``.
+
+    A FeatureCollection of :func:`basewatch.report.basemap.context_features` over the box
+    around every feature (site, zones, fronts' distance lines, range rings), with the
+    ``attribution`` of the shipped data.
+    """
+    from shapely.geometry import shape
+
+    from basewatch.report.basemap import ATTRIBUTION, context_bounds, context_features
+
+    shapes = []
+    for feature in features:
+        role = (feature.get("properties") or {}).get("role")
+        if role in {"site", "zone", "distance", "ring"} and feature.get("geometry"):
+            shapes.append(shape(feature["geometry"]))
+    if not shapes:
+        return {"type": "FeatureCollection", "features": [], "attribution": ATTRIBUTION}
+    return {
+        "type": "FeatureCollection",
+        "features": context_features(context_bounds(shapes)),
+        "attribution": ATTRIBUTION,
+    }
 
 
 def site_map(
@@ -221,6 +247,7 @@ def site_map(
     features += front_layers(site, fronts, weapons)
     return {
         "features": {"type": "FeatureCollection", "features": features},
+        "context": context_layer(features),
         "overlays": overlays,
         "notes": notes,
         "fronts": [
