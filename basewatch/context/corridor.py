@@ -546,6 +546,7 @@ class _GridNetwork(_Network):
         self.gx, self.gy = gx, gy
         self.start = self._snap(start, snap_km)
         self.end = self._snap(end, snap_km)
+        self.points = (start, end)
 
     def _xy(self, lon: float, lat: float) -> tuple[float, float]:
         x, y = self._fwd.transform(lon, lat)
@@ -598,7 +599,8 @@ class _GridNetwork(_Network):
         lons, lats = self._fwd.transform(
             [p[0] for p in coords], [p[1] for p in coords], direction="INVERSE"
         )
-        return [(float(a), float(b)) for a, b in zip(lons, lats, strict=True)]
+        inner = [(float(a), float(b)) for a, b in zip(lons, lats, strict=True)]
+        return [self.points[0], *inner, self.points[1]]  # from the site itself to the anchor
 
 
 class _RoadNetwork(_Network):
