@@ -422,3 +422,76 @@ def test_simulated_airfield_aircraft_are_mostly_found() -> None:
     assert {d.bbox_px for d in kept} == {d.bbox_px for d in dets if d.centroid_px[0] < 512}
     with pytest.raises(InputError, match="search_mask"):
         detect_aircraft(item.pixels, item.gsd_m, search_mask=west[:10])
+
+
+# ------------------------------------------------------------------------------------------
+# One input path: `basewatch detect --sensor highres` and the monitor see the same pixels
+# ------------------------------------------------------------------------------------------
+
+
+def test_pipeline_chips_convert_back_to_the_exact_8_bit_values() -> None:
+    rng = np.random.default_rng(3)
+    rgb8 = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    chip = rgb8 / 255.0  # what the loader makes of an 8-bit visual asset
+    chip[:3] = np.nan  # outside the image footprint
+    back = to_rgb8(chip)
+    assert np.array_equal(back[3:], rgb8[3:]) and not back[:3].any()
+    assert np.array_equal(aircraft.fraction_to_uint8(rgb8 / 255.0), rgb8)
+    # darker float data (reflectance) is still stretched to the full 8-bit range
+    assert to_rgb8(rng.random((20, 20, 3)) * 0.2).max() == 255
+
+
+def test_detect_and_the_monitor_give_identical_boxes_for_the_same_image(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from shapely.geometry import box as shapely_box
+
+    from basewatch.detect.run import detect_highres, read_highres
+    from basewatch.imagery.catalog import Scene
+    from basewatch.imagery.load import LoadParams, load_chip, zone_grid
+    from basewatch.observe import inside_zone, observe
+    from basewatch.sites import Zone
+    from basewatch.train.simulated import simulated_airfield
+
+    geometry = shapely_box(35.945, 35.398, 35.951, 35.403)
+    zone = Zone(site_id="s", id="apron", kind="apron", target="aircraft", geometry=geometry)
+    margin = LoadParams().highres_margin_m
+    crs, transform, width, height, _ = zone_grid(geometry, resolution_m=0.5, margin_m=margin)
+    item = simulated_airfield(2001, size_px=max(width, height))
+    assert item.pixels is not None
+    pixels = item.pixels[:height, :width]
+    path = tmp_path / "apron_2024-12-01.tif"
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=width,
+        height=height,
+        count=3,
+        dtype="uint8",
+        crs=crs,
+        transform=transform,
+    ) as dst:
+        dst.write(pixels.transpose(2, 0, 1))
+    scene = Scene(
+        id="apron-1",
+        collection="",
+        sensor="highres",
+        time=datetime(2024, 12, 1, tzinfo=UTC),
+        bbox=geometry.bounds,
+        cloud_cover=None,
+        assets={"visual": str(path)},
+    )
+    chip = load_chip(scene, zone)
+    assert chip.zone_mask.shape == (height, width)
+    raster = read_highres(path)
+    dets, _ = detect_highres(raster, 0.5, None)
+    inside = sorted(
+        d.bbox_px
+        for d in dets
+        if aircraft.centre_inside(d, chip.zone_mask) and inside_zone(d, chip)
+    )
+    obs = observe(chip, zone)
+    monitored = sorted(tuple(f["properties"]["bbox_px"]) for f in obs.detections)
+    assert len(monitored) >= 3  # the simulated apron holds aircraft and the model sees them
+    assert monitored == inside

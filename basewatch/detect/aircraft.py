@@ -46,6 +46,7 @@ __all__ = [
     "box_iou",
     "decode",
     "detect_aircraft",
+    "fraction_to_uint8",
     "load_model",
     "nms",
     "normalise",
@@ -87,7 +88,9 @@ def to_rgb8(image: object, *, name: str = "image") -> np.ndarray:
 
     Accepts ``(rows, cols)`` grayscale, ``(rows, cols, 1|3|4+)`` arrays (the first three bands
     are taken as red, green, blue), uint8, 16-bit or float data. Non-uint8 data is stretched
-    from its 0.5th to 99.5th percentile (ignoring zeros, the usual nodata) to 0-255.
+    from its 0.5th to 99.5th percentile (ignoring zeros, the usual nodata) to 0-255, except
+    float data within [0, 1] reaching :data:`FRACTION_MIN_MAX` (the pipeline's chips: 8-bit
+    values / 255), which is taken back to 8 bits (:func:`fraction_to_uint8`), not stretched.
     """
     arr = np.asarray(image)
     if arr.dtype.kind not in "biuf":
@@ -109,7 +112,34 @@ def to_rgb8(image: object, *, name: str = "image") -> np.ndarray:
         arr = arr[:, :, :3]
     if arr.dtype == np.uint8:
         return np.ascontiguousarray(arr)
+    if arr.dtype.kind == "f" and _is_fraction(arr):
+        return fraction_to_uint8(arr)
     return _stretch_to_uint8(arr)
+
+
+FRACTION_MIN_MAX = 0.25
+"""Float data in [0, 1] whose maximum reaches this is taken as 8-bit values / 255; darker
+float data (reflectance, 12-bit counts / 65535) is stretched instead."""
+
+
+def _is_fraction(arr: np.ndarray) -> bool:
+    """Whether float data looks like 8-bit values divided by 255 (the pipeline's chips)."""
+    finite = arr[np.isfinite(arr)]
+    if finite.size == 0:
+        return False
+    lo, hi = float(finite.min()), float(finite.max())
+    return lo >= 0.0 and FRACTION_MIN_MAX <= hi <= 1.0
+
+
+def fraction_to_uint8(arr: np.ndarray) -> np.ndarray:
+    """Float pixels in [0, 1] back to 8-bit values: ``round(value * 255)``, NaN as 0.
+
+    The one conversion between the pipeline's chips (8-bit values divided by 255, NaN where
+    the image has no data) and the network's 8-bit input, so that ``basewatch detect`` and
+    the monitor hand the network the same pixels for the same image.
+    """
+    data = np.nan_to_num(np.asarray(arr, dtype=np.float64), nan=0.0)
+    return np.clip(np.round(data * 255.0), 0, 255).astype(np.uint8)
 
 
 def _stretch_to_uint8(arr: np.ndarray) -> np.ndarray:
@@ -129,11 +159,16 @@ def normalise(rgb: np.ndarray) -> np.ndarray:
     """Per-image, per-band contrast normalisation to a ``(3, rows, cols)`` float32 array.
 
     Each band is centred on its median and divided by its 2-98 percentile spread, so haze,
-    exposure and sensor differences mostly cancel. The training code applies the same function.
+    exposure and sensor differences mostly cancel. Pixels that are zero in every band (nodata
+    around an image's footprint) are left out of the statistics. The training code applies
+    the same function.
     """
     data = np.asarray(rgb, dtype=np.float32)
     step = max(1, int(math.sqrt(data.shape[0] * data.shape[1] / 250_000)))
     sample = data[::step, ::step].reshape(-1, data.shape[2])
+    has_data = sample.any(axis=1)  # all-zero pixels are nodata (outside the image footprint)
+    if has_data.sum() >= 64:
+        sample = sample[has_data]
     lo, mid, hi = np.percentile(sample, [2, 50, 98], axis=0)
     spread = np.maximum(hi - lo, 48.0)
     out = np.empty((data.shape[2], data.shape[0], data.shape[1]), np.float32)
@@ -215,6 +250,7 @@ def detect_aircraft(
     threshold: float | None = None,
     search_mask: np.ndarray | None = None,
     tiles: TileSpec = DEFAULT_TILES,
+    nms_iou: float | None = None,
 ) -> list[Detection]:
     """Aircraft in a sub-metre image, as :class:`Detection` objects in the image's pixels.
 
@@ -222,7 +258,8 @@ def detect_aircraft(
     first); ``gsd_m`` its ground sample distance in metres (``None``: assume the model's,
     with a warning); ``model`` an ONNX file from ``basewatch train aircraft`` (default: the
     shipped model); ``threshold`` overrides the model's score threshold; ``search_mask``
-    (image shape, bool) keeps only detections centred on True pixels.
+    (image shape, bool) keeps only detections centred on True pixels; ``nms_iou`` overrides
+    the model's non-maximum suppression IoU (its ``nms_iou`` metadata, else 0.4).
     """
     rgb = to_rgb8(image)
     mask = None if search_mask is None else np.asarray(search_mask, dtype=bool)
@@ -240,6 +277,7 @@ def detect_aircraft(
         stride=info.stride,
         threshold=info.score_threshold if threshold is None else float(threshold),
         tiles=tiles,
+        nms_iou=info.nms_iou if nms_iou is None else float(nms_iou),
     )
     dets = (to_detection(b, factor=factor, gsd_m=gsd, cls="aircraft") for b in boxes)
     return [d for d in dets if centre_inside(d, mask)]

@@ -64,6 +64,8 @@ class ModelInfo:
     """Input channels in order (empty: the detector's default)."""
     peak_window: int = 3
     """Side of the window in which a heatmap cell must be the maximum to be a peak."""
+    nms_iou: float = NMS_IOU
+    """Boxes overlapping a better one by more than this IoU are dropped (chosen per model)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -161,6 +163,7 @@ def open_model(
         kind=str(meta.get("basewatch_model", defaults.kind)),
         bands=bands,
         peak_window=int(meta.get("peak_window", defaults.peak_window)),
+        nms_iou=float(meta.get("nms_iou", defaults.nms_iou)),
     )
     return session, info
 

@@ -94,6 +94,13 @@ class TrainConfig:
     """Score threshold written into the model's metadata."""
     checkpoint_every: int = 0
     """Also export the ONNX model every this many epochs (0: only at the end)."""
+    hard_negative_share: float = 0.0
+    """Share of crops centred on mined false alarms once mining has run (0: no mining)."""
+    mine_at: tuple[float, ...] = (0.5,)
+    """Fractions of the training after which false alarms are mined from the training
+    images (the network's peaks that lie on no labelled object)."""
+    mine_threshold: float = 0.2
+    """Heatmap score from which an unlabelled peak counts as a false alarm to mine."""
 
 
 DEFAULT_CONFIG = TrainConfig()
@@ -185,9 +192,25 @@ class Prepared:
 
 
 def _sample_params(
-    rng: np.random.Generator, data: Sequence[Prepared], cfg: TrainConfig
+    rng: np.random.Generator,
+    data: Sequence[Prepared],
+    cfg: TrainConfig,
+    hard: Sequence[np.ndarray] | None = None,
 ) -> tuple[int, np.ndarray, float, float, bool]:
-    """Random image, crop centre (model px), angle, scale and flip for one crop."""
+    """Random image, crop centre (model px), angle, scale and flip for one crop.
+
+    ``hard`` (one ``(n, 2)`` array of mined false-alarm centres per image) makes a share
+    ``cfg.hard_negative_share`` of the crops centre on one of them.
+    """
+    if hard is not None and cfg.hard_negative_share > 0 and rng.random() < cfg.hard_negative_share:
+        with_hard = [k for k, h in enumerate(hard) if len(h)]
+        if with_hard:
+            i = with_hard[int(rng.integers(len(with_hard)))]
+            centre = hard[i][rng.integers(len(hard[i]))] + rng.uniform(-32, 32, 2)
+            angle = float(rng.uniform(0, 2 * math.pi))
+            lo, hi = cfg.scale_range
+            scale = float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+            return i, centre, angle, scale, bool(rng.random() < 0.5)
     weights = np.array([d.weight for d in data], dtype=float)
     if np.all(weights == weights[0]):
         i = int(rng.integers(len(data)))
@@ -317,12 +340,13 @@ def make_batch(
     *,
     stride: int,
     augment: Augment,
+    hard: Sequence[np.ndarray] | None = None,
 ) -> Batch:
-    """A batch of augmented crops with their targets."""
+    """A batch of augmented crops with their targets (``hard``: mined false alarms)."""
     xs, hms, regs, masks, ignores = [], [], [], [], []
     n = cfg.crop // stride
     for _ in range(cfg.batch):
-        i, centre, angle, scale, flip = _sample_params(rng, data, cfg)
+        i, centre, angle, scale, flip = _sample_params(rng, data, cfg, hard)
         crop, boxes = _crop(data[i], centre, angle, scale, flip, cfg.crop)
         if data[i].ignore is not None:
             crop, ign = crop[:-1], crop[-1:]
@@ -417,10 +441,18 @@ def fit(
     start = time.monotonic()
     last = 0.0
     net.train()
+    hard: list[np.ndarray] | None = None
+    mine_epochs = (
+        {max(1, round(f * cfg.epochs)) for f in cfg.mine_at} if cfg.hard_negative_share else set()
+    )
     for epoch in range(cfg.epochs):
+        if epoch in mine_epochs:
+            hard = mine_false_alarms(net, data, threshold=cfg.mine_threshold)
+            log.info("mined %d false alarms", sum(len(h) for h in hard))
+            net.train()
         losses = []
         for _ in range(cfg.steps_per_epoch):
-            b = make_batch(data, rng, cfg, stride=stride, augment=augment)
+            b = make_batch(data, rng, cfg, stride=stride, augment=augment, hard=hard)
             logits, pred = net(b.x)
             loss = focal_loss(logits, b.heatmap, b.ignore) + regression_loss(
                 pred, b.regression, b.mask
@@ -441,6 +473,55 @@ def fit(
     seconds = time.monotonic() - start
     export_onnx(net, out, cfg=cfg, meta=meta, images=names, seconds=seconds)
     return TrainResult(onnx_path=out, seconds=seconds, final_loss=last, images=tuple(names))
+
+
+def mine_false_alarms(
+    net: CenterNet, data: Sequence[Prepared], *, threshold: float, tile: int = 1024
+) -> list[np.ndarray]:
+    """Centres (model px, ``(n, 2)`` per image) of the network's peaks on no labelled object.
+
+    Hard-negative mining: every training image is run through ``net`` (in tiles of
+    ``tile`` pixels), and the heatmap peaks above ``threshold`` whose centre lies outside every
+    labelled box (grown by a quarter of its size) and outside ignore regions are returned,
+    so that later crops can be drawn on the airport clutter the network still mistakes.
+    """
+    stride = net.spec.stride
+    net.eval()
+    out: list[np.ndarray] = []
+    with torch.no_grad():
+        for item in data:
+            _, rows, cols = item.image.shape
+            found = []
+            for y in range(0, rows, tile):
+                for x in range(0, cols, tile):
+                    part = item.image[:, y : y + tile, x : x + tile]
+                    h, w = part.shape[1] // 32 * 32, part.shape[2] // 32 * 32
+                    if h < 32 or w < 32:
+                        continue
+                    logits, _ = net(part[None, :, :h, :w])
+                    hm = torch.sigmoid(logits)
+                    top = F.max_pool2d(hm, 3, 1, 1)
+                    peaks = ((hm == top) & (hm >= threshold))[0, 0].nonzero().numpy()
+                    if len(peaks):
+                        found.append((peaks[:, ::-1] + 0.5) * stride + np.array([x, y]))
+            centres = np.concatenate(found) if found else np.zeros((0, 2))
+            if len(centres) and len(item.boxes):
+                b = item.boxes[:, :4]
+                gx = (b[:, 2] - b[:, 0]) / 4
+                gy = (b[:, 3] - b[:, 1]) / 4
+                inside = (
+                    (centres[:, None, 0] >= b[None, :, 0] - gx)
+                    & (centres[:, None, 0] <= b[None, :, 2] + gx)
+                    & (centres[:, None, 1] >= b[None, :, 1] - gy)
+                    & (centres[:, None, 1] <= b[None, :, 3] + gy)
+                ).any(axis=1)
+                centres = centres[~inside]
+            if len(centres) and item.ignore is not None:
+                r = np.clip(centres[:, 1].astype(int), 0, rows - 1)
+                c = np.clip(centres[:, 0].astype(int), 0, cols - 1)
+                centres = centres[item.ignore[0].numpy()[r, c] < 0.5]
+            out.append(centres.astype(np.float32))
+    return out
 
 
 def seed_everything(cfg: TrainConfig) -> None:

@@ -44,6 +44,65 @@ def match(pred: np.ndarray, truth: np.ndarray, iou: float = IOU) -> int:
     return n
 
 
+def match_detail(
+    pred: np.ndarray, truth: np.ndarray, iou: float = IOU
+) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy one-to-one matching as :func:`match`, returning which rows matched.
+
+    Returns ``(pred_matched, truth_matched)``, boolean arrays over ``pred`` and ``truth`` rows.
+    """
+    pred_ok = np.zeros(len(pred), dtype=bool)
+    truth_ok = np.zeros(len(truth), dtype=bool)
+    if len(pred) == 0 or len(truth) == 0:
+        return pred_ok, truth_ok
+    for k in np.argsort(-pred[:, 4], kind="stable"):
+        ious = np.where(~truth_ok, box_iou(pred[k], truth), 0.0)
+        j = int(np.argmax(ious))
+        if ious[j] >= iou:
+            truth_ok[j] = True
+            pred_ok[k] = True
+    return pred_ok, truth_ok
+
+
+def detections_array(
+    item: LabelledImage,
+    model: Path | None,
+    threshold: float | None = None,
+    nms_iou: float | None = None,
+) -> np.ndarray:
+    """Detections of ``model`` on ``item`` as rows ``(x0, y0, x1, y1, score)`` (image px)."""
+    dets = detect_aircraft(item.read(), item.gsd_m, model, threshold=threshold, nms_iou=nms_iou)
+    return np.array(
+        [[c, r, c + w, r + h, d.score] for d in dets for c, r, w, h in [d.bbox_px]],
+        dtype=np.float32,
+    ).reshape(-1, 5)
+
+
+def best_threshold(
+    preds: list[np.ndarray], truths: list[np.ndarray], grid: np.ndarray | None = None
+) -> tuple[float, float]:
+    """The score threshold of ``grid`` with the best pooled F1 over the given images.
+
+    ``preds`` hold rows ``(x0, y0, x1, y1, score)`` found at a low threshold; returns
+    ``(threshold, f1)``. Ties go to the lower threshold.
+    """
+    grid = np.round(np.arange(0.15, 0.81, 0.025), 3) if grid is None else grid
+    best = (float(grid[0]), -1.0)
+    for t in grid:
+        tp = found = total = 0
+        for p, tr in zip(preds, truths, strict=True):
+            kept = p[p[:, 4] >= t]
+            tp += match(kept, tr)
+            found += len(kept)
+            total += len(tr)
+        prec = tp / found if found else 0.0
+        rec = tp / total if total else 0.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        if f1 > best[1] + 1e-9:
+            best = (float(t), f1)
+    return best
+
+
 def score_image(
     item: LabelledImage, model: Path | None, threshold: float | None = None
 ) -> ImageScore:

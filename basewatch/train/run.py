@@ -61,7 +61,9 @@ def train_aircraft(
     ``simulated`` adds that many simulated airfield images (basewatch's own demo look).
     """
     require_torch()
-    from basewatch.train.aircraft import TrainConfig, train
+    from dataclasses import replace
+
+    from basewatch.train.aircraft import AIRCRAFT_CONFIG, train
     from basewatch.train.evaluate import score_image, summary
 
     if out.suffix.lower() != ".onnx":
@@ -85,7 +87,7 @@ def train_aircraft(
         from basewatch.train.simulated import simulated_airfields
 
         rest = rest + simulated_airfields(simulated)
-    cfg = TrainConfig(epochs=epochs, steps_per_epoch=steps_per_epoch, batch=batch)
+    cfg = replace(AIRCRAFT_CONFIG, epochs=epochs, steps_per_epoch=steps_per_epoch, batch=batch)
     result = train(rest, out, cfg, progress=progress)
     validation = summary([score_image(im, out) for im in held]) if held else None
     return TrainReport(
