@@ -128,8 +128,20 @@ def render_report(
         _site_view(i, raw, registry.get(str(raw.get("site_id", ""))))
         for i, raw in enumerate(site_dicts)
     ]
-    for view in views:
-        view["evidence"] = _evidence_rows(evidence, view["site_id"])
+    for view, raw in zip(views, site_dicts, strict=True):
+        from basewatch.report.context_view import (
+            corridor_view,
+            flight_view,
+            split_flight_evidence,
+        )
+
+        view["evidence"], flight_rows = split_flight_evidence(
+            _evidence_rows(evidence, view["site_id"])
+        )
+        view["flight_view"] = flight_view(
+            raw.get("flights"), flight_rows, salt=f"{view['site_id']}/flight-classes"
+        )
+        view["corridor"] = corridor_view(raw.get("corridor"))
         view["map_data"] = (site_maps or {}).get(view["site_id"])
         view["map_front"], view["exposure"] = _exposure_rows(view["map_data"])
         for zone in view["zones"]:
