@@ -547,3 +547,175 @@ def test_cli_tracks_missing_column(tmp_path: Path, capsys: pytest.CaptureFixture
     assert info.value.code == 1
     err = capsys.readouterr().err
     assert str(path) in err and "longitude" in err and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- flights that matter
+
+
+def _states_without_types(path: Path, tmp_path: Path) -> Path:
+    """The scenario's states with the typecode column dropped, as real feeds send them."""
+    table = pd.read_csv(path, dtype=str).drop(columns=["typecode"])
+    out = tmp_path / "untyped.csv"
+    table.to_csv(out, index=False)
+    return out
+
+
+def test_classify_from_states_callsign_and_address_block() -> None:
+    from basewatch.context.aircraft_types import address_state, classify, military_callsign
+
+    il76 = classify("15b0a1", callsign="RFF7086", typecode="IL76")
+    assert il76.type_class == "heavy transport" and il76.military and il76.state == "RU"
+    assert il76.operator.startswith("Russian Air Force")
+    tu154 = classify("150001", typecode="T154")
+    assert tu154.heavy and not tu154.military  # heavy by type, not military by anything shown
+    untyped = classify("15b0a1", callsign="RFF7086")
+    assert untyped.type_class == "military" and untyped.state == "RU"
+    assert classify("4ba9c3", callsign="THY123").type_class == "civil"
+    assert classify("4ba9c3", callsign="THY123").state == "TR"
+    assert classify("778123").type_class == "unknown" and classify("778123").state == "SY"
+    assert classify("zz").state == "" and address_state("zz") is None
+    assert military_callsign("RSD001") is not None and military_callsign("SAMBA1") is None
+    assert military_callsign("CNV4421")[0] == "CNV"  # type: ignore[index]
+
+
+def test_classify_real_military_samples() -> None:
+    """The traffic package's US Navy jet and French tanker are military by address/callsign."""
+    from basewatch.context.aircraft_types import classify
+
+    for name, icao, state in (
+        ("aircraft_carrier.json.gz", "ae0455", "US"),
+        ("inflight_refuelling.json.gz", "3b7777", "FR"),
+    ):
+        path = DATA / name
+        if not path.exists():
+            pytest.skip(f"traffic ADS-B sample not present at {path}")
+        states = read_states(path)
+        flight = split_flights(states)[0]
+        assert flight.icao24 == icao
+        c = classify(flight.icao24, callsign=flight.callsign, typecode=flight.typecode)
+        assert c.military and c.type_class == "military" and c.state == state, (name, c)
+
+
+def test_aircraft_db_opensky_layout(tmp_path: Path) -> None:
+    from basewatch.context.aircraft_types import classify, read_aircraft_db
+
+    double = tmp_path / "aircraftDatabase.csv"
+    double.write_text(
+        '"icao24","registration","manufacturericao","model","typecode","operator","owner"\n'
+        '"15b0a1","RA-78830","ILYUSHIN","Il-76MD","IL76","Russian Air Force",""\n'
+        '"4ba9c3","TC-JVA","BOEING","737-8F2","B738","Turkish Airlines",""\n'
+        '"nothex","X","","","","",""\n'
+    )
+    single = tmp_path / "aircraft-database-complete-2024-10.csv"
+    single.write_text(
+        "'icao24','timestamp','model','operator','registration','typecode'\n"
+        "'151da2','2024-10-01','An-124-100','224th Flight Unit','RA-82038','A124'\n"
+    )
+    db = read_aircraft_db(double)
+    assert set(db) == {"15b0a1", "4ba9c3"}
+    assert db["15b0a1"].typecode == "IL76" and db["15b0a1"].registration == "RA-78830"
+    # the database's type wins over the broadcast one; its operator marks it military
+    c = classify("15b0a1", callsign="", typecode="A320", db=db)
+    assert c.type_class == "heavy transport" and c.military and c.registration == "RA-78830"
+    assert read_aircraft_db(single)["151da2"].typecode == "A124"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("hex,model\nabc,IL76\n")
+    with pytest.raises(InputError, match="lacks an icao24 or typecode column"):
+        read_aircraft_db(bad)
+    with pytest.raises(InputError, match="does not exist"):
+        read_aircraft_db(tmp_path / "missing.csv")
+
+
+def test_flight_activity_counts_routine_traffic(
+    scenario: tuple[Path, dict[str, datetime]], tmp_path: Path
+) -> None:
+    from basewatch.tracks import classify_events, flight_activity
+
+    path = _states_without_types(scenario[0], tmp_path)
+    site = _site("khmeimim", *KHMEIMIM)
+    events = airfield_events(split_flights(read_states(path)), [site])
+    typed = classify_events(events)  # no type in the states: only callsigns and addresses
+    assert {e.type_class for e in typed if e.callsign.startswith("RFF")} == {"military"}
+    assert not any(e.heavy for e in typed)
+    db_file = tmp_path / "db.csv"
+    db_file.write_text("icao24,typecode,operator\n15b0a1,IL76,\n151da2,A124,\n15b0b7,IL76,\n")
+    from basewatch.context.aircraft_types import read_aircraft_db
+
+    typed = classify_events(events, read_aircraft_db(db_file))
+    summary = flight_activity(typed, site_id="khmeimim")
+    assert summary["departures"]["heavy transport"] == 2  # IL76_A and IL76_D
+    assert summary["heavy_departures"] == {"IL76": 2}
+    assert summary["departures"]["civil"] == 1  # the SYR A320: counted, not listed
+    assert all(n["callsign"].startswith("RFF") for n in summary["notable"])
+    assert summary["notable_total"] == len(summary["notable"]) == 4
+    assert summary["military_departures"] == {"NE": 2}  # climb-out bearing 45 degrees
+    departure = next(e for e in typed if e.kind == "departure")
+    assert departure.direction == "NE" and 30 < (departure.bearing_deg or 0) < 60
+    record = event_record(departure)
+    assert record["type_class"] == "heavy transport" and record["direction"] == "NE"
+    assert flight_activity(typed, site_id="nowhere")["first_day"] is None
+
+
+def test_tracks_events_says_what_it_skipped(
+    scenario: tuple[Path, dict[str, datetime]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An airport of kind 'other' is not looked at by default: say so and exit 1, not '[]'."""
+    path, _ = scenario
+    registry = tmp_path / "sites.geojson"
+    site = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": list(KHMEIMIM)},
+        "properties": {"id": "latakia-airport", "name": "Latakia", "kind": "other"},
+    }
+    registry.write_text(json.dumps({"type": "FeatureCollection", "features": [site]}))
+    args = ["tracks", "events", "--tracks", str(path), "--sites", str(registry)]
+    with pytest.raises(SystemExit) as info:
+        main([*args, "--format", "json"])
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert "latakia-airport (kind 'other' is not in airbase)" in err and "--kinds" in err
+    main([*args, "--kinds", "airbase,other", "--format", "json"])
+    events = json.loads(capsys.readouterr().out)
+    assert {e["site_id"] for e in events} == {"latakia-airport"} and len(events) == 5
+    main([*args, "--site", "latakia-airport"])
+    table = capsys.readouterr().out
+    assert "heavy transport" in table and "RFF7086" in table
+
+
+def test_report_summarises_flights(
+    scenario: tuple[Path, dict[str, datetime]], tmp_path: Path
+) -> None:
+    """The report lists heavy and military flights and counts the routine ones."""
+    from basewatch.report.html import render_report
+    from basewatch.tracks import classify_events, flight_activity
+
+    site = _site("khmeimim", *KHMEIMIM)
+    events = classify_events(airfield_events(split_flights(read_states(scenario[0])), [site]))
+    activity = flight_activity(events, site_id="khmeimim")
+    ledger = [
+        {
+            "site_id": "khmeimim",
+            "time": f"2024-12-01T{h:02d}:00:00Z",
+            "source": "ADS-B (feed)",
+            "kind": "flight",
+            "claim": f"THY{h} (B738, icao24 4ba9c{h % 10}) departed from khmeimim",
+        }
+        for h in range(20)
+    ] + [
+        {
+            "site_id": "khmeimim",
+            "time": "2024-12-02T06:00:00Z",
+            "source": "ADS-B (feed)",
+            "kind": "flight",
+            "claim": "RFF7086 (IL76, icao24 15b0a1) departed from khmeimim",
+        }
+    ]
+    assessment = {"sites": [{"site_id": "khmeimim", "posture": "present", "flights": activity}]}
+    page = render_report(assessment, evidence=ledger)
+    assert "2 heavy-transport departures</strong> (IL76 2)" in page
+    assert "RFF7090" in page  # a notable departure is listed
+    assert "SYR501" not in page  # the civil A320 is only counted
+    assert "21 flight entries" in page and "THY3 (B738" not in page
+    assert "RFF7086 (IL76, icao24 15b0a1) departed" in page
