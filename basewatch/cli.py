@@ -564,6 +564,12 @@ def _front_options(func: Callable[..., None]) -> Callable[..., None]:
     type=click.Path(path_type=Path),
     help="ADS-B state vectors (CSV/JSON): adds flight activity per day.",
 )
+@click.option(
+    "--aircraft-db",
+    "aircraft_db",
+    type=click.Path(path_type=Path),
+    help="Aircraft database (OpenSky aircraftDatabase.csv layout) classifying the --tracks.",
+)
 @_front_options
 @click.option("--survey", help="Registry for the survey statistics (default: the stored sites).")
 @click.option("--survey-compare", help="Earlier registry to compare the survey with.")
@@ -574,6 +580,7 @@ def report(
     pdf: Path | None,
     site_ids: tuple[str, ...],
     tracks: Path | None,
+    aircraft_db: Path | None,
     fronts: tuple[Path, ...],
     hostile: tuple[str, ...],
     weapons: Path | None,
@@ -595,6 +602,7 @@ def report(
         weapons=weapons,
         survey=survey,
         survey_compare=survey_compare,
+        aircraft_db=aircraft_db,
     )
     click.echo(f"wrote {built.html}")
     if built.pdf is not None:

@@ -209,13 +209,6 @@ def _check_ids(site_ids: list[str], known: set[str], db: str) -> None:
         )
 
 
-def _flights(path: Path, sites: list[Any]) -> dict[str, list[tuple[Any, int]]]:
-    from basewatch import tracks as tr
-
-    events = tr.airfield_events(tr.split_flights(tr.read_states(path)), sites)
-    return {s.id: tr.daily_departures(events, site_id=s.id) for s in sites if s.kind == "airbase"}
-
-
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
     from basewatch.errors import InputError
 

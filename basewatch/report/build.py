@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ def build_report(
     hostile: Sequence[str] = (),
     survey: str | Path | None = None,
     survey_compare: str | Path | None = None,
+    aircraft_db: str | Path | None = None,
 ) -> BuiltReport:
     """Write the HTML report of the store ``db`` to ``out`` (and print it to ``pdf``).
 
@@ -63,6 +64,10 @@ def build_report(
     (default: the bundled one) to each map. The survey statistics are those of the
     store's registry, or of the registry ``survey`` (a file or bundled name), compared with
     the earlier registry ``survey_compare`` when given.
+
+    With ``tracks``, an airbase whose assessment has no ``flights`` member gets one from
+    the tracks (aircraft classified with ``aircraft_db``, OpenSky layout, when given), so the
+    report summarises flights by type class instead of listing them.
     """
     from basewatch.report.html import write_report
     from basewatch.report.pdf import find_chromium, html_to_pdf
@@ -94,7 +99,20 @@ def build_report(
         stats = _survey(all_sites, survey, survey_compare)
     finally:
         store.close()
-    flights = _flights(Path(tracks), sites) if tracks else None
+    flights = None
+    if tracks:
+        from basewatch.context.indicators import flight_context
+
+        flights, flight_ctx = flight_context(tracks, list(sites), aircraft_db=aircraft_db)
+        payload = {
+            **payload,
+            "sites": [
+                {**s, "flights": flight_ctx[s["site_id"]]["flights"]}
+                if isinstance(s, dict) and "flights" not in s and s.get("site_id") in flight_ctx
+                else s
+                for s in payload.get("sites", [])
+            ],
+        }
     html = write_report(
         payload,
         Path(out),
@@ -141,18 +159,6 @@ def _select(
         s for s in payload.get("sites", []) if isinstance(s, dict) and s.get("site_id") in wanted
     ]
     return {**payload, "sites": kept}, [s for s in sites if s.id in wanted]
-
-
-def _flights(path: Path, sites: list[Any]) -> dict[str, list[tuple[date, int]]]:
-    """Heavy-transport departures per day at each watched airbase, from ADS-B states."""
-    from basewatch import tracks as tr
-
-    events = tr.airfield_events(tr.split_flights(tr.read_states(path)), sites)
-    return {
-        s.id: [(d, int(n)) for d, n in tr.daily_departures(events, site_id=s.id)]
-        for s in sites
-        if s.kind == "airbase"
-    }
 
 
 def _site_maps(
