@@ -226,7 +226,8 @@ def _km(where: str, key: str, value: Any) -> float:
 def load_front(path: str | Path, *, hostile: Sequence[str] | None = None) -> Front:
     """Read control areas / front lines from a GeoJSON file.
 
-    Polygons count when their ``controller`` is in ``hostile`` (all polygons when
+    Polygons count when their ``controller`` (or ``actor``, as in the control areas of
+    :mod:`basewatch.context.corridor`) is in ``hostile`` (all polygons when
     ``hostile`` is None or empty); lines always count. The front's date is the
     collection's ``date`` property, else the latest feature ``date``. Raises
     :class:`InputError` naming the file and feature for invalid or empty input.
@@ -315,7 +316,7 @@ def _front_feature(file: Path, index: int, feature: Any) -> FrontFeature:
         raise InputError(f"{where} has properties that are not an object; give {{...}} or null")
     return FrontFeature(
         geometry=geom,
-        controller=str(props.get("controller") or ""),
+        controller=str(props.get("controller") or props.get("actor") or ""),
         date=str(props.get("date") or ""),
         index=index,
     )

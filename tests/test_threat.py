@@ -244,3 +244,16 @@ def test_cli_exposure_formats(tmp_path: Path, capsys: pytest.CaptureFixture[str]
             ]
         )
     assert "entry 0 (Grad) has no max_range_km" in capsys.readouterr().err
+
+
+def test_control_areas_with_actor_read_as_fronts(tmp_path: Path) -> None:
+    """The corridor's control areas (``actor``) work as fronts: --hostile picks by actor."""
+    friendly = _area(_east_area(*KHMEIMIM, 3.0), "SY-GOV", "2024-12-01")
+    hostile = _area(_east_area(*KHMEIMIM, 15.0), "HTS", "2024-12-01")
+    for feature in (friendly, hostile):
+        feature["properties"]["actor"] = feature["properties"].pop("controller")
+    path = _write_front(tmp_path / "areas.geojson", [friendly, hostile])
+    front = load_front(path, hostile=["HTS"])
+    assert [f.controller for f in front.features] == ["HTS"]
+    far = exposure([_site("k", *KHMEIMIM)], front, load_weapons())[0]
+    assert far.distance_km == pytest.approx(15.0, rel=0.01) and far.controller == "HTS"
