@@ -274,7 +274,9 @@ def test_vendored_leaflet_is_served(client: TestClient) -> None:
 def test_site_page_reuses_report_charts(client: TestClient) -> None:
     page = client.get("/sites/tartus")
     assert page.status_code == 200
-    assert page.text.count("<svg") >= 1 and "<path" in page.text
+    assert page.text.count('<div class="bwchart"') >= 1  # the report's chart, same code
+    assert '<script src="/static/uplot/uPlot.iife.min.js">' in page.text  # served, not inlined
+    assert 'href="/sites/tartus/zones/piers"' in page.text  # the zone's timeline
     assert 'href="/"' in page.text and "Simulated imagery" in page.text
     assert "Khmeimim" not in page.text.split("<main>")[1]  # only this site
     assert client.get("/sites/atlantis").status_code == 404
@@ -368,11 +370,12 @@ def test_report_of_the_scenario_store(db_file: Path, tmp_path: Path) -> None:
     built = build_report(out=tmp_path / "report.html", db=f"sqlite:///{db_file}")
     page = built.html.read_text(encoding="utf-8")
     assert set(built.sites) == SITES
-    pictures = page.count('<img src="data:image/png;base64,') + page.count("<svg")
-    assert pictures >= 6
+    pictures = page.count('<img src="data:image/png;base64,')
+    assert pictures >= 6 and page.count('<div class="bwchart"') >= 4
     assert page.count("<figcaption>before: ") >= 1 and page.count("<figcaption>after: ") >= 1
     assert 'src="http' not in page and "<script src" not in page  # opens offline
-    assert "<link" not in page and page.count("L.imageOverlay(") == 2  # Leaflet inlined
+    assert "<link" not in page and "L.imageOverlay(" in page  # Leaflet and bwmap.js inlined
+    assert page.count("bwSiteMap(document.getElementById(") == 4  # site + region, per site
     maps = re.findall(r'<script type="application/json" id="map-data-[^"]*">(.*?)</script>', page)
     assert len(maps) == 2
     for data in maps:
@@ -439,3 +442,59 @@ def test_map_overlay_routes(client: TestClient) -> None:
     assert south == pytest.approx(ps, abs=1e-4) and north == pytest.approx(pn, abs=1e-4)
     png = client.get(meta["png"])
     assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+
+
+# ----------------------------------------------------------------------------- pages for people
+
+
+def test_browser_gets_an_html_404_with_a_link_home(client: TestClient) -> None:
+    html = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    for path in ("/sites/nowhere", "/sites/tartus/zones/nowhere", "/no/such/page"):
+        page = client.get(path, headers=html)
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+        assert "<a href='/' id='home'>" in page.text and "Not found" in page.text
+        assert "&lt;" not in path and path in page.text
+    assert "nowhere" in client.get("/sites/nowhere", headers=html).text
+    assert "known sites: khmeimim, tartus" in client.get("/sites/nowhere", headers=html).text
+    # the API keeps JSON, even for a browser
+    api = client.get("/api/sites/nowhere", headers=html)
+    assert api.status_code == 404 and "nowhere" in api.json()["detail"]
+    assert client.get("/sites/nowhere").json()["detail"].startswith("no site 'nowhere'")
+    evil = client.get("/sites/%3Cscript%3Ealert(1)%3C%2Fscript%3E", headers=html)
+    assert evil.status_code == 404 and "<script>" not in evil.text
+
+
+def test_zone_timeline_lists_every_observation(client: TestClient) -> None:
+    stored = client.get("/api/sites/tartus/observations", params={"zone": "piers"}).json()
+    page = client.get("/sites/tartus/zones/piers", params={"date": "2024-12-03"})
+    assert page.status_code == 200
+    rows = re.findall(r'<tr class="obs[^"]*" data-index="(\d+)" data-date="([^"]+)"', page.text)
+    assert len(rows) == len(stored) and [d for _, d in rows] == sorted(
+        o["time"][:10] for o in stored
+    )
+    state = json.loads(
+        re.search(r'id="timeline-data">(.*?)</script>', page.text, re.DOTALL).group(1)  # type: ignore[union-attr]
+    )
+    current = state["observations"][state["selected"]]
+    assert current["date"] == "2024-12-03"  # the deep link's date
+    assert current["png"] == f"/api/sites/tartus/zones/piers/chips/{current['scene_id']}.png"
+    assert client.get(current["png"]).headers["content-type"] == "image/png"
+    # count and boxes from the store; judgement from the assessment
+    by_scene = {(o["scene_id"], o["sensor"]): o for o in stored}
+    for row in state["observations"]:
+        obs = by_scene[(row["scene_id"], row["sensor"])]
+        assert row["n_detections"] == obs["n_detections"]
+        if obs["value"] is not None:
+            assert row["count_text"] == f"{obs['value']:g}"
+    # side by side: only the same sensor; a date without an observation says so
+    both = client.get(
+        "/sites/tartus/zones/piers", params={"date": "2024-11-29", "compare": "2024-12-03"}
+    )
+    state = json.loads(
+        re.search(r'id="timeline-data">(.*?)</script>', both.text, re.DOTALL).group(1)
+    )  # type: ignore[union-attr]
+    a, b = (state["observations"][state[k]] for k in ("selected", "compared"))
+    assert a["sensor"] == b["sensor"] and b["date"] == "2024-12-03"
+    assert "no observation on 2024-11-29; the nearest is" in both.text
+    bad = client.get("/sites/tartus/zones/piers", params={"sensor": "landsat"})
+    assert bad.status_code == 200 and "sensor &#39;landsat&#39; has no observation" in bad.text

@@ -230,8 +230,8 @@ def _before_after(
 ) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """Site -> zone -> two pictures of the same sensor around the zone's latest change.
 
-    The pictures are chosen among the zone's observations in the assessment (clear,
-    conclusive, with a value) by :func:`_pick_pair`; each caption gives the sensor, the
+    The pictures are chosen among the zone's observations in the assessment (at least
+    :data:`CHIP_MIN_CLEAR` clear, with a value) by :func:`_pick_pair`; each caption gives the sensor, the
     time, the count *as the assessment has it* and the detector with its version, and the
     boxes drawn are that stored observation's detections (the ones counted). Without a
     change they are the first and the latest clear image of the best-observed sensor.
@@ -266,7 +266,7 @@ def _before_after(
                 clear = o.get("clear_fraction")
                 if moment is None or not isinstance(clear, int | float) or clear < CHIP_MIN_CLEAR:
                     continue
-                if o.get("conclusive") is False or o.get("scene_id") not in scenes:
+                if o.get("scene_id") not in scenes:
                     continue
                 candidates.append({**o, "_time": moment})
             chosen, note = _pick_pair(candidates, raw.get("changes") or [])

@@ -28,7 +28,14 @@ from basewatch.errors import InputError
 if TYPE_CHECKING:
     from basewatch.sites import Site
 
-__all__ = ["POSTURES", "is_simulated", "render_overview", "render_report", "write_report"]
+__all__ = [
+    "POSTURES",
+    "is_simulated",
+    "render_overview",
+    "render_report",
+    "render_timeline",
+    "write_report",
+]
 
 POSTURES = ("present", "reduced", "withdrawing", "withdrawn", "reinforcing", "unknown")
 """Site postures known to the report; others are shown as given with a neutral badge."""
@@ -198,7 +205,8 @@ def render_overview(
     ``map_data`` (a GeoJSON FeatureCollection of site points and zone polygons whose
     properties carry ``role``, ``id``, ``name``, ``posture`` and ``href``) adds a Leaflet
     map, loaded from ``static_url`` (the vendored copy served by ``basewatch serve``),
-    without any basemap tiles.
+    without any tiles: sites coloured by posture with a legend, over the shipped regional
+    context layer (land, borders, places; :mod:`basewatch.report.basemap`).
     """
     rows = [
         {
@@ -217,10 +225,165 @@ def render_overview(
             sites=rows,
             generated=_format_time(generated),
             simulated=simulated,
-            map_data=map_data if map_data and map_data.get("features") else None,
+            map_data=_with_context(map_data),
             static_url=static_url,
         )
     )
+
+
+def render_timeline(
+    site: Site,
+    zone_id: str,
+    observations: Sequence[Any],
+    *,
+    assessed_zone: Mapping[str, Any] | None = None,
+    chip_url: Any = None,
+    date: str | None = None,
+    sensor: str | None = None,
+    compare: str | None = None,
+    simulated: bool = False,
+    static_url: str = "/static",
+) -> str:
+    """The dashboard's zone timeline: every stored observation of one zone, one at a time.
+
+    ``observations`` are the zone's stored :class:`~basewatch.observe.Observation` records
+    (any order); ``assessed_zone`` the zone's entry in the latest assessment, whose
+    per-observation judgement (expected level, usual range, p-value, significance) is shown
+    beside each count, matched by scene, sensor and detector. ``chip_url(obs)`` gives the
+    URL of an observation's chip PNG (boxes: its detections). ``date`` (``YYYY-MM-DD`` or an
+    ISO time) selects the first observation of that day, ``sensor`` restricts the stepping
+    to one sensor and ``compare`` (a date) shows a second observation of the same sensor
+    beside it; a date without an observation selects the nearest one and says so.
+    """
+    judged: dict[tuple[str, str, str], Mapping[str, Any]] = {}
+    for raw in _as_list((assessed_zone or {}).get("observations")):
+        if isinstance(raw, Mapping):
+            key = (str(raw.get("scene_id")), str(raw.get("sensor")), str(raw.get("detector")))
+            judged[key] = raw
+    metric = str((assessed_zone or {}).get("metric") or "")
+    rows = []
+    for obs in sorted(observations, key=lambda o: (o.time, o.sensor, o.scene_id)):
+        metric = metric or obs.metric
+        raw = judged.get((obs.scene_id, obs.sensor, obs.detector), {})
+        rows.append(
+            {
+                "scene_id": obs.scene_id,
+                "iso": f"{obs.time.astimezone(UTC):%Y-%m-%dT%H:%M}",
+                "date": f"{obs.time.astimezone(UTC):%Y-%m-%d}",
+                "when": _format_time(obs.time),
+                "sensor": obs.sensor,
+                "clear_text": _format_fraction(obs.clear_fraction),
+                "count_text": _count_text(obs.value) if obs.value is not None else "no count",
+                "n_detections": len(obs.detections),
+                "detector_text": f"{obs.detector} {obs.detector_version}".strip(),
+                "judgement": _observation_judgement(obs, raw),
+                "significant": bool(raw.get("significant")),
+                "png": chip_url(obs) if chip_url else "",
+            }
+        )
+    notice = ""
+    selected = 0
+    sensors = sorted({r["sensor"] for r in rows})
+    if sensor and sensor not in sensors:
+        notice = f"sensor {sensor!r} has no observation of this zone; sensors: {', '.join(sensors)}"
+        sensor = None
+    pool = [i for i, r in enumerate(rows) if not sensor or r["sensor"] == sensor]
+    if rows and date:
+        selected, missing = _nearest(rows, pool, date)
+        if missing:
+            notice = missing
+    elif pool:
+        selected = pool[-1]
+    compared = None
+    if rows and compare:
+        same = [i for i, r in enumerate(rows) if r["sensor"] == rows[selected]["sensor"]]
+        compared, missing = _nearest(rows, same, compare)
+        if missing:
+            notice = (notice + " " if notice else "") + missing
+        if compared == selected:
+            compared = None
+    metric_label = (metric or "count").replace("_", " ")
+    return (
+        _environment()
+        .get_template("timeline.html.j2")
+        .render(
+            title=f"basewatch: {site.name or site.id} / {zone_id}",
+            site_name=site.name or site.id,
+            site_url=f"/sites/{_quote(site.id)}",
+            zone_id=zone_id,
+            zone_name=next((z.name for z in site.zones if z.id == zone_id), ""),
+            metric_label=metric_label,
+            observations=rows,
+            sensors=sensors,
+            sensor=sensor or "",
+            selected=selected,
+            compared=compared,
+            notice=notice,
+            simulated=simulated,
+            static_url=static_url,
+            state={
+                "zone_id": zone_id,
+                "observations": rows,
+                "selected": selected,
+                "compared": compared,
+                "sensor": sensor or "",
+            },
+        )
+    )
+
+
+def _quote(text: str) -> str:
+    """``text`` quoted for one URL path segment."""
+    from urllib.parse import quote
+
+    return quote(text, safe="")
+
+
+def _observation_judgement(obs: Any, raw: Mapping[str, Any]) -> str:
+    """What the assessment said of one observation (from its fields), or why there is none."""
+    if obs.value is None:
+        return "no count: " + (", ".join(obs.flags) or "not observed")
+    if not raw:
+        return "not in the latest assessment"
+    parts = []
+    if raw.get("expected") is not None:
+        parts.append(f"expected {_count_text(raw.get('expected'))}")
+    usual = _range(raw.get("usual"))
+    if usual is not None:
+        parts.append(f"usual {_count_text(usual[0])}–{_count_text(usual[1])}")
+    if raw.get("p_value") is not None:
+        parts.append(_p_text(raw.get("p_value")))
+    verdict = "significant" if raw.get("significant") else str(raw.get("reason") or "")
+    if raw.get("conclusive") is False:
+        verdict = "not conclusive" + (f" ({raw.get('reason')})" if raw.get("reason") else "")
+    return "; ".join([p for p in [verdict, ", ".join(parts)] if p])
+
+
+def _nearest(rows: list[dict[str, Any]], pool: list[int], when: str) -> tuple[int, str]:
+    """Index in ``pool`` of the first observation on ``when``'s day (or at that minute), else
+    the nearest one, with a notice saying so ('' when found)."""
+    moment = _parse_time(when)
+    if moment is None:
+        return (pool[-1] if pool else 0), f"date {when!r} is not a date (YYYY-MM-DD); latest shown"
+    if not pool:
+        return 0, ""
+    exact = [i for i in pool if rows[i]["iso"] == f"{moment:%Y-%m-%dT%H:%M}"]
+    same_day = [i for i in pool if rows[i]["date"] == f"{moment:%Y-%m-%d}"]
+    if exact or same_day:
+        return (exact or same_day)[0], ""
+    best = min(pool, key=lambda i: abs((_parse_time(rows[i]["iso"]) or moment) - moment))
+    return best, f"no observation on {moment:%Y-%m-%d}; the nearest is {rows[best]['when']}"
+
+
+def _with_context(map_data: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The overview map's data with the regional context layer around its features."""
+    if not map_data or not map_data.get("features"):
+        return None
+    if "context" in map_data:
+        return dict(map_data)
+    from basewatch.report.maps import context_layer
+
+    return {**map_data, "context": context_layer(list(map_data["features"]))}
 
 
 def write_report(

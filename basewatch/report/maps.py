@@ -175,7 +175,7 @@ def context_layer(features: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The regional context (land, coastline, borders, main places) around ``features``.
 
     A FeatureCollection of :func:`basewatch.report.basemap.context_features` over the box
-    around every feature (site, zones, fronts' distance lines, range rings), with the
+    around every feature (site, zones, fronts, distance lines, range rings), with the
     ``attribution`` of the shipped data.
     """
     from shapely.geometry import shape
@@ -185,7 +185,7 @@ def context_layer(features: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     shapes = []
     for feature in features:
         role = (feature.get("properties") or {}).get("role")
-        if role in {"site", "zone", "distance", "ring"} and feature.get("geometry"):
+        if role in {"site", "zone", "distance", "ring", "front"} and feature.get("geometry"):
             shapes.append(shape(feature["geometry"]))
     if not shapes:
         return {"type": "FeatureCollection", "features": [], "attribution": ATTRIBUTION}

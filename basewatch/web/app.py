@@ -385,6 +385,7 @@ def create_app(
     )
     _add_api_routes(app, ctx)
     _add_page_routes(app, ctx, simulated=simulated)
+    _add_error_pages(app)
     return app
 
 
@@ -584,6 +585,43 @@ def _add_page_routes(app: FastAPI, ctx: _Context, *, simulated: bool) -> None:
         )
         return HTMLResponse(page)
 
+    @app.get(
+        "/sites/{site_id}/zones/{zone_id}", response_class=HTMLResponse, include_in_schema=False
+    )
+    def zone_timeline(
+        site_id: str,
+        zone_id: str,
+        date: str | None = Query(default=None, description="YYYY-MM-DD: the observation shown."),
+        sensor: str | None = Query(default=None, description="Step through this sensor only."),
+        compare: str | None = Query(default=None, description="YYYY-MM-DD shown beside it."),
+    ) -> HTMLResponse:
+        from basewatch.report.html import render_timeline
+
+        site = ctx.site(site_id)
+        if zone_id not in {z.id for z in site.zones}:
+            known = ", ".join(z.id for z in site.zones) or "none"
+            raise HTTPException(
+                status_code=404, detail=f"site {site_id!r} has no zone {zone_id!r}; zones: {known}"
+            )
+        entry = ctx.assessed().get(site_id) or {}
+        zones = [z for z in entry.get("zones", []) if isinstance(z, dict)]
+        assessed_zone = next((z for z in zones if z.get("zone_id") == zone_id), None)
+        base = f"/api/sites/{quote(site_id, safe='')}/zones/{quote(zone_id, safe='')}/chips/"
+        payload = ctx.store.latest_assessment() or {}
+        return HTMLResponse(
+            render_timeline(
+                site,
+                zone_id,
+                ctx.store.observations(site_id=site_id, zone_id=zone_id),
+                assessed_zone=assessed_zone,
+                chip_url=lambda obs: base + quote(obs.scene_id, safe="") + ".png",
+                date=date,
+                sensor=sensor,
+                compare=compare,
+                simulated=simulated or is_simulated(payload),
+            )
+        )
+
     @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
     def docs() -> HTMLResponse:
         return HTMLResponse(_docs_page(app.openapi()))
@@ -591,6 +629,48 @@ def _add_page_routes(app: FastAPI, ctx: _Context, *, simulated: bool) -> None:
     @app.get("/static/{path:path}", include_in_schema=False)
     def static(path: str) -> FileResponse:
         return FileResponse(_static_file(path))
+
+
+API_PREFIXES = ("/api/", "/openapi.json", "/static/")
+"""Paths whose errors stay JSON whoever asks (the API, its schema, static files)."""
+
+
+def _add_error_pages(app: FastAPI) -> None:
+    """A browser asking for a page that does not exist gets an HTML 404 with a link home.
+
+    Pages (not the API, its schema or static files) answer requests that accept
+    ``text/html`` with an HTML page naming what was not found; the API keeps FastAPI's
+    JSON ``{"detail": ...}`` errors.
+    """
+    from fastapi.exception_handlers import http_exception_handler
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.requests import Request
+
+    @app.exception_handler(StarletteHTTPException)
+    async def html_errors(request: Request, exc: StarletteHTTPException) -> Response:
+        path = request.url.path
+        wants_html = "text/html" in request.headers.get("accept", "")
+        if exc.status_code == 404 and wants_html and not path.startswith(API_PREFIXES):
+            return HTMLResponse(_not_found_page(path, str(exc.detail)), status_code=404)
+        return await http_exception_handler(request, exc)
+
+
+def _not_found_page(path: str, detail: str) -> str:
+    """The HTML 404 page: what was asked, why it is not here, and a link home."""
+    if detail in {"Not Found", ""}:
+        detail = "there is no page at this address"
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        "<title>Not found · basewatch</title>"
+        "<style>body{font:15px/1.5 system-ui,sans-serif;max-width:50rem;margin:3rem auto;"
+        "padding:0 1.5rem;color:#1d2327}h1{font-size:1.6rem}code{background:#f4f6f8;"
+        "padding:0 .3rem}</style></head><body>"
+        "<h1>Not found</h1>"
+        f"<p><code>{escape(path)}</code>: {escape(detail)}.</p>"
+        "<p><a href='/' id='home'>← all watched sites</a> · <a href='/docs'>API</a></p>"
+        "</body></html>"
+    )
 
 
 def _site_map(ctx: _Context, site: Site, posture: str) -> dict[str, Any]:

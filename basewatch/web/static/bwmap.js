@@ -189,7 +189,14 @@
         return L.circleMarker(latlng, {radius: 10, color: "#1d2327", weight: 1.5,
                                        fillColor: colour, fillOpacity: 0.95});
       },
-      style: function () { return {color: "#1f5fa8", weight: 2, fillOpacity: 0.25}; },
+      style: function (f) {
+        if (f.properties.role === "site") {
+          return {color: "#1d2327", weight: 1.5,
+                  fillColor: POSTURE_COLOURS[f.properties.posture] || POSTURE_COLOURS.unknown,
+                  fillOpacity: 0.95};
+        }
+        return {color: "#1f5fa8", weight: 2, fillOpacity: 0.25};
+      },
       onEachFeature: function (feature, item) {
         var p = feature.properties, box = document.createElement("div");
         var link = document.createElement("a");
