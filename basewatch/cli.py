@@ -1443,17 +1443,30 @@ def train_aircraft(
 def evidence_extract(
     files: tuple[Path, ...], registry: str, fmt: str, add: bool, db: str, grade: str
 ) -> None:
-    """Read articles and posts (text, Markdown, HTML); list one entry per claim about a site."""
+    """Read articles and posts (text, Markdown, HTML); list one entry per claim about a site.
+
+    A text without a date of its own gives its claims with a warning (exit 0); unreadable
+    files are reported (exit 1), and so is finding no claim at all.
+    """
     from basewatch.errors import InputError
     from basewatch.sites import load_registry
-    from basewatch.textev import extract_files, ledger_entries
+    from basewatch.textev import extract_files, ledger_entries, undated
 
     sites = load_registry(registry)
     result = extract_files(files, sites)
     for problem in result.problems:
         click.echo(f"basewatch: {problem.message}", err=True)
+    for warning in result.warnings:
+        click.echo(f"basewatch: warning: {warning.message}", err=True)
     stored = 0
     if add and result.claims:
+        left_out = undated(result.claims)
+        if left_out:
+            click.echo(
+                f"basewatch: warning: {_n(len(left_out), 'claim')} without any date "
+                "(no event date and no publication date) not filed in the ledger",
+                err=True,
+            )
         from basewatch.evidence import add_entries
         from basewatch.store import open_store
 
@@ -1468,9 +1481,13 @@ def evidence_extract(
         for c in result.claims:
             counts = ", ".join(f"{q.count} {q.what}" for q in c.quantities) or "-"
             event = c.event_date.isoformat() if c.event_date else "-"
-            click.echo(
-                f"{c.site_id:<10} {c.published.isoformat()} {event:<10} {c.kind:<8} {counts}"
+            published = c.published.isoformat() if c.published else "unknown   "
+            estimate = (
+                f" (event estimated {c.event_date_estimate.isoformat()})"
+                if c.event_date_estimate
+                else ""
             )
+            click.echo(f"{c.site_id:<10} {published} {event:<10} {c.kind:<8} {counts}{estimate}")
             click.echo(f"    {c.claim}" + (f" <{c.source_url}>" if c.source_url else ""))
     read = len(files) - len(result.problems)
     click.echo(
@@ -1480,6 +1497,12 @@ def evidence_extract(
     )
     if result.problems:
         raise InputError(f"{len(result.problems)} of {len(files)} files could not be read (above)")
+    if not result.claims:
+        raise InputError(
+            f"no claims about the sites of {registry} in {_n(len(files), 'file')}: no sentence "
+            "names a site by its name or an alias (add aliases to the registry) and says "
+            "something about it"
+        )
 
 
 # ------------------------------------------------------------------ train ships (Sentinel-2)

@@ -2,12 +2,18 @@
 
 Analysts copy claims from news articles, OSINT posts and official statements into the
 evidence ledger by hand. This module does it by rules (no model): it reads plain text,
-Markdown or HTML, finds the text's own date (a ``date 2023-11-12`` header, HTML metadata,
-a dateline such as ``MOSCOW, Dec 10 (Reuters) -`` or a by-line date), splits the body into
-sentences (and embedded posts, each with its own date), keeps the sentences that name a
-watched site (by its name or one of its ``aliases``) and say something about it, and
-resolves in each the day it is about ("probably on the 9th", "(7 Nov 2023)", "on Tuesday")
-and the numbers of things in it ("4x vessels (2x corvette | 1x landing ship)", "3 Il-76").
+Markdown or HTML, finds the text's own metadata anywhere in its first lines (a ``date
+2023-11-12`` header, also inline before the first sentence, ``Original url:`` lines,
+by-lines, HTML metadata, a dateline such as ``TARTUS, Syria, Dec 5 (Reuters) -``), splits
+the body into sections (a heading such as "🇷🇺 Khmeimim Air Base" gives its site to the
+lines below it), sentences and embedded posts (each with its own date), keeps the
+sentences that name a watched site (by its name or one of its ``aliases``) and say
+something about it, and resolves in each the day it states ("imagery from 3 December",
+"on Tuesday") apart from the day it only estimates ("likely on 2 December", "probably on
+the 9th"), and the numbers of things in it ("4x vessels (2x corvette | 1x landing ship)",
+"only 5 aircraft visible"). A text without a date of its own still gives its claims, with
+an unknown publication date and a warning. The source URL comes only from the text's own
+metadata, never from a link quoted in it.
 
 Date expressions are found by pattern and parsed by ``dateparser`` against the text's date.
 Background sentences (history, or no observation, number, date or quote) are not filed.
@@ -26,6 +32,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from basewatch.errors import InputError
+from basewatch.evidence import KINDS as EVIDENCE_KINDS
 from basewatch.evidence import EvidenceEntry, parse_grade
 from basewatch.sites import Registry
 
@@ -43,12 +50,15 @@ __all__ = [
     "parse_document",
     "published_date",
     "resolve_event_date",
+    "resolve_event_dates",
     "site_matcher",
     "split_sentences",
+    "undated",
 ]
 
 KINDS = ("article", "post", "official")
 """Kinds of text claims (a subset of :data:`basewatch.evidence.KINDS`)."""
+assert set(KINDS) <= set(EVIDENCE_KINDS)
 
 # ----------------------------------------------------------------------------- vocabulary
 
@@ -85,6 +95,8 @@ _WORD_NUMBERS = {
     "fifty": 50,
     "a dozen": 12,
     "a pair of": 2,
+    "a couple of": 2,
+    "a single": 1,
 }
 _FULL_DATE = (
     rf"\b\d{{4}}-\d{{2}}-\d{{2}}\b"
@@ -117,6 +129,7 @@ _OBJECTS = {
     "vehicle", "truck", "lorry", "tank", "apc", "ifv", "system", "battery", "howitzer",
     "container", "convoy", "flight", "sortie", "hangar", "shelter", "tent", "troop",
     "soldier", "personnel", "crane", "barge", "trawler", "ferry", "airframe", "gunship",
+    "dock", "escort", "interceptor", "craft",
 }  # fmt: skip
 """Head nouns (singular) that make ``<number> <noun>`` a quantity."""
 _DESIGNATOR = re.compile(r"^(?:[A-Z][A-Za-z]{0,3}-\d{1,3}[A-Z0-9]*|[A-Z]{1,3}\d{2,3}[A-Z]?)s?$")
@@ -188,6 +201,51 @@ _DATELINE = re.compile(
     r"\s*(?:\((?P<agency>[A-Za-z .]{2,30})\))?\s*[-–—]+\s+"
 )
 _ATTRIBUTION = re.compile(r"^\s*(?:[-–—]{1,2}|&mdash;|~)\s*(?P<rest>\S.*)$")
+_HEDGE = re.compile(
+    r"\b(?:likely|probably|possibly|presumably|apparently|reportedly|perhaps|maybe|"
+    r"around|about|approximately|roughly|circa|some ?time|believed|thought|estimated|"
+    r"expected|may have|might have|could have|seems?|appears?)\b"
+    r"(?:\W+(?:on|in|the|of|or|at|by|to|have|has|been|be|left|sailed|departed|occurred|"
+    r"happened|taken|some|time|sometime|around|about)){0,4}\W*$",
+    re.IGNORECASE,
+)
+"""A hedge just before a date ("likely on", "probably sometime around", "on or about")."""
+_HEDGE_AFTER = re.compile(r"^\W*(?:or so|give or take|at the latest|at the earliest)\b", re.I)
+_CLAUSE_END = re.compile(r"[,;:()\[\]—–]|\.\s")
+_INLINE_DATE = re.compile(
+    rf"^\s*(?:date|published|posted|updated)(?:\s+on)?\s*[:=]?\s*(?P<date>{_FULL_DATE})"
+    r"(?:[\sT]+\d{1,2}:\d{2}(?::\d{2})?(?:\s*(?:[AP]M|Z|UTC|GMT)(?:[+-]\d{1,2})?)?)?"
+    r"[\s,;|·.–—-]*(?P<rest>.*)$",
+    re.IGNORECASE,
+)
+"""A date line, possibly with the first sentence after it: ``date 2024-12-05 The navy...``."""
+_BYLINE = re.compile(
+    r"^\s*(?i:(?P<thread>(?:a\s+|🧵\s*)?thread\s+)?by)\s+"
+    r"(?P<who>@\w{1,30}|(?!(?:The|A|An|On|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|"
+    r"Sunday|January|February|March|April|May|June|July|August|September|October|November|"
+    r"December)\b)[A-Z][\w.'’-]*(?:\s+(?:[A-Z][\w.'’-]*|de|van|von|al-\w+)){0,3})"
+    r"(?P<tail>.*)$"
+)
+"""A by-line: ``By Jane Example``, ``Thread by @spotter · Dec 6, 2024``."""
+_BYLINE_TAIL = re.compile(
+    rf"^\s*(?:[,·|•—–-]\s*|\s)?(?:(?:on\s+)?(?:{_FULL_DATE}).*|\d{{1,2}}:\d{{2}}.*|"
+    r"(?:and|in|for|at)\s+[A-Z@][\w@ .'-]*|\([^)]*\)|(?:@\w+)?)\s*$",
+    re.IGNORECASE,
+)
+_URL_LINE = re.compile(
+    r"^\s*(?:original|source|canonical)?[ _-]?(?:url|link)\s*[:=]\s*<?(https?://[^\s>]+)>?\s*$",
+    re.IGNORECASE,
+)
+_PERMALINK = re.compile(
+    r"https?://(?:www\.|mobile\.)?(?:(?:x|twitter)\.com/\w+/status/\d+|t\.me/\w+/\d+|"
+    r"bsky\.app/profile/[^/\s]+/post/\w+|(?:facebook|instagram|threads)\.(?:com|net)/\S+/"
+    r"(?:posts?|p)/\S+|vk\.com/wall[-\d_]+|\S*mastodon\S*/@\w+/\d+)\S*",
+    re.IGNORECASE,
+)
+"""Links that are a post's own address (a status, a channel message), not a shortened link."""
+_THREAD_MARK = re.compile(r"^\s*\d{1,2}\s?/\s?(?:\d{1,2})?(?=\s)\s*")
+"""A thread counter at the start of a line ("1/", "2/7")."""
+_TERMINAL = (".", "!", "?", ":", ";", ",", '"', "”", "’", "'", ")")
 
 
 # ----------------------------------------------------------------------------- results
@@ -211,10 +269,12 @@ class TextClaim:
     """Site the claim names."""
     claim: str
     """The sentence or post as written (whitespace normalised)."""
-    published: date
-    """The text's own date (or the embedded post's)."""
+    published: date | None
+    """The text's own date (or the embedded post's); None when the text gives none."""
     event_date: date | None
-    """The day the claim is about when the text says so; None otherwise."""
+    """The day of the observation or event the claim states (the picture's day: "imagery
+    from 3 December"); for a post that states no day, the post's date; when the text only
+    hedges a day, that day; None otherwise."""
     quantities: tuple[Quantity, ...]
     """Numbers of things in the claim."""
     source_url: str
@@ -225,14 +285,20 @@ class TextClaim:
     """``article``, ``post`` or ``official``."""
     file: str = ""
     """The file it was read from."""
+    event_date_estimate: date | None = None
+    """The day the text estimates for the event with a hedge ("likely on 2 December",
+    "probably on the 9th", "around 1 Dec"); None when it hedges none."""
 
     def record(self) -> dict[str, Any]:
         """JSON-ready dict (dates ISO, quantities as ``{"count", "what"}``)."""
         return {
             "site_id": self.site_id,
             "claim": self.claim,
-            "published": self.published.isoformat(),
+            "published": self.published.isoformat() if self.published else None,
             "event_date": self.event_date.isoformat() if self.event_date else None,
+            "event_date_estimate": (
+                self.event_date_estimate.isoformat() if self.event_date_estimate else None
+            ),
             "quantities": [{"count": q.count, "what": q.what} for q in self.quantities],
             "source_url": self.source_url,
             "source": self.source,
@@ -253,12 +319,14 @@ class FileProblem:
 
 @dataclass(frozen=True, kw_only=True)
 class Extraction:
-    """Claims from several files, and the files that could not be read."""
+    """Claims from several files, the files that could not be read, and warnings."""
 
     claims: tuple[TextClaim, ...]
     """All claims, file by file, in text order."""
     problems: tuple[FileProblem, ...]
     """One entry per unreadable file."""
+    warnings: tuple[FileProblem, ...] = ()
+    """Files read with a caveat (no publication date found): their claims are kept."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -271,6 +339,8 @@ class Block:
     """An embedded post (blockquote) rather than the text's own words."""
     heading: bool = False
     """A title or heading (not filed)."""
+    label: bool = False
+    """A short section label line in plain text ("🇷🇺 Khmeimim Air Base")."""
     author: str = ""
     """The embedded post's author (handle) when given."""
     date_text: str = ""
@@ -529,7 +599,9 @@ def _post_block(lines: Sequence[str], links: Sequence[str]) -> Block:
             author = handle.group(0) if handle else rest.split(",")[0].split("(")[0].strip()
             when = re.search(_FULL_DATE, rest, re.IGNORECASE)
             date_text = when.group(0) if when else ""
-    url = next((u for u in links if "/status/" in u), links[0] if links else "")
+    # the post's own address only (a status or channel message), never a shortened or
+    # quoted link inside it
+    url = next((u for u in links if _PERMALINK.fullmatch(u.rstrip(".,;"))), "")
     return Block(text=" ".join(lines), post=True, author=author, date_text=date_text, url=url)
 
 
@@ -583,6 +655,12 @@ def _parse_plain(text: str) -> Document:
         if original:  # saved pages often end with their address
             meta.setdefault("url", original.group(1))
             continue
+        marker = _THREAD_MARK.match(stripped)
+        if marker and not stripped.startswith(">"):
+            meta.setdefault("thread", "yes")
+            stripped = stripped[marker.end() :]
+            if not stripped:
+                continue
         if stripped.startswith(">"):
             flush_para()
             quote.append(stripped.lstrip(">").strip())
@@ -596,6 +674,10 @@ def _parse_plain(text: str) -> Document:
         if stripped.startswith("#"):
             flush_para()
             blocks.append(Block(text=_markdown_inline(stripped.lstrip("#")), heading=True))
+        elif _is_label_line(stripped) and (blank or not para or para[-1].endswith(_TERMINAL)):
+            # a short unpunctuated line opening a paragraph ("🇷🇺 Khmeimim Air Base"): a heading
+            flush_para()
+            blocks.append(Block(text=_markdown_inline(stripped), heading=True, label=True))
         elif _LIST_ITEM.match(stripped):
             if para and not _ends_list(para):
                 flush_para()
@@ -607,7 +689,30 @@ def _parse_plain(text: str) -> Document:
         blank = False
     flush_para()
     flush_quote()
-    return Document(blocks=_title_first(blocks), meta=meta, links=tuple(links))
+    return Document(blocks=_title_first(_labels(blocks)), meta=meta, links=tuple(links))
+
+
+def _labels(blocks: list[Block]) -> list[Block]:
+    """Label lines stay headings only when text follows them: the last of several short
+    lines ("🇷🇺 Khmeimim Air Base" / "Looking pretty empty, only 5 aircraft visible") and a
+    label at the end of the text are text."""
+    out = list(blocks)
+    for i in range(len(out) - 1, -1, -1):
+        if out[i].label and (i + 1 == len(out) or out[i + 1].heading):
+            out[i] = Block(text=out[i].text)
+    return out
+
+
+def _is_label_line(line: str) -> bool:
+    """A section label: short (at most 8 words, 60 characters), no final punctuation, not a
+    list item, a URL or a quote, e.g. "🇷🇺 Khmeimim Air Base" or "Tartus naval base"."""
+    text = line.strip()
+    if not text or len(text) > 60 or text.endswith(_TERMINAL) or _LIST_ITEM.match(text):
+        return False
+    if text.startswith((">", "(", "[", '"', "“", "'", "-", "*", "<")) or _URL.search(text):
+        return False
+    words = re.findall(r"[^\W_]+", text)
+    return 0 < len(words) <= 8 and any(w[:1].isupper() for w in words)
 
 
 def _title_first(blocks: list[Block]) -> tuple[Block, ...]:
@@ -687,10 +792,55 @@ def _header(lines: list[str]) -> tuple[dict[str, str], list[str]]:
                 i += 1
                 continue
             break
+        inline = _INLINE_DATE.match(line)
+        if inline and inline.group("rest").strip():  # "date 2024-12-05 The Russian navy..."
+            meta.setdefault("date", inline.group("date"))
+            lines = [*lines[:i], inline.group("rest"), *lines[i + 1 :]]
+            break
         if not _header_line(line, meta):
             break
         i += 1
-    return meta, lines[i:]
+    return meta, _scan_metadata(lines[i:], meta)
+
+
+METADATA_LINES = 15
+"""How many of the first lines of a body :func:`_scan_metadata` reads for metadata."""
+
+
+def _scan_metadata(lines: list[str], meta: dict[str, str]) -> list[str]:
+    """Metadata lines anywhere in the first :data:`METADATA_LINES` non-empty lines of a body
+    (a date line, inline or alone; an ``Original url:``/``URL:`` line; a by-line with its
+    date) read into ``meta`` and taken out of the body; an inline date line leaves its text.
+    """
+    out: list[str] = []
+    seen = 0
+    for line in lines:
+        stripped = line.strip()
+        if not stripped or seen >= METADATA_LINES:
+            out.append(line)
+            continue
+        seen += 1
+        inline = _INLINE_DATE.match(stripped)
+        url = _URL_LINE.match(stripped)
+        byline = _BYLINE.match(stripped) if len(stripped) <= 100 else None
+        if byline and not _BYLINE_TAIL.match(byline.group("tail")):
+            byline = None
+        if inline and "date" not in meta:
+            meta["date"] = inline.group("date")
+            if inline.group("rest").strip():
+                out.append(inline.group("rest"))
+        elif url:
+            meta.setdefault("url", url.group(1))
+        elif byline:
+            meta.setdefault("author", byline.group("who"))
+            if byline.group("thread"):
+                meta.setdefault("kind", "post")
+            when = re.search(_FULL_DATE, byline.group("tail"), re.IGNORECASE)
+            if when:
+                meta.setdefault("byline_date", when.group(0))
+        else:
+            out.append(line)
+    return out
 
 
 def _header_line(line: str, meta: dict[str, str]) -> bool:
@@ -709,7 +859,15 @@ def _header_line(line: str, meta: dict[str, str]) -> bool:
             return False
         key = "date"
     elif key in ("by", "author"):
+        byline = _BYLINE.match(line)
+        if not colon and not (byline and _BYLINE_TAIL.match(byline.group("tail"))):
+            return False  # "By Monday, the ships had left" is a sentence
         key = "author"
+        if byline and not colon:
+            value = byline.group("who")
+            when = re.search(_FULL_DATE, byline.group("tail"), re.IGNORECASE)
+            if when:
+                meta.setdefault("byline_date", when.group(0))
     elif not colon:
         return False
     elif "url" in key or key in ("link", "canonical"):
@@ -776,6 +934,10 @@ def published_date(doc: Document) -> tuple[date | None, str]:
             day = _parse_date(line.group("date"))
             if day is not None:
                 return day, "dateline"
+    if doc.meta.get("byline_date"):
+        day = _parse_date(doc.meta["byline_date"])
+        if day is not None:
+            return day, "by-line"
     for block in body[:8]:
         if len(block.text) > 160 and not block.heading:
             continue
@@ -793,23 +955,54 @@ def published_date(doc: Document) -> tuple[date | None, str]:
     return None, ""
 
 
-def resolve_event_date(text: str, published: date) -> date | None:
-    """The day a claim is about, from the first day-level date expression in ``text``.
+def resolve_event_date(text: str, published: date | None) -> date | None:
+    """The day a claim is about: the first day it states, else the first day it hedges.
 
-    Relative expressions ("on Tuesday", "the 9th", "yesterday", "two days ago", "7 Nov")
-    are resolved against ``published`` (weekdays and bare days of the month in the past);
-    bare years and months are not days and give None.
+    See :func:`resolve_event_dates` for how expressions are read.
     """
+    stated, hedged = resolve_event_dates(text, published)
+    return stated or hedged
+
+
+def resolve_event_dates(text: str, published: date | None) -> tuple[date | None, date | None]:
+    """The first day-level date ``text`` states and the first it only hedges.
+
+    A date is hedged when a hedge ("likely", "probably", "around", "on or about", "believed
+    to have", "may have") comes just before it in the same clause, or "or so" just after:
+    "imagery from 3 December confirms the flotilla has departed, likely on 2 December"
+    states 3 December and hedges 2 December. Relative expressions ("on Tuesday", "the
+    9th", "yesterday", "two days ago", "7 Nov") are resolved against ``published``
+    (weekdays and bare days of the month in the past); without a publication date only
+    dates with a year are read. Bare years and months are not days.
+    """
+    stated: date | None = None
+    hedged: date | None = None
     for found in _DATE_EXPRESSIONS.finditer(text):
         expression = found.group(0)
         if re.fullmatch(r"\d{1,2}/\d{1,2}/\d{4}", expression):
             first, second, _ = (int(x) for x in expression.split("/"))
             if first > 31 or second > 31:
                 continue
+        if published is None and not _YEAR.search(expression):
+            continue  # "on Tuesday" of an undated text: no day can be given
         day = _parse_date(_words_to_digits(expression), published)
-        if day is not None and abs((day - published).days) <= 3 * 366:
-            return day
-    return None
+        if day is None or (published is not None and abs((day - published).days) > 3 * 366):
+            continue
+        if _is_hedged(text, found.start(), found.end()):
+            hedged = hedged or day
+        else:
+            stated = stated or day
+        if stated and hedged:
+            break
+    return stated, hedged
+
+
+def _is_hedged(text: str, start: int, end: int) -> bool:
+    """Whether the date at ``text[start:end]`` is an estimate (a hedge just before it in its
+    clause, or "or so" just after it)."""
+    before = text[:start]
+    clause = _CLAUSE_END.split(before)[-1] if before else ""
+    return bool(_HEDGE.search(clause[-60:])) or bool(_HEDGE_AFTER.match(text[end : end + 20]))
 
 
 def _words_to_digits(expression: str) -> str:
@@ -976,23 +1169,34 @@ def _says_something(sentence: str, quantities: Sequence[Quantity], event: date |
 class _Origin:
     """Where claims come from: the text's date, link, name, kind and file."""
 
-    published: date
+    published: date | None
     url: str
     source: str
     kind: str
     file: str
+    observed: date | None = None
+    """The day a claim that states none is dated by (a post's own date), else None."""
 
 
 def _claims_in(
-    unit: str, origin: _Origin, matcher: Sequence[tuple[str, re.Pattern[str]]], *, whole: bool
+    unit: str,
+    origin: _Origin,
+    matcher: Sequence[tuple[str, re.Pattern[str]]],
+    *,
+    whole: bool,
+    inherited: tuple[str, ...] = (),
 ) -> list[TextClaim]:
-    """The claims of one sentence (or one whole post when ``whole``), one per site named."""
-    site_ids = sites_named(unit, matcher)
+    """The claims of one sentence (or one whole post when ``whole``), one per site named;
+    a sentence that names no site takes the ``inherited`` sites of its section heading."""
+    site_ids = sites_named(unit, matcher) or inherited
     if not site_ids:
         return []
-    event = resolve_event_date(unit, origin.published)
+    stated, hedged = resolve_event_dates(unit, origin.published)
+    event = stated or hedged
     quantities = find_quantities(unit)
-    if not whole and _is_background(unit, origin.published, event):
+    if not whole and origin.published is not None and _is_background(unit, origin.published, event):
+        return []
+    if not whole and origin.published is None and event is None and _HISTORY.search(unit):
         return []
     if origin.kind != "official" and not _says_something(unit, quantities, event):
         return []
@@ -1002,7 +1206,8 @@ def _claims_in(
             site_id=site_id,
             claim=unit,
             published=origin.published,
-            event_date=event,
+            event_date=event or origin.observed,
+            event_date_estimate=hedged,
             quantities=quantities,
             source_url=origin.url,
             source=origin.source,
@@ -1016,7 +1221,7 @@ def _claims_in(
 def _doc_kind(meta: dict[str, str], url: str) -> str:
     """``post`` (header or a social-media URL), ``official`` (statement) or ``article``."""
     declared = meta.get("kind", "").lower()
-    if declared in ("post", "tweet", "telegram", "social"):
+    if declared in ("post", "tweet", "telegram", "social", "thread") or meta.get("thread"):
         return "post"
     if declared in ("official", "statement", "press release", "communique"):
         return "official"
@@ -1041,22 +1246,31 @@ def _source_name(meta: dict[str, str], url: str, kind: str, name: str) -> str:
 
 
 def extract_text(
-    text: str, registry: Registry, *, name: str = "text", suffix: str = ""
+    text: str,
+    registry: Registry,
+    *,
+    name: str = "text",
+    suffix: str = "",
+    notes: list[str] | None = None,
 ) -> list[TextClaim]:
     """Claims about the sites of ``registry`` in one decoded text (pure; no I/O).
 
-    Raises :class:`InputError` naming ``name`` when the text has no date of its own
-    (no header, metadata, dateline or by-line date).
+    A text without a date of its own (no header, metadata, dateline or by-line date) still
+    gives its claims, with ``published`` None; a warning naming ``name`` is appended to
+    ``notes`` when given. The source URL is the text's own (header, ``Original url:``,
+    HTML metadata), never a link quoted in it.
     """
     doc = parse_document(text, suffix=suffix)
     published, _where = published_date(doc)
-    if published is None:
-        raise InputError(
+    if published is None and notes is not None:
+        notes.append(
             f"{name}: no publication date found (no 'date YYYY-MM-DD' line, metadata, "
-            "dateline or by-line date); add a first line such as 'date 2024-12-13'"
+            "dateline or by-line date); its claims are listed with an unknown publication "
+            "date and only dates with a year are read. Add a first line such as "
+            "'date 2024-12-13'"
         )
-    url = doc.meta.get("url") or (doc.links[0] if doc.links else "")
-    kind = _doc_kind(doc.meta, doc.meta.get("url", ""))
+    url = doc.meta.get("url", "")
+    kind = _doc_kind(doc.meta, url)
     agency = _dateline_agency(doc)
     if agency:
         doc.meta.setdefault("agency", agency)
@@ -1066,16 +1280,36 @@ def extract_text(
         source=_source_name(doc.meta, url, kind, name),
         kind=kind,
         file=name,
+        observed=published if kind == "post" else None,
     )
     matcher = site_matcher(registry)
     claims: list[TextClaim] = []
-    if kind == "post":
+    sections = [b for b in doc.blocks if b.heading and _section_sites(b.text, matcher)]
+    if kind == "post" and len(sections) < 2:  # one post: filed whole
         body = " ".join(b.text for b in doc.blocks)
         claims.extend(_claims_in(_clean(body), origin, matcher, whole=True))
-    else:
+    else:  # an article, or a thread of sections: sentence by sentence
+        inherited: tuple[str, ...] = ()
         for block in doc.blocks:
-            claims.extend(_block_claims(block, origin, matcher))
+            if block.heading:
+                inherited = _section_sites(block.text, matcher)
+                continue
+            claims.extend(_block_claims(block, origin, matcher, inherited))
     return _unique(claims)
+
+
+def _section_sites(heading: str, matcher: Sequence[tuple[str, re.Pattern[str]]]) -> tuple[str, ...]:
+    """The sites a heading gives to the lines below it: those it names when it is a label
+    ("🇷🇺 Khmeimim Air Base", "Tartus naval base update"), at most three words besides the
+    site names; a headline ("Russian aircraft shuttle out of Latakia air base") gives none."""
+    site_ids = sites_named(heading, matcher)
+    if not site_ids:
+        return ()
+    rest = _fold(heading)
+    for site_id, pattern in matcher:
+        if site_id in site_ids:
+            rest = pattern.sub(" ", rest)
+    return site_ids if len(re.findall(r"[^\W\d_]+", rest)) <= 3 else ()
 
 
 def _dateline_agency(doc: Document) -> str:
@@ -1088,28 +1322,37 @@ def _dateline_agency(doc: Document) -> str:
 
 
 def _block_claims(
-    block: Block, origin: _Origin, matcher: Sequence[tuple[str, re.Pattern[str]]]
+    block: Block,
+    origin: _Origin,
+    matcher: Sequence[tuple[str, re.Pattern[str]]],
+    inherited: tuple[str, ...] = (),
 ) -> list[TextClaim]:
     """Claims of one block: each sentence of a paragraph, or an embedded post as a whole."""
     if block.heading:
         return []
     if block.post:
-        own = _parse_date(block.date_text, origin.published) if block.date_text else None
+        own = (
+            _parse_date(block.date_text, origin.published)
+            if block.date_text and (origin.published or _YEAR.search(block.date_text))
+            else None
+        )
+        post_date = own or origin.published
         post_origin = _Origin(
-            published=own or origin.published,
+            published=post_date,
             url=block.url or origin.url,
             source=block.author or origin.source,
             kind="post",
             file=origin.file,
+            observed=post_date,
         )
-        return _claims_in(block.text, post_origin, matcher, whole=True)
+        return _claims_in(block.text, post_origin, matcher, whole=True, inherited=inherited)
     text = block.text
     line = _DATELINE.match(text)
     if line:
         text = text[line.end() :]
     out: list[TextClaim] = []
     for sentence in split_sentences(text):
-        out.extend(_claims_in(sentence, origin, matcher, whole=False))
+        out.extend(_claims_in(sentence, origin, matcher, whole=False, inherited=inherited))
     return out
 
 
@@ -1128,11 +1371,13 @@ def _unique(claims: Iterable[TextClaim]) -> list[TextClaim]:
 def extract_files(paths: Iterable[Path | str], registry: Registry) -> Extraction:
     """Claims from each file; a file that cannot be read becomes a :class:`FileProblem`.
 
-    Empty files, binary files, undeclared or unknown encodings and texts without a date
-    are reported per file; the other files are still read.
+    Empty files, binary files and undeclared or unknown encodings are reported per file
+    and the other files are still read; a text without a date gives its claims and a
+    warning (:attr:`Extraction.warnings`).
     """
     claims: list[TextClaim] = []
     problems: list[FileProblem] = []
+    warnings: list[FileProblem] = []
     for raw in paths:
         path = Path(raw)
         try:
@@ -1142,31 +1387,42 @@ def extract_files(paths: Iterable[Path | str], registry: Registry) -> Extraction
                 FileProblem(file=str(path), message=f"{path}: cannot read ({exc.strerror})")
             )
             continue
+        notes: list[str] = []
         try:
             text = decode_text(data, name=str(path))
-            claims.extend(extract_text(text, registry, name=str(path), suffix=path.suffix))
+            claims.extend(
+                extract_text(text, registry, name=str(path), suffix=path.suffix, notes=notes)
+            )
         except InputError as exc:
             problems.append(FileProblem(file=str(path), message=str(exc)))
-    return Extraction(claims=tuple(claims), problems=tuple(problems))
+        warnings.extend(FileProblem(file=str(path), message=n) for n in notes)
+    return Extraction(claims=tuple(claims), problems=tuple(problems), warnings=tuple(warnings))
 
 
 def ledger_entries(claims: Iterable[TextClaim], *, grade: str = "F6") -> list[EvidenceEntry]:
     """Claims as evidence-ledger entries (no new columns needed).
 
-    ``time`` is the event date when known, else the publication date (midnight UTC);
-    ``source`` is the outlet or account with the publication date, "Reuters (published
-    2024-12-13)", so both dates stay in the ledger; the quantities are read again from
-    the claim text by :func:`find_quantities`.
+    ``time`` is the event date when known, else the estimated event date, else the
+    publication date (midnight UTC); a claim with none of them cannot be dated and is left
+    out (:func:`undated` lists them). ``source`` is the outlet or account with the
+    publication date, "Reuters (published 2024-12-13)" or "(publication date unknown)",
+    so both dates stay in the ledger; the quantities are read again from the claim text by
+    :func:`find_quantities`.
     """
     reliability, credibility = parse_grade(grade)
     out = []
     for c in claims:
-        day = c.event_date or c.published
+        day = c.event_date or c.event_date_estimate or c.published
+        if day is None:
+            continue
+        published = (
+            f"published {c.published.isoformat()}" if c.published else "publication date unknown"
+        )
         out.append(
             EvidenceEntry(
                 site_id=c.site_id,
                 time=datetime(day.year, day.month, day.day, tzinfo=UTC),
-                source=f"{c.source} (published {c.published.isoformat()})",
+                source=f"{c.source} ({published})",
                 url=c.source_url,
                 kind=c.kind,
                 claim=c.claim,
@@ -1175,3 +1431,9 @@ def ledger_entries(claims: Iterable[TextClaim], *, grade: str = "F6") -> list[Ev
             )
         )
     return out
+
+
+def undated(claims: Iterable[TextClaim]) -> list[TextClaim]:
+    """Claims without any date (no event date, estimate or publication date): the ledger
+    cannot file them."""
+    return [c for c in claims if not (c.event_date or c.event_date_estimate or c.published)]
