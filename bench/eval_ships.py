@@ -1,19 +1,24 @@
 """Ship detection against real labelled imagery: precision, recall, F1 and speed.
 
 Run: ``nice -n 10 .venv/bin/python bench/eval_ships.py [--data DIR] [--hrsid-gsd M]
-[--only s2|sar] [--no-lopo] [--keep DIR]``
+[--only s2|sar] [--no-lopo] [--keep DIR] [--folds a,b] [--summary DIR]``
 
-- Sentinel-2 ports (``s2_ships_sen2ships_ports/``: Athens/Piraeus, Cartagena, Casablanca), read
-  through ``basewatch detect``'s reader (``--sensor s2``) with the reflectance scale 1/65535
-  these Sentinel Hub "Raw" files use:
+- Sentinel-2 ports (``s2_ships_sen2ships_ports/``: seven ports, four of them with bands
+  missing), read with :func:`basewatch.train.ships.load_ports` (the bands each port has,
+  reflectance = DN / 65535, Qingdao's labels registered to its bands):
 
   * leave-one-port-out: for each port, a ship model is trained (``basewatch.train.ships``, the
-    shipped configuration and seed) on the two other ports and evaluated on the held-out one;
-    per-port and pooled figures and the training seconds (``--no-lopo`` skips it, ``--keep``
-    keeps the fold models);
-  * the shipped model (``optical.detect_ships``) on all three ports: these are its training
+    shipped configuration and seed; its score threshold chosen on the six training ports) on
+    the six other ports and evaluated on the held-out one with the bands it has; per-port
+    and pooled figures and the training seconds. On the 4-band held-out ports it is also
+    run with bands removed (nir alone, visible alone, ...), and in held-out Athens the nest
+    and quay regions are scored apart. ``--folds`` runs only those held-out ports,
+    ``--keep`` keeps the fold models and writes one ``fold_<port>.json`` per fold,
+    ``--summary DIR`` prints the tables from such files (folds run in separate processes);
+    ``--no-lopo`` skips it;
+  * the shipped model (``optical.detect_ships``) on all seven ports: these are its training
     ports, so the figures are marked "seen";
-  * the classical contrast detector (``optical.detect_ships_contrast``) for comparison.
+  * the classical contrast detector (``optical.detect_ships_contrast``) on the 4-band ports.
 - HRSID SAR chips (``sar_ships_hrsid_sample/``), 8-bit amplitude PNGs read with
   ``--sensor sar``'s reader; the pixel size is not recorded per chip (0.5-3 m), ``--hrsid-gsd``
   sets it (default 2 m, as tests/test_detect_sar.py).
@@ -37,11 +42,36 @@ from pathlib import Path
 import numpy as np
 
 from basewatch.detect import Detection, optical, sar, ships_s2
-from basewatch.detect.run import Raster, read_s2, read_sar
+from basewatch.detect.run import Raster, read_sar
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SEN2SHIPS_SCALE = 1.0 / 65535.0
-PORTS = ("athens", "cartagena", "casablanca")
+PORTS = (
+    "athens",
+    "cartagena",
+    "casablanca",
+    "los_angeles",
+    "qingdao",
+    "san_francisco",
+    "santos",
+)
+FULL_PORTS = ("athens", "cartagena", "casablanca")
+"""Ports with all four 10 m bands (blue, green, red, nir)."""
+SUBSETS = (
+    ("nir",),
+    ("blue", "green", "red"),
+    ("green", "nir"),
+    ("blue", "nir"),
+    ("green", "red", "nir"),
+)
+"""Band subsets tried on the 4-band held-out ports (the model's minimum bands)."""
+ATHENS_REGIONS = {
+    "Perama nest (x 368-470, y 568-632)": (368, 568, 470, 632),
+    "6 side by side (x 859-908, y 720-753)": (859, 720, 908, 753),
+    "container berths (x 630-830, y 610-720)": (630, 610, 830, 720),
+}
+"""Nests and quays of held-out Athens scored apart: ``(x0, y0, x1, y1)`` port pixels; a
+labelled ship belongs to a region when its box centre lies in it."""
 
 
 @dataclass
@@ -113,15 +143,64 @@ def timed(
 
 
 def s2_ports(data: Path) -> dict[str, tuple[Raster, list[list[float]]]]:
-    """Each port's raster and labelled boxes."""
-    root = data / "s2_ships_sen2ships_ports"
-    coco = json.loads((root / "coco_annotations.json").read_text())
-    ids = {im["file_name"].split("_")[0]: im["id"] for im in coco["images"]}
+    """Each port's raster (the bands it has; valid where any band has data) and its labelled
+    boxes ``[x, y, w, h]`` on the band grid (Qingdao's registered)."""
+    from basewatch.train.ships import load_ports
+
     out = {}
-    for port in PORTS:
-        raster = read_s2(root / port, SEN2SHIPS_SCALE)
-        boxes = [a["bbox"] for a in coco["annotations"] if a["image_id"] == ids[port]]
-        out[port] = (raster, boxes)
+    for scene in load_ports(data / "s2_ships_sen2ships_ports", list(PORTS)):
+        bands = {b: v.astype(np.float64) for b, v in scene.bands().items()}
+        valid = np.any([v > 0 for v in bands.values()], axis=0)
+        raster = Raster(
+            bands=bands,
+            valid=valid,
+            source=scene.name,
+            transform=None,
+            crs=None,
+            pixel_size_m=scene.gsd_m,
+        )
+        boxes = [
+            [float(x0), float(y0), float(x1 - x0), float(y1 - y0)] for x0, y0, x1, y1 in scene.boxes
+        ]
+        out[scene.name] = (raster, boxes)
+    return out
+
+
+def subset(raster: Raster, names: Sequence[str]) -> Raster:
+    """The raster with only the bands ``names``."""
+    bands = {b: v for b, v in raster.bands.items() if b in names}
+    return Raster(
+        bands=bands,
+        valid=raster.valid,
+        source=raster.source,
+        transform=None,
+        crs=None,
+        pixel_size_m=raster.pixel_size_m,
+    )
+
+
+def in_region(boxes: Sequence[Sequence[float]], region: tuple[int, int, int, int]) -> list[int]:
+    """Indices of the boxes whose centre lies in ``region`` ``(x0, y0, x1, y1)``."""
+    x0, y0, x1, y1 = region
+    return [
+        i for i, (x, y, w, h) in enumerate(boxes) if x0 <= x + w / 2 <= x1 and y0 <= y + h / 2 <= y1
+    ]
+
+
+def region_scores(
+    dets: Sequence[Detection], boxes: Sequence[Sequence[float]]
+) -> dict[str, tuple[int, int, int]]:
+    """Per Athens region: labelled ships, detections (centre in the region) and correct."""
+    out = {}
+    for name, region in ATHENS_REGIONS.items():
+        idx = in_region(boxes, region)
+        x0, y0, x1, y1 = region
+        inside = [
+            d
+            for d in dets
+            if x0 <= d.centroid_px[0] + 0.5 <= x1 and y0 <= d.centroid_px[1] + 0.5 <= y1
+        ]
+        out[name] = (len(idx), len(inside), match(inside, [boxes[i] for i in idx], edges=True))
     return out
 
 
@@ -139,40 +218,104 @@ def detect_s2_contrast(raster: Raster) -> list[Detection]:
     return optical.detect_ships_contrast(raster.bands, pixel_size_m=px, valid=raster.valid)
 
 
-def leave_one_port_out(data: Path, keep: Path | None) -> list[Score]:
-    """Train on two ports, score the third, for each port; print the training seconds."""
+def leave_one_port_out(data: Path, keep: Path | None, folds: Sequence[str]) -> list[Score]:
+    """Train on six ports, score the seventh, for each port of ``folds``; print the training
+    seconds, the band-subset and Athens region figures; write ``fold_<port>.json`` to
+    ``keep``."""
     from basewatch.train.ships import SHIP_CONFIG, SIMULATED, load_ports, train
     from basewatch.train.simulated import simulated_harbours
 
     root = data / "s2_ships_sen2ships_ports"
     ports = s2_ports(data)
-    scenes = {s.name: s for s in load_ports(root)}
+    scenes = {s.name: s for s in load_ports(root, list(PORTS))}
     simulated = simulated_harbours(SIMULATED)
     folder = keep or Path(tempfile.mkdtemp(prefix="basewatch-lopo-"))
+    folder.mkdir(parents=True, exist_ok=True)
     scores = []
-    for port in PORTS:
+    for port in folds:
         rest = [scenes[p] for p in PORTS if p != port]
         out = folder / f"ships_s2_without_{port}.onnx"
         result = train(rest + simulated, out, SHIP_CONFIG)
+        _, info = ships_s2.load_model(out)
         raster, boxes = ports[port]
         dets = detect_s2(raster, out)
         tp = match(dets, boxes, edges=True)
         print(
             f"  fold {port}: trained on {', '.join(s.name for s in rest)} (+ {SIMULATED} "
-            f"simulated harbours) in "
-            f"{result.seconds:.0f} s; held-out {port}: {len(boxes)} ships, {len(dets)} "
-            f"detections, {tp} correct",
+            f"simulated harbours) in {result.seconds:.0f} s, threshold "
+            f"{info.score_threshold:.2f} (chosen on the training ports); held-out {port} "
+            f"({', '.join(raster.bands)}): {len(boxes)} ships, {len(dets)} detections, "
+            f"{tp} correct",
             flush=True,
         )
+        record: dict[str, object] = {
+            "port": port,
+            "bands": list(raster.bands),
+            "ships": len(boxes),
+            "detections": len(dets),
+            "correct": tp,
+            "seconds": result.seconds,
+            "threshold": info.score_threshold,
+            "subsets": {},
+        }
+        if port in FULL_PORTS:
+            for names in SUBSETS:
+                part = detect_s2(subset(raster, names), out)
+                ok = match(part, boxes, edges=True)
+                record["subsets"][",".join(names)] = [len(boxes), len(part), ok]  # type: ignore[index]
+                print(
+                    f"    {port} with {'+'.join(names)} only: {len(part)} detections, {ok} correct"
+                )
+        if port == "athens":
+            record["regions"] = region_scores(dets, boxes)
+            for name, (n, d, ok) in record["regions"].items():  # type: ignore[attr-defined]
+                print(f"    {name}: {n} ships, {d} detections, {ok} correct")
+        (folder / f"fold_{port}.json").write_text(json.dumps(record, indent=1))
         scores.append(Score(port, tp, len(dets), len(boxes), result.seconds, 0.0))
     return scores
 
 
-def s2_bench(data: Path, *, lopo: bool, keep: Path | None) -> None:
+def summary(folder: Path) -> None:
+    """Print the leave-one-port-out tables from the ``fold_<port>.json`` files in ``folder``."""
+    records = [json.loads(p.read_text()) for p in sorted(folder.glob("fold_*.json"))]
+    if not records:
+        raise SystemExit(f"{folder}: no fold_<port>.json files; run with --keep {folder} first")
+    scores = [
+        Score(r["port"], r["correct"], r["detections"], r["ships"], r["seconds"], 0.0)
+        for r in records
+    ]
+    report(f"Sentinel-2 ships, held-out ports ({ships_s2.NAME} {ships_s2.VERSION})", scores)
+    print(
+        "\n  thresholds chosen on the training ports: "
+        + ", ".join(f"{r['port']} {r['threshold']:.2f}" for r in records)
+    )
+    print("\n  band subsets on the 4-band held-out ports (pooled):")
+    names = sorted({k for r in records for k in r.get("subsets", {})})
+    full = [r for r in records if r.get("subsets")]
+    rows = [
+        (
+            "all 4 (blue, green, red, nir)",
+            [(r["ships"], r["detections"], r["correct"]) for r in full],
+        )
+    ]
+    rows += [(k, [tuple(r["subsets"][k]) for r in full if k in r["subsets"]]) for k in names]
+    for label, parts in rows:
+        n, d, ok = (sum(p[i] for p in parts) for i in range(3))
+        s = Score(label, ok, d, n)
+        print(
+            f"    {label:<32} {n:4d} ships {d:4d} det {ok:4d} ok  P {s.precision:.3f} "
+            f"R {s.recall:.3f} F1 {s.f1:.3f}"
+        )
+    for r in records:
+        for name, (n, d, ok) in r.get("regions", {}).items():
+            print(f"  held-out athens, {name}: {n} ships, {d} detections, {ok} correct")
+
+
+def s2_bench(data: Path, *, lopo: bool, keep: Path | None, folds: Sequence[str] = PORTS) -> None:
     """Print the Sentinel-2 figures: leave-one-port-out, shipped model, classical."""
     if lopo:
         print("\nSentinel-2 ship model, leave-one-port-out (held-out port; wall s = training)")
-        scores = leave_one_port_out(data, keep)
+        scores = leave_one_port_out(data, keep, folds)
         report(f"Sentinel-2 ships, held-out ports ({ships_s2.NAME} {ships_s2.VERSION})", scores)
     ports = s2_ports(data)
     scores = []
@@ -192,7 +335,8 @@ def s2_bench(data: Path, *, lopo: bool, keep: Path | None) -> None:
         "thread (target < 1 s)"
     )
     scores = []
-    for port, (raster, boxes) in ports.items():
+    for port in FULL_PORTS:
+        raster, boxes = ports[port]
         dets, secs, cpu = timed(lambda r=raster: detect_s2_contrast(r))
         scores.append(Score(port, match(dets, boxes, edges=True), len(dets), len(boxes), secs, cpu))
     report(f"Sentinel-2 ships, classical ({optical.NAME} {optical.VERSION})", scores)
@@ -251,13 +395,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", choices=("s2", "sar"), default=None)
     parser.add_argument("--no-lopo", action="store_true", help="skip leave-one-port-out")
     parser.add_argument("--keep", type=Path, default=None, help="folder for the fold models")
+    parser.add_argument("--folds", default=",".join(PORTS), help="held-out ports to run")
+    parser.add_argument("--summary", type=Path, default=None, help="print tables of --keep DIR")
     args = parser.parse_args(argv)
+    if args.summary is not None:
+        summary(args.summary)
+        return
     if args.only != "sar":
         root = args.data / "s2_ships_sen2ships_ports"
+        folds = [f for f in args.folds.split(",") if f]
+        unknown = [f for f in folds if f not in PORTS]
+        if unknown:
+            raise SystemExit(f"--folds {','.join(unknown)}: not a port; choose from {PORTS}")
         if not root.is_dir():
             print(f"skip Sentinel-2: {root} not found")
         else:
-            s2_bench(args.data, lopo=not args.no_lopo, keep=args.keep)
+            s2_bench(args.data, lopo=not args.no_lopo, keep=args.keep, folds=folds)
     if args.only != "s2":
         root = args.data / "sar_ships_hrsid_sample"
         if not root.is_dir():

@@ -117,6 +117,76 @@ def test_rle_masks_decode_to_the_drawn_ships(tmp_path: Path) -> None:
     assert float(scene.pixels[:, :, 3][50:150, 100:190].mean()) < 0.03
 
 
+def test_partial_ports_and_labels_on_a_stretched_preview_are_read(tmp_path: Path) -> None:
+    """A port without blue/green/red is read with those bands missing; labels drawn on a
+    preview stretched to another size (as sen2ships' Qingdao) are registered to the bands."""
+    pytest.importorskip("torch")
+    from PIL import Image
+
+    from basewatch.train.ships import load_ports
+
+    boxes = tiny_port(tmp_path)
+    folder = tmp_path / "port"
+    for code in ("B02", "B03", "B04"):
+        next(folder.glob(f"*{code}*")).unlink()
+    (scene,) = load_ports(tmp_path)
+    assert scene.present == ("nir",)
+    assert float(scene.pixels[:, :, 0].max()) == ships_s2.MISSING
+    # the labels and a preview on a 192 x 150 grid: rows squeezed by 192 / 150
+    tiny_port(tmp_path, "squeezed", seed=2)
+    folder = tmp_path / "squeezed"
+    with rasterio.open(next(folder.glob("*B02*"))) as src:
+        blue = src.read(1).astype(float)
+    preview = np.asarray(Image.fromarray(blue).resize((192, 150), Image.BILINEAR))
+    preview8 = np.round(255 * (preview - preview.min()) / np.ptp(preview)).astype(np.uint8)
+    Image.fromarray(np.dstack([preview8] * 3)).save(folder / "x_True_color.png")
+    coco_path = tmp_path / "coco_annotations.json"
+    coco = json.loads(coco_path.read_text())
+    image = [i for i in coco["images"] if i["file_name"] == "squeezed_rgb.tiff"][0]
+    image["height"] = 150
+    for ann in coco["annotations"]:
+        if ann["image_id"] == image["id"]:
+            x, y, w, h = ann["bbox"]
+            ann["bbox"] = [x, y * 150 / 192, w, h * 150 / 192]
+            ann["segmentation"] = rle(np.zeros((150, 192), bool))
+    coco_path.write_text(json.dumps(coco))
+    scene = load_ports(tmp_path, ["squeezed"])[0]
+    assert scene.present == ships_s2.MIN_BANDS
+    for (x0, y0, x1, y1), (x, y, w, h) in zip(scene.boxes, boxes, strict=True):
+        assert abs(x0 - x) < 1.0 and abs(x1 - x0 - w) < 1.0
+        assert abs(y0 - y) < 1.5 and abs(y1 - y0 - h) < 1.5
+    # a preview that shows something else is refused
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (150, 192, 3), np.uint8)).save(
+        folder / "x_True_color.png"
+    )
+    with pytest.raises(InputError, match="cannot be registered"):
+        load_ports(tmp_path, ["squeezed"])
+
+
+def test_band_dropout_keeps_one_usable_band_and_marks_the_rest_missing() -> None:
+    torch = pytest.importorskip("torch")
+    from basewatch.train.ships import BandRobust, drop_bands
+
+    x = torch.full((5, 8, 8), 0.05)
+    x[4] = ships_s2.MISSING  # no swir16 in this port
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        y = drop_bands(x, rng, keep=0.2)
+        kept = [b for i, b in enumerate(ships_s2.BANDS) if float(y[i, 0, 0]) > -0.5]
+        assert kept and set(kept) <= {"blue", "green", "red", "nir"}
+        assert all(
+            float(y[i].min()) == ships_s2.MISSING
+            for i in range(5)
+            if i not in [ships_s2.BANDS.index(b) for b in kept]
+        )
+    # the graph's input module: a missing band contributes zeros, whatever its value
+    a = BandRobust()(x[None])
+    b = x.clone()
+    b[4] = -7.0
+    assert torch.allclose(a, BandRobust()(b[None]))
+    assert a.shape == (1, 17, 8, 8) and float(a[0, 14].max()) == 0.0  # swir16 availability
+
+
 def test_wrong_folders_and_ports_are_named(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     from basewatch.train.ships import load_ports
@@ -168,13 +238,20 @@ def test_train_ships_cli_exports_a_model_the_detector_runs(tmp_path: Path) -> No
     assert "trained on north (3 ships)" in result.output
     session, info = ships_s2.load_model(out)
     assert info.gsd_m == 10.0 and info.stride == 1 and info.bands == ships_s2.BANDS
-    assert info.kind == "ships-s2-centernet"
-    # the network takes raw reflectance: 4 bands in, a heatmap cell per pixel out
-    heat, reg = session.run(None, {"image": np.full((1, 4, 64, 96), 0.05, np.float32)})
+    assert info.kind == "ships-s2-centernet" and ships_s2.accepts_missing(session)
+    # the network takes raw reflectance: 5 bands in (-1 = missing), a heatmap cell per pixel
+    image = np.full((1, 5, 64, 96), 0.05, np.float32)
+    image[:, 4] = ships_s2.MISSING
+    heat, reg = session.run(None, {"image": image})
     assert heat.shape == (1, 1, 64, 96) and reg.shape == (1, 4, 64, 96)
     raster = read_s2(tmp_path / "data" / "south", 1 / 65535)
     dets = ships_s2.detect_ships_s2(raster.bands, pixel_size_m=10.0, model=out, threshold=0.0)
     assert dets and all(d.cls == "ship" for d in dets)
+    # bands may be missing: nir alone, or the visible bands alone, still run
+    for names in (("nir",), ("blue", "green", "red")):
+        part = {b: raster.bands[b] for b in names}
+        some = ships_s2.detect_ships_s2(part, pixel_size_m=10.0, model=out, threshold=0.0)
+        assert some and all(d.cls == "ship" for d in some)
     water = optical.water_mask(raster.bands)
     near = ndimage.distance_transform_edt(~water) * PX <= ships_s2.NEAR_WATER_M
     assert all(near[int(d.centroid_px[1]), int(d.centroid_px[0])] for d in dets)
@@ -262,16 +339,16 @@ def test_shipped_model_is_independent_of_the_crop_around_a_ship() -> None:
 
 def test_bad_inputs_give_clear_errors_or_nothing() -> None:
     rng = np.random.default_rng(0)
-    good = {b: rng.uniform(0.01, 0.05, (64, 64)).astype(np.float32) for b in ships_s2.BANDS}
-    with pytest.raises(InputError, match="nir missing"):
-        ships_s2.detect_ships_s2({b: good[b] for b in ("blue", "green", "red")}, pixel_size_m=PX)
+    good = {b: rng.uniform(0.01, 0.05, (64, 64)).astype(np.float32) for b in ships_s2.MIN_BANDS}
+    with pytest.raises(InputError, match="all missing"):
+        ships_s2.detect_ships_s2({"swir16": good["nir"]}, pixel_size_m=PX)
     with pytest.raises(InputError, match="outside 5.0-20.0 m"):
         ships_s2.detect_ships_s2(good, pixel_size_m=60.0)
     with pytest.raises(InputError, match="not a Sentinel-2 ship model"):
         ships_s2.load_model(
             Path(__file__).resolve().parents[1] / "basewatch" / "models" / "aircraft.onnx"
         )
-    nodata = {b: np.full((64, 64), np.nan, np.float32) for b in ships_s2.BANDS}
+    nodata = {b: np.full((64, 64), np.nan, np.float32) for b in ships_s2.MIN_BANDS}
     assert ships_s2.detect_ships_s2(nodata, pixel_size_m=PX) == []
     assert ships_s2.detect_ships_s2(good, pixel_size_m=PX, valid=np.zeros((64, 64), bool)) == []
 

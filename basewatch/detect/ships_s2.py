@@ -2,11 +2,14 @@
 
 The model (``basewatch/models/ships_s2.onnx``, trained by :mod:`basewatch.train.ships`) is
 the shared CenterNet-style network (:mod:`basewatch.detect.centernet`) run at 10 m on the
-blue, green, red and near-infrared reflectances (0-1 floats). Its normalisation is inside
-the ONNX graph and fixed (log reflectance and NDWI), so it does not depend on the scene's mix
-of land and water and works the same on a whole port and on a small pipeline chip. Its
-heatmap has one cell per 10 m pixel, so ships moored side by side 20-30 m apart keep their
-own peaks.
+blue, green, red, near-infrared and (when present) SWIR 1.6 um reflectances (0-1 floats).
+Any of these bands may be missing: a missing band is passed as :data:`MISSING` (-1) and the
+network, trained with band dropout on ports that lack bands, works from the others (at least
+one of :data:`MIN_BANDS` is needed). Its normalisation is inside the ONNX graph and fixed
+(log reflectance, local contrast, NDWI/MNDWI, band availability), so it does not depend on
+the scene's mix of land and water and works the same on a whole port and on a small pipeline
+chip. Its heatmap has one cell per 10 m pixel, so ships moored side by side 20-30 m apart
+keep their own peaks.
 
 Around the network: unusable pixels are filled with the scene's median, the image is
 resampled to the model's 10 m when its pixels differ (e.g. 7.9 m EPSG:3857 pixels at
@@ -39,14 +42,18 @@ from basewatch.errors import InputError
 
 NAME = "s2-ships-cnn"
 """Detector name recorded with every observation."""
-VERSION = "1.0.0"
+VERSION = "2.0.0"
 """Detector version; part of an observation's identity."""
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "ships_s2.onnx"
-"""The model shipped in the package (trained on three sen2ships ports; MIT + Copernicus)."""
+"""The model shipped in the package (trained on seven sen2ships ports; MIT + Copernicus)."""
 
-BANDS = ("blue", "green", "red", "nir")
-"""Input bands of the network, in order (reflectance 0-1)."""
+BANDS = ("blue", "green", "red", "nir", "swir16")
+"""Input bands of the network, in order (reflectance 0-1; any may be missing)."""
+MISSING = -1.0
+"""Value of a missing band in the network input (the graph masks it out)."""
+MIN_BANDS = ("blue", "green", "red", "nir")
+"""At least one of these must be present (SWIR alone is not enough)."""
 MODEL_GSD_M = 10.0
 """Ground sample distance the network is trained and run at (metres per pixel)."""
 STRIDE = 1
@@ -78,6 +85,19 @@ def load_model(model: Path | str | None = None, *, threads: int = 0) -> tuple[An
 
     ``threads`` sets onnxruntime's intra-op threads (0: its default; 1 for one core).
     """
+    session, info = _load(model, threads)
+    return session, info
+
+
+def accepts_missing(session: Any) -> bool:
+    """Whether a model takes missing bands (trained with band dropout, metadata
+    ``missing_value``); older 4-band models need every band."""
+    meta = session.get_modelmeta().custom_metadata_map
+    return "missing_value" in meta
+
+
+def _load(model: Path | str | None, threads: int) -> tuple[Any, ModelInfo]:
+    """Open and check a ship model."""
     path = Path(model) if model is not None else DEFAULT_MODEL
     session, info = open_model(
         path,
@@ -101,15 +121,48 @@ def network_input(
     """``(rows, cols, len(order))`` float32 reflectance with unusable pixels filled.
 
     Unusable pixels (``valid`` False or not finite) take the median of the usable ones, so
-    no-data edges and cloud holes do not look like objects.
+    no-data edges and cloud holes do not look like objects; bands absent from ``bands`` are
+    :data:`MISSING` everywhere.
     """
     out = np.empty((*valid.shape, len(order)), np.float32)
     for i, name in enumerate(order):
+        if name not in bands:
+            out[:, :, i] = MISSING
+            continue
         band = np.asarray(bands[name], dtype=np.float32)
         ok = valid & np.isfinite(band)
         fill = float(np.median(band[ok])) if ok.any() else 0.0
         out[:, :, i] = np.where(ok, band, fill)
     return out
+
+
+def water_any(bands: Mapping[str, np.ndarray], ok: np.ndarray) -> np.ndarray:
+    """Water from whatever bands are present.
+
+    NDWI (green, nir) or MNDWI (green, swir16) through
+    :func:`basewatch.detect.optical.water_mask`; without green, the dark mode of nir (else
+    swir16, else the darkest visible band): pixels below Otsu's threshold of its log
+    reflectance. Only used to drop detections far inland.
+    """
+    from skimage.filters import threshold_otsu
+
+    from basewatch.detect.optical import water_mask
+
+    if "green" in bands and ("nir" in bands or "swir16" in bands):
+        use = {k: bands[k] for k in ("green", "nir", "swir16") if k in bands}
+        if "nir" not in use:  # MNDWI only: optical.water_mask wants a nir key
+            use["nir"] = use["swir16"]
+        return water_mask(use, valid=ok)
+    for name in ("nir", "swir16", "red", "green", "blue"):
+        if name in bands:
+            band = np.asarray(bands[name], dtype=np.float64)
+            good = ok & np.isfinite(band) & (band > 0)
+            if good.sum() < 16:
+                return np.zeros(ok.shape, bool)
+            logs = np.log(np.where(good, band, 1.0))
+            cut = float(threshold_otsu(logs[good]))
+            return good & (logs < cut)
+    return np.zeros(ok.shape, bool)
 
 
 def detect_ships_s2(
@@ -125,10 +178,12 @@ def detect_ships_s2(
     """Ships in a Sentinel-2 image, as :class:`Detection` objects (class ``ship``).
 
     Args:
-        bands: reflectance arrays (0-1) keyed ``blue``, ``green``, ``red``, ``nir`` on one grid.
+        bands: reflectance arrays (0-1) on one grid keyed ``blue``, ``green``, ``red``,
+            ``nir`` and optionally ``swir16``; bands may be missing (at least one of
+            :data:`MIN_BANDS`) when the model was trained for it (the shipped one is).
         pixel_size_m: pixel size in metres (5-20 m).
         valid: True where pixels are usable; None: all finite pixels.
-        water: water mask; None: :func:`basewatch.detect.optical.water_mask` of ``bands``.
+        water: water mask; None: :func:`water_any` of ``bands``.
         model: an ONNX file from ``basewatch train ships`` (default: the shipped model).
         threshold: minimum score (default: the model's).
         threads: onnxruntime intra-op threads (0: its default).
@@ -136,22 +191,28 @@ def detect_ships_s2(
     Returns:
         Detections in the input's pixels, sorted by row then column.
     """
-    from basewatch.detect.optical import water_mask
-
     if not isinstance(bands, Mapping):
         raise InputError(
             f"bands must be a mapping of band name -> 2-D array, got {type(bands).__name__}; "
             "pass {'blue': ..., 'green': ..., 'red': ..., 'nir': ...}"
         )
-    missing = [b for b in BANDS if b not in bands]
-    if missing:
+    session, info = load_model(model, threads=threads)
+    order = info.bands or BANDS
+    present = [b for b in order if b in bands]
+    missing = [b for b in order if b not in bands]
+    if not any(b in bands for b in MIN_BANDS):
+        raise InputError(
+            f"bands {', '.join(MIN_BANDS)} all missing (got {', '.join(sorted(bands)) or 'none'});"
+            " the Sentinel-2 ship model needs at least one of them (nir best)"
+        )
+    if missing and not accepts_missing(session):
         raise InputError(
             f"bands {', '.join(missing)} missing for the Sentinel-2 ship model "
-            f"(got {', '.join(sorted(bands)) or 'none'}); pass blue, green, red and nir"
+            f"(got {', '.join(sorted(bands)) or 'none'}); pass {', '.join(order)}"
         )
-    shape = np.asarray(bands["nir"]).shape
-    if len(shape) != 2 or any(np.asarray(bands[b]).shape != shape for b in BANDS):
-        raise InputError(f"bands must be 2-D arrays of one shape, got nir {shape}")
+    shape = np.asarray(bands[present[0]]).shape
+    if len(shape) != 2 or any(np.asarray(bands[b]).shape != shape for b in present):
+        raise InputError(f"bands must be 2-D arrays of one shape, got {present[0]} {shape}")
     px = check_pixel_size(pixel_size_m)
     lo, hi = GSD_RANGE_M
     if not lo <= px <= hi:
@@ -159,18 +220,17 @@ def detect_ships_s2(
             f"pixel_size_m={px} m is outside {lo}-{hi} m, the range of the 10 m Sentinel-2 "
             "ship model; give the image's real pixel size"
         )
-    finite = np.all([np.isfinite(np.asarray(bands[b])) for b in BANDS], axis=0)
+    finite = np.all([np.isfinite(np.asarray(bands[b])) for b in present], axis=0)
     ok = finite if valid is None else check_mask(valid, name="valid", shape=shape) & finite
     if ok.sum() < 16 or min(shape) < 8:
         return []
     if water is None:
-        water = water_mask(bands, valid=ok)
+        water = water_any({b: bands[b] for b in present}, ok)
     water = check_mask(water, name="water", shape=shape) & ok
     if not water.any():
         return []
-    session, info = load_model(model, threads=threads)
     factor = info.gsd_m / px
-    net_input = resample(network_input(bands, info.bands or BANDS, ok), factor)
+    net_input = resample(network_input(bands, order, ok), factor)
     boxes = run_tiled(
         session,
         np.ascontiguousarray(net_input.transpose(2, 0, 1)),

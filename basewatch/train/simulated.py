@@ -177,7 +177,14 @@ def simulated_harbour(seed: int, *, size_px: int = 192) -> ShipScene:
     layout = Layout(crs=CRS, features=tuple(features), seed=seed)
     when = datetime(2024, 1, 1, 8, 20, tzinfo=UTC) + timedelta(days=int(rng.integers(0, 365)))
     render = SceneModel(layout, grid).render_s2(when=when, objects=objects, seed=seed)
-    pixels = np.dstack([render.bands[b].astype(np.float32) * 1e-4 for b in BANDS])
+    layers = []
+    for b in BANDS:  # swir16 comes at 20 m: repeated onto the 10 m grid
+        layer = render.bands[b].astype(np.float32) * 1e-4
+        if layer.shape != (size_px, size_px):
+            reps = (-(-size_px // layer.shape[0]), -(-size_px // layer.shape[1]))
+            layer = np.kron(layer, np.ones(reps, np.float32))[:size_px, :size_px]
+        layers.append(layer)
+    pixels = np.dstack(layers)
     boxes, masks = [], []
     for obj in objects:
         body, _ = object_parts(obj)
