@@ -13,16 +13,20 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from concurrent.futures import Future as ThreadFuture
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from basewatch.errors import BasewatchError, InputError
 from basewatch.imagery.catalog import Catalog, Scene
-from basewatch.imagery.load import LoadParams, load_chip
+from basewatch.imagery.chip import Chip
+from basewatch.imagery.load import LoadParams, load_chip, load_chips
 from basewatch.observe import Observation, detector_identity, observable, observe
 from basewatch.sites import Registry, Zone
 from basewatch.store import ChipOutcome, SceneRecord, Store
@@ -87,6 +91,12 @@ class MonitorSummary:
     """Chips that failed (recorded in the store, tried again next run)."""
     failures: tuple[str, ...] = ()
     """One line per failure: chip and reason."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Wall seconds of the run's phases: ``search`` (catalogue searches), ``planning`` (the
+    rest of planning: chips, scenes stored, what is done), ``start-up`` (cluster start and
+    worker warm-up not hidden behind planning), ``observing`` (first chip handed out to last
+    one stored, ``writing`` included), ``writing`` (store writes of the chips' outcomes, in
+    this process) and ``shut-down`` (closing the cluster)."""
 
 
 def zones_bounds(zones: Sequence[Zone]) -> tuple[float, float, float, float]:
@@ -157,8 +167,71 @@ Results = Callable[[Sequence[ChipTask]], Iterator[TaskResult]]
 
 
 def observe_chips(tasks: Sequence[ChipTask], load: LoadParams) -> list[ChipResult]:
-    """Observe a few chips in one go (one Dask task, so scheduling costs little per chip)."""
-    return [observe_chip(task, load) for task in tasks]
+    """Observe a few chips in one go (one Dask task, so scheduling costs little per chip).
+
+    The results are in the order of ``tasks``. Consecutive chips of one site and scene are
+    read together (each asset opened once for all of them), and up to ``2 *
+    load.io_threads`` such groups are read by threads ahead of the detectors.
+    """
+    return [result for _, result in _pipeline(tasks, load)]
+
+
+def group_key(task: ChipTask) -> tuple[str, str]:
+    """``(site_id, scene_id)``: the chips read together (one open dataset per asset)."""
+    return (task.zone.site_id, task.scene.id)
+
+
+def by_group(tasks: Sequence[ChipTask]) -> list[ChipTask]:
+    """``tasks`` reordered so that the chips of one site and scene follow each other."""
+    return sorted(tasks, key=lambda t: (t.zone.site_id, t.scene.time, t.scene.id, t.zone.id))
+
+
+def _groups(tasks: Sequence[ChipTask]) -> Iterator[list[ChipTask]]:
+    """Runs of consecutive tasks with the same :func:`group_key` (order kept)."""
+    for _, run in itertools.groupby(tasks, key=group_key):
+        yield list(run)
+
+
+Loaded = Chip | BaseException
+
+
+def _load_group(group: list[ChipTask], load: LoadParams) -> list[Loaded]:
+    """The chips of one site and scene, or each zone's error (runs in a reading thread)."""
+    try:
+        return list(load_chips(group[0].scene, [t.zone for t in group], params=load))
+    except Exception as exc:  # one bad scene must not stop the run: record and go on
+        return [exc] * len(group)
+
+
+def _observe_loaded(task: ChipTask, loaded: Loaded) -> ChipResult:
+    if isinstance(loaded, BaseException):
+        return None, _reason(loaded)
+    try:
+        return observe(loaded, task.zone), ""
+    except Exception as exc:  # one bad chip must not stop the run: record and go on
+        return None, _reason(exc)
+
+
+def _pipeline(tasks: Sequence[ChipTask], load: LoadParams) -> Iterator[tuple[ChipTask, ChipResult]]:
+    """Observe ``tasks`` in order while threads read the next site-scene groups.
+
+    Reading (GDAL: network waits, decompression, warping; the GIL released) overlaps with
+    the detectors in this thread. At most ``2 * load.io_threads`` groups are read ahead,
+    so memory stays bounded.
+    """
+    threads = max(1, load.io_threads)
+    groups = _groups(tasks)
+    with ThreadPoolExecutor(threads, thread_name_prefix="basewatch-read") as pool:
+        ahead: deque[tuple[list[ChipTask], ThreadFuture[list[Loaded]]]] = deque()
+        for group in itertools.islice(groups, 2 * threads):
+            ahead.append((group, pool.submit(_load_group, group, load)))
+        while ahead:
+            group, future = ahead.popleft()
+            following = next(groups, None)
+            if following is not None:
+                ahead.append((following, pool.submit(_load_group, following, load)))
+            for task, loaded in zip(group, future.result(), strict=True):
+                yield task, _observe_loaded(task, loaded)
 
 
 def warm_up() -> None:
@@ -168,8 +241,7 @@ def warm_up() -> None:
 
 
 def _in_process(tasks: Sequence[ChipTask], load: LoadParams) -> Iterator[TaskResult]:
-    for task in tasks:
-        obs, error = observe_chip(task, load)
+    for task, (obs, error) in _pipeline(tasks, load):
         yield task, obs, error
 
 
@@ -251,7 +323,10 @@ def dask_client(params: MonitorParams) -> Iterator[Client]:
         with _connect(Client, params.scheduler, params.connect_timeout_s) as client:
             yield client
         return
+    import dask
+
     with (
+        dask.config.set(NO_PROFILER),  # its stack sampling costs CPU on every chip
         LocalCluster(
             n_workers=params.workers,
             threads_per_worker=1,
@@ -266,6 +341,11 @@ def dask_client(params: MonitorParams) -> Iterator[Client]:
         yield client
 
 
+NO_PROFILER = {"distributed.worker.profile.enabled": False}
+"""Dask configuration of the local cluster's workers: the statistical profiler (a stack
+sample every 10 ms) is off."""
+
+
 def _connect(client_class: type[Client], address: str, timeout_s: float) -> Client:
     try:
         return client_class(address, timeout=timeout_s, set_as_default=False)
@@ -277,22 +357,57 @@ def _connect(client_class: type[Client], address: str, timeout_s: float) -> Clie
         ) from exc
 
 
+class _ClusterStart:
+    """Starts the Dask cluster (or connects to the scheduler) in a thread, so that its
+    start-up and the workers' warm-up overlap with the planning; closed by :meth:`close`."""
+
+    def __init__(self, params: MonitorParams) -> None:
+        self.params = params
+        self._stack = ExitStack()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="basewatch-cluster")
+        self._future = self._pool.submit(self._start)
+
+    def _start(self) -> Client:
+        client = self._stack.enter_context(dask_client(self.params))
+        _warm_up_workers(client, self.params)
+        return client
+
+    def client(self) -> Client:
+        """The started client (waits for it; raises what the start raised)."""
+        return self._future.result()
+
+    def close(self) -> None:
+        """Shut the cluster down (or disconnect), whether or not it was used."""
+        self._future.exception()  # wait for the start to end either way
+        self._pool.shutdown()
+        self._stack.close()
+
+
+def _wants_cluster(params: MonitorParams) -> bool:
+    return params.scheduler is not None or params.workers > 1
+
+
+def _cluster_results(client: Client, params: MonitorParams) -> Results:
+    """How chips are observed on ``client``'s cluster."""
+    threads = sum(client.nthreads().values()) or params.workers
+    window = window_size(threads)
+
+    def results(tasks: Sequence[ChipTask]) -> Iterator[TaskResult]:
+        batch = chips_per_task(len(tasks), threads)
+        return stream_chips(client, tasks, params.load, window=window, batch=batch)
+
+    return results
+
+
 @contextmanager
 def _executor(params: MonitorParams, *, needed: bool) -> Iterator[Results]:
     """How chips are observed under ``params`` (a cluster is started only when ``needed``)."""
-    if not needed or (params.scheduler is None and params.workers <= 1):
+    if not needed or not _wants_cluster(params):
         yield partial(_in_process, load=params.load)
         return
     with dask_client(params) as client:
         _warm_up_workers(client, params)
-        threads = sum(client.nthreads().values()) or params.workers
-        window = window_size(threads)
-
-        def results(tasks: Sequence[ChipTask]) -> Iterator[TaskResult]:
-            batch = chips_per_task(len(tasks), threads)
-            return stream_chips(client, tasks, params.load, window=window, batch=batch)
-
-        yield results
+        yield _cluster_results(client, params)
 
 
 def _warm_up_workers(client: Client, params: MonitorParams) -> None:
@@ -391,15 +506,35 @@ def run_monitor(
     unwritten batch again).
     """
     _check_params(params)
-    scenes, tasks = plan(registry, catalog, params)
-    _store_scenes(store, registry, scenes)
-    todo = _todo(store, tasks)
+    t0 = time.perf_counter()
+    starting = _ClusterStart(params) if _wants_cluster(params) else None
+    timings = {"search": 0.0, "planning": 0.0, "start-up": 0.0, "observing": 0.0}
+    timings.update({"writing": 0.0, "shut-down": 0.0})
     failures: list[str] = []
     observed = 0
-    pending: list[ChipOutcome] = []
-    flushed = time.monotonic()
-    batch_size = min(FLUSH_CHIPS, max(1, len(todo) // 20))
-    with _executor(params, needed=bool(todo)) as results:
+    try:
+        timed = _TimedCatalog(catalog)
+        scenes, tasks = plan(registry, timed, params)
+        _store_scenes(store, registry, scenes)
+        todo = by_group(_todo(store, tasks))
+        timings["search"] = timed.seconds
+        timings["planning"] = time.perf_counter() - t0 - timed.seconds
+        t1 = time.perf_counter()
+        if starting is not None and todo:
+            results = _cluster_results(starting.client(), params)
+        else:
+            results = partial(_in_process, load=params.load)
+        t2 = time.perf_counter()
+        timings["start-up"] = t2 - t1
+        pending: list[ChipOutcome] = []
+        flushed = time.monotonic()
+        batch_size = min(FLUSH_CHIPS, max(1, len(todo) // 20))
+
+        def write(batch: list[ChipOutcome]) -> None:
+            w0 = time.perf_counter()
+            store.record_chips(batch)
+            timings["writing"] += time.perf_counter() - w0
+
         if progress:
             progress(0, len(todo))
         try:
@@ -411,13 +546,19 @@ def run_monitor(
                     observed += 1
                 if len(pending) >= batch_size or time.monotonic() - flushed >= FLUSH_SECONDS:
                     batch, pending = pending, []
-                    store.record_chips(batch)
+                    write(batch)
                     flushed = time.monotonic()
                 if progress:
                     progress(i, len(todo))
         finally:
             if pending:
-                store.record_chips(pending)
+                write(pending)
+        timings["observing"] = time.perf_counter() - t2
+    finally:
+        if starting is not None:
+            t3 = time.perf_counter()
+            starting.close()
+            timings["shut-down"] = time.perf_counter() - t3
     return MonitorSummary(
         scenes=len(scenes),
         tasks=len(tasks),
@@ -425,7 +566,23 @@ def run_monitor(
         observed=observed,
         failed=len(failures),
         failures=tuple(failures),
+        timings=timings,
     )
+
+
+class _TimedCatalog:
+    """A catalogue that adds up the wall seconds its searches take."""
+
+    def __init__(self, inner: Catalog) -> None:
+        self.inner, self.name, self.seconds = inner, inner.name, 0.0
+
+    def search(self, **kwargs: Any) -> list[Scene]:
+        """``inner.search(**kwargs)``, timed."""
+        t = time.perf_counter()
+        try:
+            return self.inner.search(**kwargs)
+        finally:
+            self.seconds += time.perf_counter() - t
 
 
 def parse_day(text: str, *, end_of_day: bool = False) -> datetime:

@@ -7,6 +7,12 @@ Prints the figures; asserts nothing.
 
 Goal: bytes read per chip within 1.5x the compressed
 bytes of the full-resolution tiles the zone's window touches.
+
+Then sites: --sites N groups of three zones (an apron, a pier and a position a few hundred
+metres apart, as at a real base) read the way `monitor` reads them, all zones of a site
+from one scene together (`load_chips`: each asset opened once, tiles shared). Goal: bytes
+read per site and scene within 1.2x the compressed bytes of the tiles the site touches
+(the union of its zones' tiles); the same zones read one by one are printed beside it.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -29,7 +36,8 @@ from scipy import ndimage
 from shapely.geometry import box
 
 from basewatch.imagery.catalog import Scene
-from basewatch.imagery.load import LoadParams, load_chip
+from basewatch.imagery.chip import Chip
+from basewatch.imagery.load import LoadParams, load_chip, load_chips
 from basewatch.imagery.net import DEFAULT_NETWORK, gdal_options
 from basewatch.imagery.testing import serve_directory
 from basewatch.sites import Zone
@@ -87,6 +95,13 @@ def zones(n: int) -> list[Zone]:
 def touched_tile_bytes(
     path: Path, chip_crs: str, chip_transform: Affine, width: int, height: int
 ) -> int:
+    """Compressed bytes of the full-resolution tiles under a chip's footprint."""
+    return sum(touched_tiles(path, chip_crs, chip_transform, width, height).values())
+
+
+def touched_tiles(
+    path: Path, chip_crs: str, chip_transform: Affine, width: int, height: int
+) -> dict[tuple[int, int], int]:
     """Compressed bytes of the full-resolution tiles under a chip's footprint (+1 px for
     bilinear resampling). The chip's grid may be in another UTM zone than the file (a zone
     east of 36 deg E lies in UTM 37N), so its bounds are carried into the file's CRS first."""
@@ -101,18 +116,90 @@ def touched_tile_bytes(
         c0, r0 = max(0, math.floor(col0 / bx)), max(0, math.floor(row0 / by))
         c1 = min(math.ceil(src.width / bx), math.ceil(col1 / bx))
         r1 = min(math.ceil(src.height / by), math.ceil(row1 / by))
-        total = 0
+        tiles = {}
         for r in range(r0, r1):
             for c in range(c0, c1):
                 size = src.get_tag_item(f"BLOCK_SIZE_{c}_{r}", "TIFF", bidx=1)
-                total += int(size or 0)
-    return total
+                tiles[(c, r)] = int(size or 0)
+    return tiles
+
+
+SITE_OFFSETS_M = ((0, 0, 600, 300), (700, -200, 1000, 500), (-500, -900, 300, 300))
+"""A site's zones: (dx, dy, width, height) in metres from the site's corner."""
+
+
+def sites(n: int) -> list[list[Zone]]:
+    """``n`` sites of three zones each, spread over the tile."""
+    to_wgs = Transformer.from_crs("EPSG:32636", "EPSG:4326", always_xy=True)
+    rng = np.random.default_rng(2)
+    out = []
+    for i in range(n):
+        x0 = X0 + rng.uniform(5_000, SIZE * 10 - 5_000)
+        y0 = Y0 - rng.uniform(5_000, SIZE * 10 - 5_000)
+        zones_ = []
+        for j, (dx, dy, w, h) in enumerate(SITE_OFFSETS_M):
+            lo = to_wgs.transform(x0 + dx, y0 + dy - h)
+            hi = to_wgs.transform(x0 + dx + w, y0 + dy)
+            geom = box(lo[0], lo[1], hi[0], hi[1])
+            zones_.append(
+                Zone(site_id=f"s{i}", id=f"z{j}", kind="other", target="any", geometry=geom)
+            )
+        out.append(zones_)
+    return out
+
+
+def _scene(url: str, tag: str) -> Scene:
+    return Scene(
+        id=f"bench-{tag}",
+        collection="bench",
+        sensor="sentinel-1",
+        time=datetime(2024, 12, 1, tzinfo=UTC),
+        bbox=(-180.0, -90.0, 180.0, 90.0),
+        cloud_cover=None,
+        assets={"vv": f"{url}?{tag}"},  # a fresh URL: a cold read
+    )
+
+
+def measure_sites(cog: Path, url: str, stats: Any, n: int) -> None:
+    """Bytes read per site and scene (zones together, and one by one) against tile bytes."""
+    params = LoadParams(use_cache=False)
+    print(
+        f"{'site':<5} {'req':>4} {'bytes read':>11} {'tile bytes':>11} {'ratio':>6} "
+        f"{'zone by zone':>12} {'ratio':>6}"
+    )
+    ratios, alone_ratios = [], []
+    for i, zones_ in enumerate(sites(n)):
+        before_b, before_n = stats.bytes_sent, stats.requests
+        chips = load_chips(_scene(url, f"site={i}"), zones_, params=params)
+        sent, requests = stats.bytes_sent - before_b, stats.requests - before_n
+        tiles: dict[tuple[int, int], int] = {}
+        for chip in chips:
+            assert isinstance(chip, Chip), chip
+            h, w = chip.zone_mask.shape
+            tiles.update(touched_tiles(cog, chip.crs, chip.transform, w, h))
+        before_b = stats.bytes_sent
+        for j, zone in enumerate(zones_):
+            load_chip(_scene(url, f"site={i}&zone={j}"), zone, params=params)
+        alone = stats.bytes_sent - before_b
+        tile_bytes = sum(tiles.values())
+        ratios.append(sent / max(tile_bytes, 1))
+        alone_ratios.append(alone / max(tile_bytes, 1))
+        print(
+            f"s{i:<4} {requests:>4} {sent:>11,} {tile_bytes:>11,} {ratios[-1]:>6.2f} "
+            f"{alone:>12,} {alone_ratios[-1]:>6.2f}"
+        )
+    print(
+        f"bytes read per site and scene / bytes of the tiles the site touches: median "
+        f"{np.median(ratios):.2f}, max {max(ratios):.2f} (goal <= 1.2); zone by zone: median "
+        f"{np.median(alone_ratios):.2f}, max {max(alone_ratios):.2f}"
+    )
 
 
 def main() -> None:
     """Write the COG, serve it, load each zone cold over HTTP and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--zones", type=int, default=12)
+    parser.add_argument("--sites", type=int, default=8)
     parser.add_argument("--keep", type=Path, help="Write the COG here and keep it.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -162,6 +249,7 @@ def main() -> None:
                 src.read(1)
             whole_s = time.perf_counter() - t
             whole_sent = stats.bytes_sent - sum(r[5] for r in rows)
+            measure_sites(cog, f"{url}/{cog.name}", stats, args.sites)
         print(
             f"{'zone':<5} {'px':>9} {'s':>6} {'req':>4} {'bytes read':>11} "
             f"{'tile bytes':>11} {'ratio':>6}"
