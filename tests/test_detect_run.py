@@ -78,12 +78,12 @@ def write_tif(
 
 
 def s2_folder(tmp_path: Path, bands: dict[str, np.ndarray], name: str = "scene") -> Path:
-    """Single-band uint16 files named like Sentinel Hub downloads (``..._B02_Raw.tiff``)."""
+    """Single-band uint16 files (reflectance x 10000, no scale tag) named by band."""
     folder = tmp_path / name
     folder.mkdir()
     for band, code in S2_CODES.items():
         dn = np.round(bands[band] * 10000)
-        write_tif(folder / f"2024-12-01_Sentinel-2_L2A_{code}_Raw.tiff", [dn], "uint16")
+        write_tif(folder / f"2024-12-01_Sentinel-2_L2A_{code}.tiff", [dn], "uint16")
     return folder
 
 
@@ -139,11 +139,11 @@ def test_multiband_geotiff_gives_the_same_ships_as_the_band_folder(tmp_path: Pat
 def test_scale_option_reads_full_range_uint16(tmp_path: Path) -> None:
     bands = s2_scene(2)
     path = write_tif(tmp_path / "raw.tif", [bands[b] * 65535 for b in S2_CODES], "uint16")
-    default = run.detect_image(path, sensor="s2")  # read as x1e-4: everything 6.5x too bright
+    with pytest.raises(ImageryError, match=r"raw\.tif.*--scale 1\.5259e-05"):
+        run.detect_image(path, sensor="s2")  # read as x1e-4 it would be 6.5x too bright
     scaled = run.detect_image(path, sensor="s2", scale=1 / 65535)
     assert_two_ships(scaled)
-    assert float(np.nanmedian(run.read_s2(path, None).bands["nir"])) > 0.1
-    assert default.detector == scaled.detector
+    assert float(np.nanmedian(run.read_s2(path, 1 / 65535).bands["nir"])) < 0.1
 
 
 def test_stac_item_with_local_assets(tmp_path: Path) -> None:
@@ -413,3 +413,102 @@ def test_real_sentinel1_crop_finds_its_one_ship_in_vv_and_vh(pol: str, gsd: floa
     col, row = det.centroid_px
     assert 60 <= col <= 72 and 48 <= row <= 66  # the bright hull and its smear, rows ~30-88
     assert det.heading_deg is not None and min(det.heading_deg, 180 - det.heading_deg) < 30
+
+
+# --------------------------------------------------------------------------------------------
+# Sentinel-2 scale: x 65535 exports recognised, x 10000 left alone, nothing silent
+# --------------------------------------------------------------------------------------------
+
+
+def test_sentinel_hub_raw_names_are_scaled_by_65535_and_say_so(tmp_path: Path) -> None:
+    bands = s2_scene(20)
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    for band, code in S2_CODES.items():
+        dn = np.round(bands[band] * 65535)
+        write_tif(folder / f"2024-12-01_Sentinel-2_L2A_{code}_(Raw).tiff", [dn], "uint16")
+    result = run.detect_image(folder, sensor="s2")
+    reference = run.detect_image(s2_folder(tmp_path, bands), sensor="s2")
+    assert result.extra["scale"] == pytest.approx(1 / 65535)
+    assert "Raw" in result.extra["scale_reason"]
+    assert reference.extra["scale"] == pytest.approx(1e-4)
+    assert len(result.detections) == len(reference.detections) == 2
+    collection = run.to_feature_collection(result)
+    assert collection["basewatch"]["scale"] == pytest.approx(1 / 65535)
+
+
+def test_x65535_values_without_the_name_stop_and_name_the_scale(tmp_path: Path) -> None:
+    bands = s2_scene(21)
+    bands = {b: v * 6.5535 for b, v in bands.items()}  # x 65535 stored, read as x 10000
+    folder = s2_folder(tmp_path, bands)
+    with pytest.raises(ImageryError, match=r"scene.*--scale 1\.5259e-05"):
+        run.detect_image(folder, sensor="s2")
+    ok = run.detect_image(folder, sensor="s2", scale=1 / 65535)  # the user's scale is obeyed
+    assert len(ok.detections) == 2 and "scale" not in ok.extra
+    with pytest.raises(SystemExit) as exit_info:
+        main(["detect", str(folder), "--sensor", "s2", "--out", str(tmp_path / "o.geojson")])
+    assert exit_info.value.code != 0
+    assert not (tmp_path / "o.geojson").exists()
+
+
+def test_reflectance_plausibility_rules() -> None:
+    from basewatch.imagery.bands import implausible_reflectance, suggest_scale
+
+    bands = s2_scene(22)
+    assert implausible_reflectance(bands) is None
+    hub = {b: v * 6.5535 for b, v in bands.items()}
+    assert "brightest 1 %" in (implausible_reflectance(hub) or "")
+    assert suggest_scale(hub, 1e-4) == pytest.approx(1 / 65535)
+    murky = {b: np.full((50, 50), v) for b, v in {"green": 0.6, "nir": 0.25}.items()}
+    assert "open water reads 0.25" in (implausible_reflectance(murky) or "")
+
+
+def test_folder_catalogue_recognises_or_refuses_mis_scaled_files(tmp_path: Path) -> None:
+    from basewatch.errors import CatalogError
+    from basewatch.imagery.folder import scene_from_file
+
+    bands = s2_scene(23)
+    arrays = [np.round(bands[b] * 65535) for b in ("blue", "green", "red", "nir")]
+    raw = write_tif(tmp_path / "S2_20241201_Raw.tif", arrays, "uint16")
+    scene = scene_from_file(raw, sensor="sentinel-2")
+    assert scene.scales["nir"][0] == pytest.approx(1 / 65535)
+    plain = write_tif(tmp_path / "S2_20241201.tif", arrays, "uint16")
+    with pytest.raises(CatalogError, match=r"S2_20241201\.tif.*-scale 1\.5259e-05"):
+        scene_from_file(plain, sensor="sentinel-2")
+    tenk = [np.round(bands[b] * 10000) for b in ("blue", "green", "red", "nir")]
+    scene = scene_from_file(write_tif(tmp_path / "S2_20241202.tif", tenk, "uint16"))
+    assert scene.scales["nir"][0] == pytest.approx(1e-4)
+
+
+SEN2SHIPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "s2_ships_sen2ships_ports"
+
+
+def test_real_athens_raw_export_is_read_right_without_scale(tmp_path: Path) -> None:
+    """sen2ships' Athens bands are Sentinel Hub "Raw" UINT16 (reflectance x 65535), no scale
+    tag: recognised by name; the same file renamed is refused, naming the --scale; written as
+    x 10000 it is left alone. All three readings give about the same ships."""
+    athens = SEN2SHIPS / "athens"
+    if not athens.is_dir():
+        pytest.skip(f"shared sen2ships ports not found in {athens}")
+    auto = run.detect_image(athens, sensor="s2")
+    given = run.detect_image(athens, sensor="s2", scale=1 / 65535)
+    assert auto.extra["scale"] == pytest.approx(1 / 65535)
+    assert abs(len(auto.detections) - len(given.detections)) <= 2
+    assert len(given.detections) >= 20
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    for path in sorted(athens.glob("*_B0[2348]_Raw.tiff")):
+        (renamed / path.name.replace("_Raw", "")).symlink_to(path.resolve())
+    with pytest.raises(ImageryError, match=r"renamed.*--scale 1\.5259e-05"):
+        run.detect_image(renamed, sensor="s2")
+    raster = run.read_s2(athens, 1 / 65535)
+    arrays = [np.nan_to_num(raster.bands[b] * 10000) for b in ("blue", "green", "red", "nir")]
+    with rasterio.open(next(athens.glob("*_B02_Raw.tiff"))) as src:
+        profile = src.profile | {"count": 4, "dtype": "uint16", "nodata": None}
+    stack = tmp_path / "athens_x10000.tif"
+    with rasterio.open(stack, "w", **profile) as dst:
+        for i, arr in enumerate(arrays, start=1):
+            dst.write(np.round(arr).astype("uint16"), i)
+    tenk = run.detect_image(stack, sensor="s2")
+    assert tenk.extra["scale"] == pytest.approx(1e-4)
+    assert abs(len(tenk.detections) - len(given.detections)) <= max(3, len(given.detections) // 10)

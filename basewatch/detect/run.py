@@ -180,14 +180,22 @@ def ground_pixel_size(transform: Any, crs: str, width: int, height: int) -> floa
     return float((abs(dx) + abs(dy)) / 2.0)
 
 
-def _scale_of(src: Any, band: int, user: float | None) -> float:
-    """Reflectance per digital number: the user's, the file's, or :data:`S2_DEFAULT_SCALE`."""
+def _scale_of(src: Any, band: int, user: float | None) -> tuple[float, str]:
+    """Reflectance per digital number and where it came from: the user's (``user``), the
+    file's (``file``; floats are reflectance already), 1/65535 for a Sentinel Hub "Raw"
+    export (``name``), else :data:`S2_DEFAULT_SCALE` (``default``)."""
+    from basewatch.imagery.bands import SENTINEL_HUB_RAW_SCALE, is_sentinel_hub_raw
+
     if user is not None:
-        return user
+        return user, "user"
     if src.dtypes[band - 1].startswith("float"):
-        return 1.0
+        return 1.0, "file"
     file_scale = float(src.scales[band - 1]) if src.scales else 1.0
-    return file_scale if file_scale != 1.0 else S2_DEFAULT_SCALE
+    if file_scale != 1.0:
+        return file_scale, "file"
+    if is_sentinel_hub_raw(Path(str(src.name)).name):
+        return SENTINEL_HUB_RAW_SCALE, "name"
+    return S2_DEFAULT_SCALE, "default"
 
 
 def _read_band(src: Any, band: int, shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -225,11 +233,11 @@ def read_s2(path: Path, scale: float | None = None) -> Raster:
     if path.is_dir():
         files = _s2_files(path)
         missing = [b for b in S2_REQUIRED if b not in files]
-        if missing:
+        if len(missing) == len(S2_REQUIRED):  # the ship model runs on any of them
             raise InputError(
                 f"{path}: no file for band(s) {', '.join(missing)} (found "
                 f"{', '.join(sorted(files)) or 'none'}); single-band file names must contain "
-                "B02, B03, B04 and B08 (B11 and SCL optional)"
+                "B02, B03, B04 or B08 (all four best; B11 and SCL optional)"
             )
         sources = {b: (str(p), 1) for b, p in files.items()}
         return _read_s2_sources(path, sources, scale, {})
@@ -297,6 +305,7 @@ def _read_s2_sources(
     bands: dict[str, np.ndarray] = {}
     georef: tuple[Any, str | None, float | None] = (None, None, None)
     shape: tuple[int, int] | None = None
+    origins: dict[str, tuple[float, str]] = {}
     for name in S2_BANDS:
         if name not in sources:
             continue
@@ -310,17 +319,22 @@ def _read_s2_sources(
                 if name != "scl":
                     if name in item_scales and scale is None:
                         factor, offset = item_scales[name]
+                        origins[name] = (factor, "item")
                     else:
-                        factor, offset = _scale_of(src, index, scale), 0.0
+                        factor, origin = _scale_of(src, index, scale)
+                        offset = 0.0
+                        origins[name] = (factor, origin)
                     arr = arr * factor + offset
         except rasterio.errors.RasterioError as exc:
             raise ImageryError(f"{path}: cannot read band {name} from {href} ({exc})") from exc
         bands[name] = arr
     if shape is None:
         raise InputError(f"{path}: no band to read; give blue, green, red and nir")
+    notes = _check_scale(path, bands, origins)
     valid = np.ones(shape, dtype=bool)
     for name in S2_REQUIRED:
-        valid &= np.isfinite(bands[name]) & (bands[name] > 0)
+        if name in bands:  # a band folder may lack some (the ship model copes)
+            valid &= np.isfinite(bands[name]) & (bands[name] > 0)
     scl = bands.pop("scl", None)
     if scl is not None:
         valid &= ~np.isin(np.nan_to_num(scl, nan=0).astype(int), SCL_UNUSABLE)
@@ -328,8 +342,40 @@ def _read_s2_sources(
         valid &= ~cloud_mask(bands)
     transform, crs, px = georef
     return Raster(
-        bands=bands, valid=valid, source=str(path), transform=transform, crs=crs, pixel_size_m=px
+        bands=bands,
+        valid=valid,
+        source=str(path),
+        transform=transform,
+        crs=crs,
+        pixel_size_m=px,
+        notes=notes,
     )
+
+
+def _check_scale(
+    path: Path, bands: dict[str, np.ndarray], origins: dict[str, tuple[float, str]]
+) -> dict[str, Any]:
+    """Refuse Sentinel-2 values that are not plausible as reflectance unless the user set the
+    scale; say in the output which scale was applied when the file did not state it.
+
+    Raises :class:`ImageryError` naming the file and the ``--scale`` to give."""
+    from basewatch.imagery.bands import check_s2_reflectance
+
+    guessed = {o for _, o in origins.values()} & {"name", "default"}
+    if not guessed or any(o == "user" for _, o in origins.values()):
+        return {}
+    factors = {f for f, o in origins.values() if o in ("name", "default")}
+    applied = next(iter(factors)) if len(factors) == 1 else None
+    check_s2_reflectance(
+        {b: v for b, v in bands.items() if b != "scl"}, source=str(path), applied=applied
+    )
+    if "name" in guessed:
+        return {
+            "scale": applied,
+            "scale_reason": 'Sentinel Hub "Raw" export named in the file name: reflectance '
+            "x 65535 (give --scale to override)",
+        }
+    return {"scale": applied, "scale_reason": "not in the file: reflectance x 10000 assumed"}
 
 
 def cloud_mask(bands: dict[str, np.ndarray]) -> np.ndarray:
@@ -339,6 +385,8 @@ def cloud_mask(bands: dict[str, np.ndarray]) -> np.ndarray:
     from scipy import ndimage
     from skimage.morphology import disk
 
+    if not all(b in bands for b in ("blue", "green", "red")):
+        return np.zeros(next(iter(bands.values())).shape, dtype=bool)
     bright = np.all([bands[b] > CLOUD_REFLECTANCE for b in ("blue", "green", "red")], axis=0)
     if not bright.any():
         return bright
@@ -479,7 +527,9 @@ def detect_s2(
             "clear, its values may be scaled otherwise, e.g. --scale 1.5259e-5 for reflectance "
             "x 65535 (Sentinel Hub UINT16)"
         )
-    water = optical.water_mask(raster.bands, valid=raster.valid)
+    from basewatch.detect.ships_s2 import water_any
+
+    water = water_any(raster.bands, raster.valid)  # from whatever bands the image has
     if water.sum() < 25:
         return [], "no water in the image (all land): nothing to search for ships"
     dets = optical.detect_ships(
@@ -600,7 +650,7 @@ def detect_image(
         crs=raster.crs,
         pixel_size_m=px,
         reason=reason,
-        extra={"clear_fraction": round(float(raster.valid.mean()), 4)},
+        extra={"clear_fraction": round(float(raster.valid.mean()), 4), **raster.notes},
     )
 
 

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from basewatch.errors import CatalogError, InputError
-from basewatch.imagery.bands import REQUIRED_BANDS, canonical_band
+from basewatch.imagery.bands import REQUIRED_BANDS, canonical_band, s2_file_scale
 from basewatch.imagery.catalog import S2_DEFAULT_SCALE, Extent, Scene, _keep
 
 log = logging.getLogger(__name__)
@@ -162,8 +162,13 @@ def _scene_from_file(path: Path, *, sensor: str | None = None) -> Scene:
         assets = {b: href for b in bands}
         index = {b: (i,) for b, i in bands.items()}
         integer = not dtype.startswith("float")
+        default = S2_DEFAULT_SCALE
+        if kind == "sentinel-2" and integer:  # Sentinel Hub x 65535 exports, scale tags
+            default, problem = s2_file_scale(path, bands)
+            if problem is not None:
+                raise CatalogError(problem)
         scales = {
-            b: (S2_DEFAULT_SCALE if kind == "sentinel-2" and integer and b != "scl" else 1.0, 0.0)
+            b: (default if kind == "sentinel-2" and integer and b != "scl" else 1.0, 0.0)
             for b in bands
         }
     return Scene(
