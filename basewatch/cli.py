@@ -419,6 +419,13 @@ def scenes_search(
     help="Cache every loaded chip here (default: remote chips in ~/.cache/basewatch).",
 )
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the chip cache.")
+@click.option(
+    "--io-threads",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Scenes read at once ahead of the detectors, per worker (8+ for distant object stores).",
+)
 def monitor(
     registry: str,
     catalog: str,
@@ -433,6 +440,7 @@ def monitor(
     sensor: str | None,
     cache_dir: Path | None,
     no_cache: bool,
+    io_threads: int,
 ) -> None:
     """Observe every zone on every scene into the store (resumable: rerun to continue)."""
     from basewatch.pipeline import monitor as run
@@ -454,6 +462,7 @@ def monitor(
             progress=progress,
             scheduler=scheduler,
             notify=_note,
+            io_threads=io_threads,
         )
     _print_summary(summary)
 

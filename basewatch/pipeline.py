@@ -38,6 +38,7 @@ def monitor(
     progress: Progress | None = None,
     scheduler: str | None = None,
     notify: Callable[[str], None] | None = None,
+    io_threads: int = 2,
 ) -> MonitorSummary:
     """Observe every zone of the registry ``sites`` on every scene of ``catalog`` into ``db``.
 
@@ -52,7 +53,8 @@ def monitor(
     ``sensor`` names the sensor of a folder of GeoTIFFs; ``cache_dir`` caches every loaded
     chip there (by default only chips of remote scenes are cached); ``use_cache=False``
     bypasses the chip cache. ``workers > 1`` observes the chips on a local Dask cluster,
-    ``scheduler`` (``tcp://host:port``) on an existing one.
+    ``scheduler`` (``tcp://host:port``) on an existing one. ``io_threads`` scenes are read
+    at the same time ahead of the detectors in each process (more for high-latency links).
     """
     from basewatch.errors import InputError
     from basewatch.imagery.catalog import (
@@ -81,7 +83,11 @@ def monitor(
         max_cloud=max_cloud,
         workers=workers,
         scheduler=scheduler,
-        load=LoadParams(cache_dir=Path(cache_dir) if cache_dir else None, use_cache=use_cache),
+        load=LoadParams(
+            cache_dir=Path(cache_dir) if cache_dir else None,
+            use_cache=use_cache,
+            io_threads=io_threads,
+        ),
     )
     searched = CachedCatalog(source)
     n_sites = len(registry)
