@@ -278,3 +278,18 @@ def test_demo_corridor_is_cut_after_homs() -> None:
     assert "Homs (HTS)" in by_date["2024-12-08"].lost
     grid = corridor(khmeimim, control, cell_km=4.0)
     assert grid.cut == ("2024-12-07", "2024-12-08")
+
+
+def test_report_shows_the_corridor(tmp_path: Path) -> None:
+    from basewatch.report.html import render_report
+
+    control = load_control_areas(_dumbbell(tmp_path))
+    result = corridor(
+        _site(anchor="Capital", allies=["GOV"]), control, cell_km=1.0, choke_radius_km=8.0
+    )
+    site = {"site_id": "base", "posture": "present", "corridor": result.to_json()}
+    page = render_report({"sites": [site]})
+    assert "Land corridor to Capital" in page
+    assert "Cut between 2024-12-01 and 2024-12-02" in page
+    assert "Neck (6 km from the front)" in page and "lost Neck (REBELS)" in page
+    assert "Land corridor" not in render_report({"sites": [{"site_id": "base"}]})
