@@ -909,7 +909,7 @@ def _track_events(
     *,
     kinds: str = "airbase",
     aircraft_db: Path | None = None,
-) -> tuple[list[Any], list[Any], dict[str, Any]]:
+) -> tuple[list[Any], list[Any], dict[str, Any], dict[str, Any] | None]:
     """Read the files (warnings on stderr), split flights, find events at the watched sites
     (saying on stderr which were skipped and why), classify the aircraft."""
     import warnings
@@ -958,7 +958,7 @@ def _track_events(
             f"{radius_km:g} km in {_n(len(flights), 'flight')}"
             + (f" (skipped {skipped})" if skipped else "")
         )
-    return flights, events, types
+    return flights, events, types, db
 
 
 @tracks.command("events")
@@ -981,7 +981,7 @@ def tracks_events(
     """
     from basewatch.tracks import daily_counts, event_record
 
-    _, events, types = _track_events(
+    _, events, types, _ = _track_events(
         files, registry, site_ids, types_csv, radius_km, kinds=kinds, aircraft_db=aircraft_db
     )
     if not events:
@@ -1031,10 +1031,10 @@ def tracks_import(
     """Read tracks, list flights with their events; with --db, add events as evidence."""
     from basewatch.tracks import flight_summaries
 
-    flights, events, types = _track_events(
+    flights, events, types, aircraft = _track_events(
         files, registry, site_ids, types_csv, radius_km, kinds=kinds, aircraft_db=aircraft_db
     )
-    rows = flight_summaries(flights, events, types)
+    rows = flight_summaries(flights, events, types, aircraft)
     stored = 0
     if db:
         from basewatch.evidence import add_flight_events
@@ -1046,11 +1046,13 @@ def tracks_import(
     if fmt == "json":
         click.echo(json.dumps({"flights": rows, "events": len(events), "stored": stored}, indent=1))
         return
-    click.echo(f"{'icao24':<7} {'callsign':<9} {'type':<6} {'start':<21} {'end':<21} events")
+    click.echo(
+        f"{'icao24':<7} {'callsign':<9} {'type':<6} {'class':<16} {'start':<21} {'end':<21} events"
+    )
     for r in rows:
         click.echo(
             f"{r['icao24']:<7} {r['callsign'] or '-':<9} {r['typecode'] or '?':<6} "
-            f"{r['start']:<21} {r['end']:<21} {' '.join(r['events']) or '-'}"
+            f"{r['type_class']:<16} {r['start']:<21} {r['end']:<21} {' '.join(r['events']) or '-'}"
         )
     click.echo(f"{len(rows)} flights, {len(events)} events" + (f", {stored} stored" if db else ""))
 

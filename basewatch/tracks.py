@@ -854,10 +854,14 @@ def flight_summaries(
     flights: Iterable[Flight],
     events: Iterable[FlightEvent],
     types: dict[str, AircraftType] | None = None,
+    db: dict[str, AircraftRecord] | None = None,
 ) -> list[dict[str, Any]]:
-    """One record per flight: address, callsign, type, start, end, states and its events.
+    """One record per flight: address, callsign, type, type class, military flag, start,
+    end, states and its events.
 
     ``events`` entries are ``"<kind>@<site_id>"`` for the events inside the flight's span.
+    The class comes from ``db`` (an aircraft database), the broadcast type, the callsign
+    and the address block (:func:`basewatch.context.aircraft_types.classify`).
     """
     events = list(events)
     out = []
@@ -868,11 +872,15 @@ def flight_summaries(
             for e in events
             if e.icao24 == f.icao24 and f.start <= e.time <= f.end
         ]
+        typecode = known.typecode if known and known.typecode else f.typecode
+        c = classify(f.icao24, callsign=f.callsign, typecode=typecode, db=db)
         out.append(
             {
                 "icao24": f.icao24,
                 "callsign": f.callsign,
-                "typecode": known.typecode if known and known.typecode else f.typecode,
+                "typecode": c.typecode,
+                "type_class": c.type_class,
+                "military": c.military,
                 "start": pd.Timestamp(f.start).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "end": pd.Timestamp(f.end).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "states": len(f.states),

@@ -682,6 +682,12 @@ def test_tracks_events_says_what_it_skipped(
     main([*args, "--site", "latakia-airport"])
     table = capsys.readouterr().out
     assert "heavy transport" in table and "RFF7086" in table
+    imported = ["tracks", "import", "--tracks", str(path), "--sites", str(registry)]
+    main([*imported, "--kinds", "other", "--format", "json"])
+    flights = json.loads(capsys.readouterr().out)["flights"]
+    classes = {f["callsign"]: (f["type_class"], f["military"]) for f in flights}
+    assert classes["RFF7086"] == ("heavy transport", True)
+    assert classes["THY123"] == ("civil", False)
 
 
 def test_report_summarises_flights(
