@@ -516,3 +516,46 @@ def test_serve_on_a_busy_port_fails_before_serving(
     assert code == 1
     assert f"127.0.0.1:{port}" in error_line(err) and "in use" in err
     assert "serving" not in err
+
+
+def test_a_database_without_basewatch_tables_is_a_missing_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The PostgreSQL rule ('missing' = no basewatch tables), on a SQLite file that exists."""
+    import sqlite3
+
+    path = tmp_path / "other.db"
+    sqlite3.connect(path).close()  # an empty database file
+    assert path.exists()
+    with pytest.raises(StoreError, match="no basewatch tables"):
+        open_store(f"sqlite:///{path}", create=False)
+    code, _, err = bw(capsys, "export", "observations", "--db", f"sqlite:///{path}")
+    assert code == 1 and "the database holds no basewatch tables" in error_line(err)
+    with open_store(f"sqlite:///{path}") as store:  # a creating command may use it
+        assert store.created
+
+
+@pytest.mark.parametrize(
+    ("message", "cause"),
+    [
+        (
+            "Failed to establish a new connection: [Errno 111] Connection refused",
+            "connection refused",
+        ),
+        ("[Errno -2] Name or service not known", "host name not found (DNS)"),
+        ("[Errno -3] Temporary failure in name resolution", "host name not found (DNS)"),
+        (
+            "ConnectTimeoutError: Connection to x timed out. (connect timeout=5)",
+            "connection timed out",
+        ),
+        ("Read timed out. (read timeout=30)", "no answer in time (read timed out)"),
+    ],
+)
+def test_network_causes_are_short(message: str, cause: str) -> None:
+    from basewatch.imagery.net import network_cause
+
+    wrapped = RuntimeError(
+        f"HTTPConnectionPool(host='h', port=1): Max retries exceeded ({message})"
+    )
+    assert network_cause(wrapped) == cause
+    assert len(network_cause(RuntimeError("x" * 500))) <= 160
