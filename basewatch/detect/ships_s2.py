@@ -42,7 +42,7 @@ from basewatch.errors import InputError
 
 NAME = "s2-ships-cnn"
 """Detector name recorded with every observation."""
-VERSION = "2.0.0"
+VERSION = "1.0.0"
 """Detector version; part of an observation's identity."""
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "ships_s2.onnx"
