@@ -219,6 +219,11 @@ _INLINE_DATE = re.compile(
     re.IGNORECASE,
 )
 """A date line, possibly with the first sentence after it: ``date 2024-12-05 The navy...``."""
+_ISO_LEAD = re.compile(
+    r"^\s*(?P<date>\d{4}-\d{2}-\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2})?Z?)?"
+    r"\s*[-–—|:·]?\s+(?P<rest>\S.*)$"
+)
+"""A line opening with an ISO date: ``2024-12-05 — The navy...``."""
 _BYLINE = re.compile(
     r"^\s*(?i:(?P<thread>(?:a\s+|🧵\s*)?thread\s+)?by)\s+"
     r"(?P<who>@\w{1,30}|(?!(?:The|A|An|On|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|"
@@ -820,7 +825,7 @@ def _scan_metadata(lines: list[str], meta: dict[str, str]) -> list[str]:
             out.append(line)
             continue
         seen += 1
-        inline = _INLINE_DATE.match(stripped)
+        inline = _INLINE_DATE.match(stripped) or _ISO_LEAD.match(stripped)
         url = _URL_LINE.match(stripped)
         byline = _BYLINE.match(stripped) if len(stripped) <= 100 else None
         if byline and not _BYLINE_TAIL.match(byline.group("tail")):
@@ -835,6 +840,7 @@ def _scan_metadata(lines: list[str], meta: dict[str, str]) -> list[str]:
             meta.setdefault("author", byline.group("who"))
             if byline.group("thread"):
                 meta.setdefault("kind", "post")
+                meta.setdefault("thread", "yes")
             when = re.search(_FULL_DATE, byline.group("tail"), re.IGNORECASE)
             if when:
                 meta.setdefault("byline_date", when.group(0))
@@ -1285,10 +1291,10 @@ def extract_text(
     matcher = site_matcher(registry)
     claims: list[TextClaim] = []
     sections = [b for b in doc.blocks if b.heading and _section_sites(b.text, matcher)]
-    if kind == "post" and len(sections) < 2:  # one post: filed whole
+    if kind == "post" and not doc.meta.get("thread") and len(sections) < 2:  # one post: whole
         body = " ".join(b.text for b in doc.blocks)
         claims.extend(_claims_in(_clean(body), origin, matcher, whole=True))
-    else:  # an article, or a thread of sections: sentence by sentence
+    else:  # an article, a thread, or a post in sections: sentence by sentence
         inherited: tuple[str, ...] = ()
         for block in doc.blocks:
             if block.heading:

@@ -43,9 +43,10 @@ REGISTRY = load_registry("syria-2024")
 # Hand-written answer key for tests/data/texts: per file, one row per (claim, site):
 # (first words of the claim, site, published, event date, kind, quantities[, estimated
 # event date when the text hedges one]).
-Gold = tuple[str, str, str | None, str | None, str, list[tuple[int, str]]] | tuple[
-    str, str, str | None, str | None, str, list[tuple[int, str]], str | None
-]
+Gold = (
+    tuple[str, str, str | None, str | None, str, list[tuple[int, str]]]
+    | tuple[str, str, str | None, str | None, str, list[tuple[int, str]], str | None]
+)
 GOLD: dict[str, list[Gold]] = {
     "posture-2023-11.md": [
         ("Sentinel-2 imagery shows", "khmeimim", "2023-11-12", "2023-11-09", "article",
@@ -706,3 +707,18 @@ def test_cli_undated_text_warns_and_exits_0(
     with pytest.raises(SystemExit) as info:
         main(["evidence", "extract", str(empty), "--sites", "syria-2024"])
     assert info.value.code == 1 and "no claims about the sites" in capsys.readouterr().err
+
+
+def test_a_numbered_thread_is_read_sentence_by_sentence() -> None:
+    text = (
+        "2024-12-07 — Thread on the Russian bases 🧵\n\n"
+        "1/ Khmeimim: 3 Il-76 on the apron this morning.\n\n"
+        "2/ Tartus: the piers are empty, 2 corvettes gone since Thursday.\n"
+    )
+    claims = extract_text(text, REGISTRY)
+    assert [(c.site_id, c.kind, c.published, c.event_date) for c in claims] == [
+        ("khmeimim", "post", date(2024, 12, 7), date(2024, 12, 7)),
+        ("tartus", "post", date(2024, 12, 7), date(2024, 12, 5)),
+    ]
+    assert claims[0].claim == "Khmeimim: 3 Il-76 on the apron this morning."
+    assert [(q.count, q.what) for q in claims[0].quantities] == [(3, "Il-76")]
