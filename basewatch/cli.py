@@ -1358,6 +1358,11 @@ def _check_port(host: str, port: int) -> None:
 @click.option(
     "--scale", type=float, default=None, help="Multiply stored values (e.g. 1.5259e-5 = 1/65535)."
 )
+@click.option(
+    "--coastline",
+    is_flag=True,
+    help="Radar: leave out land 200 m inland of the GSHHG coastline (extra [coast]).",
+)
 def detect(
     images: tuple[Path, ...],
     sensor: str,
@@ -1365,12 +1370,13 @@ def detect(
     gsd: float | None,
     model: Path | None,
     scale: float | None,
+    coastline: bool,
 ) -> None:
     """Detect ships (or sub-metre objects) in images; write detections GeoJSON per image."""
     from basewatch.detect.run import run_detect
 
     for path, result in run_detect(
-        images, sensor=sensor, out=out, gsd_m=gsd, model=model, scale=scale
+        images, sensor=sensor, out=out, gsd_m=gsd, model=model, scale=scale, coastline=coastline
     ):
         note = f" ({result.reason})" if result.reason else ""
         click.echo(f"{result.source}: {len(result.detections)} detection(s) -> {path}{note}")

@@ -512,3 +512,19 @@ def test_real_athens_raw_export_is_read_right_without_scale(tmp_path: Path) -> N
     tenk = run.detect_image(stack, sensor="s2")
     assert tenk.extra["scale"] == pytest.approx(1e-4)
     assert abs(len(tenk.detections) - len(given.detections)) <= max(3, len(given.detections) // 10)
+
+
+def test_coastline_leaves_out_inland_pixels_of_a_georeferenced_radar_image(
+    tmp_path: Path,
+) -> None:
+    """The synthetic scene's grid lies on land near Tartus per GSHHG: with --coastline the
+    inland part is left out and said so; without a georeference the option is refused."""
+    pytest.importorskip("roaring_landmask", reason="extra [coast] not installed")
+    path = write_tif(tmp_path / "s1.tif", [radar_scene(30)], "float32")
+    plain = run.detect_image(path, sensor="s1")
+    coast = run.detect_image(path, sensor="s1", coastline=True)
+    assert "GSHHG" in coast.extra["coastline"]
+    assert len(coast.detections) < len(plain.detections) == 2
+    chip = write_tif(tmp_path / "chip.tif", [radar_scene(31)], "float32", georef=False)
+    with pytest.raises(InputError, match="georeferenced"):
+        run.detect_image(chip, sensor="sar", gsd_m=PX, coastline=True)

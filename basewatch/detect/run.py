@@ -31,6 +31,7 @@ import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -553,6 +554,73 @@ def detect_radar(
     return sar.detect(image, pixel_size_m=gsd_m, search_mask=water, target="ship"), None
 
 
+COAST_BUFFER_M = 200.0
+"""GSHHG land closer than this to its coastline stays searchable (quays, piers, moles that
+the 1:250 000 coastline draws as land; ships moored alongside)."""
+COAST_SAMPLE_M = 50.0
+"""Spacing (metres) at which the coastline land mask is sampled, then spread to pixels."""
+
+
+@lru_cache(maxsize=1)
+def _landmask() -> Any:
+    """The GSHHG full-resolution land mask of ``roaring-landmask`` (loaded once, ~10 s), or
+    None when the package (extra ``[coast]``) is not installed."""
+    try:
+        from roaring_landmask import RoaringLandmask
+    except ImportError:
+        return None
+    return RoaringLandmask.new()
+
+
+def coastline_land(raster: Raster, gsd_m: float) -> np.ndarray | None:
+    """Land far from the coast for a georeferenced raster, from the GSHHG shoreline.
+
+    Pixels on GSHHG land more than :data:`COAST_BUFFER_M` from its coastline, where bright
+    buildings would otherwise pass for ships wherever the image's own water mask lets them
+    in. None without a georeference or without the ``roaring-landmask`` package."""
+    if raster.transform is None or raster.crs is None:
+        return None
+    mask = _landmask()
+    if mask is None:
+        return None
+    from pyproj import Transformer
+    from scipy import ndimage
+
+    rows, cols = raster.shape
+    step = max(1, int(round(COAST_SAMPLE_M / gsd_m)))
+    rr, cc = np.mgrid[0 : rows + step : step, 0 : cols + step : step]
+    xs, ys = raster.transform * (cc.ravel() + 0.5, rr.ravel() + 0.5)
+    lon, lat = Transformer.from_crs(raster.crs, "EPSG:4326", always_xy=True).transform(xs, ys)
+    land = np.asarray(mask.contains_many(np.asarray(lon, float), np.asarray(lat, float)))
+    land = land.reshape(rr.shape)
+    inland = ndimage.distance_transform_edt(land) * step * gsd_m > COAST_BUFFER_M
+    full = np.repeat(np.repeat(inland, step, axis=0), step, axis=1)
+    offset = step // 2  # samples sit at pixel centres 0, step, ...: centre the blocks on them
+    full = np.pad(full, ((offset, 0), (offset, 0)), mode="edge")
+    return full[:rows, :cols]
+
+
+def _without_inland(raster: Raster, gsd_m: float) -> tuple[Raster, str]:
+    """The raster with GSHHG land far from the coast masked out, and what was done."""
+    from dataclasses import replace
+
+    if raster.transform is None:
+        raise InputError(
+            f"{raster.source}: --coastline needs a georeferenced image; leave it out for chips "
+            "without georeference (their water mask comes from the image alone)"
+        )
+    if _landmask() is None:
+        raise InputError(
+            "--coastline needs the roaring-landmask package: pip install 'basewatch[coast]'"
+        )
+    land = coastline_land(raster, gsd_m)
+    if land is None:  # not reached: georeferenced and the package is present
+        return raster, "coastline not applied"
+    share = float((land & raster.valid).mean())
+    note = f"GSHHG land > {COAST_BUFFER_M:g} m inland left out ({share:.1%} of the pixels)"
+    return replace(raster, valid=raster.valid & ~land), note
+
+
 def detect_highres(
     raster: Raster, gsd_m: float, model: Path | None
 ) -> tuple[list[Detection], str | None]:
@@ -602,6 +670,7 @@ def detect_image(
     gsd_m: float | None = None,
     model: str | Path | None = None,
     scale: float | None = None,
+    coastline: bool = False,
 ) -> DetectResult:
     """Read one image and run the detector for ``sensor`` on it.
 
@@ -612,6 +681,8 @@ def detect_image(
         model: weights file for a learned stage; None: the detector's default.
         scale: multiply stored values by this (e.g. ``1/65535`` for reflectance stored over
             the full uint16 range); None: from the file, else the sensor's convention.
+        coastline: radar only: leave out land more than :data:`COAST_BUFFER_M` inland of the
+            GSHHG coastline (georeferenced images; needs the ``[coast]`` extra).
 
     Returns:
         The detections and what is needed to write them.
@@ -636,6 +707,9 @@ def detect_image(
         )
     if model_path is not None and not model_path.exists():
         raise InputError(f"{model_path}: no such model file; check --model")
+    extra: dict[str, Any] = {"clear_fraction": round(float(raster.valid.mean()), 4)}
+    if coastline and sensor in ("s1", "sar"):
+        raster, extra["coastline"] = _without_inland(raster, px)
     if not raster.valid.any():
         detections: list[Detection] = []
         reason: str | None = "no data in the image (every pixel is no-data or masked)"
@@ -650,7 +724,7 @@ def detect_image(
         crs=raster.crs,
         pixel_size_m=px,
         reason=reason,
-        extra={"clear_fraction": round(float(raster.valid.mean()), 4), **raster.notes},
+        extra={**extra, **raster.notes},
     )
 
 
@@ -747,6 +821,7 @@ def run_detect(
     gsd_m: float | None = None,
     model: str | Path | None = None,
     scale: float | None = None,
+    coastline: bool = False,
 ) -> list[tuple[Path, DetectResult]]:
     """Detect objects in every image and write one GeoJSON per image.
 
@@ -758,7 +833,9 @@ def run_detect(
     targets = output_paths(sources, Path(out))
     done: list[tuple[Path, DetectResult]] = []
     for source, target in zip(sources, targets, strict=True):
-        result = detect_image(source, sensor=sensor, gsd_m=gsd_m, model=model, scale=scale)
+        result = detect_image(
+            source, sensor=sensor, gsd_m=gsd_m, model=model, scale=scale, coastline=coastline
+        )
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(to_feature_collection(result), indent=1) + "\n")
         done.append((target, result))
