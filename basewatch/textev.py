@@ -213,7 +213,8 @@ _HEDGE = re.compile(
 _HEDGE_AFTER = re.compile(r"^\W*(?:or so|give or take|at the latest|at the earliest)\b", re.I)
 _CLAUSE_END = re.compile(r"[,;:()\[\]—–]|\.\s")
 _INLINE_DATE = re.compile(
-    rf"^\s*(?:date|published|posted|updated)(?:\s+on)?\s*[:=]?\s*(?P<date>{_FULL_DATE})"
+    r"^\s*(?:date|published|posted|updated)(?:[ _-]?(?:time|date|at))?(?:\s+on)?\s*[:=]?\s*"
+    rf"(?P<date>\d{{4}}-\d{{2}}-\d{{2}}(?=T\d)|{_FULL_DATE})"
     r"(?:[\sT]+\d{1,2}:\d{2}(?::\d{2})?(?:\s*(?:[AP]M|Z|UTC|GMT)(?:[+-]\d{1,2})?)?)?"
     r"[\s,;|·.–—-]*(?P<rest>.*)$",
     re.IGNORECASE,
@@ -238,7 +239,8 @@ _BYLINE_TAIL = re.compile(
     re.IGNORECASE,
 )
 _URL_LINE = re.compile(
-    r"^\s*(?:original|source|canonical)?[ _-]?(?:url|link)\s*[:=]\s*<?(https?://[^\s>]+)>?\s*$",
+    r"^\s*(?:original|source|canonical)?[ _-]?(?:url|link)(?:[ _-]?source)?\s*[:=]\s*"
+    r"<?(https?://[^\s>]+)>?\s*$",
     re.IGNORECASE,
 )
 _PERMALINK = re.compile(
@@ -930,7 +932,11 @@ def published_date(doc: Document) -> tuple[date | None, str]:
     """
     for key, where in (("date", "header"), ("jsonld", "metadata"), ("time", "metadata")):
         if doc.meta.get(key):
-            day = _parse_date(doc.meta[key])
+            value = doc.meta[key]
+            day = _parse_date(value)
+            inside = re.search(r"\d{4}-\d{2}-\d{2}(?=T\d|\b)|" + _FULL_DATE, value, re.I)
+            if day is None and inside:  # "Time: 2024-12-05T10:12:00Z"
+                day = _parse_date(inside.group(0))
             if day is not None:
                 return day, where
     body = [b for b in doc.blocks if not b.post]

@@ -671,6 +671,9 @@ def test_source_url_only_from_the_texts_own_metadata() -> None:
          "@spotter"),
         ("Some title\nPublished: 7 December 2024\n\nImagery shows 4 jets at Khmeimim.",
          "2024-12-07", "x.txt"),
+        ("Title: Jets\nURL Source: https://www.news.example/jets\nPublished Time: "
+         "2024-12-08T10:12:00Z\n\nMarkdown Content:\nImagery shows 4 jets at Khmeimim.",
+         "2024-12-08", "news.example"),  # a web page saved as Markdown by a reader tool
     ],
 )  # fmt: skip
 def test_datelines_and_bylines_anywhere_in_the_first_lines(
