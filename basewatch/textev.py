@@ -102,6 +102,7 @@ _FULL_DATE = (
     rf"\b\d{{4}}-\d{{2}}-\d{{2}}\b"
     rf"|\b\d{{1,2}}{_ORD}?\s+(?:of\s+)?{_MONTH}\.?,?\s+\d{{4}}\b"
     rf"|\b{_MONTH}\.?\s+\d{{1,2}}{_ORD}?,?\s+\d{{4}}\b"
+    r"|\b\d{1,2}\.\d{1,2}\.\d{4}\b"
 )
 _DATE_EXPRESSIONS = re.compile(
     "|".join(

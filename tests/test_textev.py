@@ -725,3 +725,17 @@ def test_a_numbered_thread_is_read_sentence_by_sentence() -> None:
     ]
     assert claims[0].claim == "Khmeimim: 3 Il-76 on the apron this morning."
     assert [(q.count, q.what) for q in claims[0].quantities] == [(3, "Il-76")]
+
+
+def test_html_subheadings_and_dotted_dates() -> None:
+    page = (
+        '<html><head><meta property="article:published_time" content="2024-12-05"></head>'
+        "<body><article><h1>Russia in Syria: what the images show</h1>"
+        "<h2>Tartus naval base</h2><p>The piers were empty on Tuesday, with 2 corvettes gone.</p>"
+        "<h2>Latakia</h2><p>Ships left on Monday.</p></article></body></html>"
+    )
+    (claim,) = extract_text(page, REGISTRY, suffix=".html")
+    assert (claim.site_id, claim.event_date) == ("tartus", date(2024, 12, 3))
+    post = "Rybar, [05.12.2024 14:32]\n\nTartus: 3 frigates left the base on Tuesday."
+    (claim,) = extract_text(post, REGISTRY)
+    assert (claim.published, claim.event_date) == (date(2024, 12, 5), date(2024, 12, 3))
