@@ -156,6 +156,11 @@
       });
       if (data.overlays && data.overlays.length) { bounds.extend(images.getBounds()); }
     }
+    if (mode === "region") {
+      // without fronts and rings: the region around the site (about 40 km each way)
+      var c = bounds.getCenter();
+      bounds.extend([[c.lat - 0.4, c.lng - 0.4], [c.lat + 0.4, c.lng + 0.4]]);
+    }
     map.fitBounds(bounds.pad(mode === "region" ? 0.04 : 0.02));
     if (mode === "region" && groups.ring) { labelRings(map, groups.ring, groups.site); }
     L.control.scale({imperial: false}).addTo(map);
