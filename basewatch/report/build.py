@@ -231,10 +231,11 @@ def _before_after(
     """Site -> zone -> two pictures of the same sensor around the zone's latest change.
 
     The pictures are chosen among the zone's observations in the assessment (at least
-    :data:`CHIP_MIN_CLEAR` clear, with a value) by :func:`_pick_pair`; each caption gives the sensor, the
-    time, the count *as the assessment has it* and the detector with its version, and the
-    boxes drawn are that stored observation's detections (the ones counted). Without a
-    change they are the first and the latest clear image of the best-observed sensor.
+    :data:`CHIP_MIN_CLEAR` clear, with a value) by :func:`_pick_pair`; each caption gives
+    the sensor, the time, the count *as the assessment has it* and the detector with its
+    version, and the boxes drawn are that stored observation's detections (the ones
+    counted). Without a change they are the first and the latest clear image of the
+    best-observed sensor.
     """
     from basewatch.errors import ImageryError
     from basewatch.report.chips import chip_png, data_uri

@@ -1,8 +1,12 @@
-"""Render an assessment as one self-contained HTML page (inline CSS and SVG, no network).
+"""Render an assessment as one self-contained HTML page (inline CSS and scripts, no network).
 
 The page is built from ``assessment.json`` (DESIGN.md) extended with per-observation
-fields. Every string from the assessment or the registry is untrusted: the Jinja2
-template escapes it, and chart labels are escaped by matplotlib's SVG writer.
+fields, and shows every number as the assessment gives it (one formatting function per
+concept: counts, p-values, changes). Every string from the assessment or the registry is
+untrusted: the Jinja2 template escapes it, and chart and map data travel as JSON inside
+``<script type="application/json">`` (``tojson`` escapes ``<``, ``>`` and ``&``) and
+reach the page through ``textContent``. Also renders the dashboard's overview and zone
+timeline pages.
 """
 
 from __future__ import annotations
@@ -107,9 +111,9 @@ def render_report(
     ``sites`` (registry :class:`~basewatch.sites.Site` objects) add names, kinds,
     operators, coordinates and sources to the sections of the sites they match; registry
     sites without an assessment are listed as such. The page has a summary table, one
-    section per site with its indicators and, per zone, a time-series chart (inline SVG)
-    and a table of changes, a "method and limits" section and the generation and as-of
-    times. It loads nothing from the network.
+    section per site with its indicators and, per zone, its status and judgement, a
+    zoomable time-series chart (vendored uPlot) and a table of changes, a "method and
+    limits" section and the generation and as-of times. It loads nothing from the network.
 
     ``evidence`` (store evidence entries: ``site_id, time, source, url, claim, kind`` and
     the grade)
