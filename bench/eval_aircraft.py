@@ -39,16 +39,27 @@ from pathlib import Path
 
 import numpy as np
 
-from basewatch.detect.aircraft import detect_aircraft, load_model, nms
-from basewatch.train.evaluate import best_threshold, detections_array, match_detail
+from basewatch.detect.aircraft import (
+    COARSE_SCALE,
+    detect_aircraft,
+    detect_boxes,
+    load_model,
+    merge_scales,
+    nms,
+)
+from basewatch.train.evaluate import detections_array, match, match_detail
 from basewatch.train.labels import LabelledImage, load_labels
 
 LOW = 0.1
 """Detections are kept from this score; thresholds are applied afterwards."""
 NO_NMS = 0.95
 """NMS IoU of the stored detections (practically none); NMS is applied afterwards."""
-NMS_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.95)
+NMS_GRID = (0.3, 0.4, 0.5, 0.7, 0.95)
 """NMS IoUs tried inside each fold, with every score threshold."""
+LARGE_GRID = (0.0, 50.0, 60.0, 70.0, 80.0)
+"""Lengths (m) from which the coarse pass's aircraft replace the fine pass's (0: one pass)."""
+THRESHOLDS = np.round(np.arange(0.2, 0.66, 0.025), 3)
+"""Score thresholds tried inside each fold."""
 SIZE_BINS = (
     (0.0, 20.0, "small < 20 m (business jets, helicopters, light)"),
     (20.0, 40.0, "medium 20-40 m (regional, narrow-body, fighters)"),
@@ -205,13 +216,33 @@ def series(
         print(f"  group {g}: {cells}")
 
 
-def choose(preds: list[np.ndarray], truths: list[np.ndarray]) -> tuple[float, float, float]:
-    """Best ``(nms_iou, threshold, f1)`` over :data:`NMS_GRID` and the threshold grid."""
-    best = (NMS_GRID[0], 0.5, -1.0)
-    for iou in NMS_GRID:
-        t, f1 = best_threshold([nms(p, iou) for p in preds], truths)
-        if f1 > best[2] + 1e-9:
-            best = (iou, t, f1)
+def combine(fine: np.ndarray, coarse: np.ndarray, gsd_m: float, setting: tuple) -> np.ndarray:
+    """Detections of one image under ``setting = (large_m, nms_iou, threshold)``."""
+    large, iou, t = setting
+    merged = merge_scales(fine[fine[:, 4] >= t], coarse[coarse[:, 4] >= t], large_px=large / gsd_m)
+    return nms(merged, iou) if len(merged) else merged
+
+
+def choose(
+    fine: list[np.ndarray], coarse: list[np.ndarray], truths: list[np.ndarray], gsd_m: float
+) -> tuple[tuple[float, float, float], float]:
+    """Best ``(large_m, nms_iou, threshold)`` by pooled F1 on the given images, and that F1."""
+    best: tuple[tuple[float, float, float], float] = ((0.0, 0.4, 0.5), -1.0)
+    for large in LARGE_GRID:
+        for iou in NMS_GRID:
+            for t in THRESHOLDS:
+                setting = (large, iou, float(t))
+                tp = found = total = 0
+                for f, c, tr in zip(fine, coarse, truths, strict=True):
+                    p = combine(f, c, gsd_m, setting)
+                    tp += match(p, tr)
+                    found += len(p)
+                    total += len(tr)
+                prec = tp / found if found else 0.0
+                rec = tp / total if total else 0.0
+                f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+                if f1 > best[1] + 1e-9:
+                    best = (setting, f1)
     return best
 
 
@@ -252,6 +283,7 @@ def main() -> None:
     ap.add_argument("--model", type=Path, help="Score this model on its unseen images.")
     ap.add_argument("--final", type=Path, help="Also train the model to ship on all images.")
     ap.add_argument("--final-epochs", type=int, default=40)
+    ap.add_argument("--no-timing", action="store_true", help="Skip the speed measurement.")
     args = ap.parse_args()
     if not args.data.is_dir():
         raise SystemExit(f"{args.data} does not exist; pass --data")
@@ -287,8 +319,7 @@ def main() -> None:
     only = {int(x) for x in args.only.split(",") if x}
     prepared = None
     held_preds: dict[int, np.ndarray] = {}
-    thresholds: list[float] = []
-    nms_ious: list[float] = []
+    settings: list[tuple[float, float, float]] = []
     for k in range(args.folds):
         model = args.work / f"fold{k}.onnx"
         cache = args.work / f"fold{k}-dets.npz"
@@ -319,16 +350,39 @@ def main() -> None:
         else:
             preds = {i: detections_array(images[i], model, LOW, NO_NMS) for i in held + tune}
             np.savez(cache, **{images[i].name: p for i, p in preds.items()})
-        iou, t, f1_train = choose([preds[i] for i in tune], [images[i].boxes for i in tune])
-        thresholds.append(t)
-        nms_ious.append(iou)
+        coarse_cache = args.work / f"fold{k}-coarse.npz"
+        if coarse_cache.is_file():
+            stored = np.load(coarse_cache)
+            coarse = {i: stored[images[i].name] for i in held + tune}
+        else:
+            coarse = {
+                i: detect_boxes(
+                    images[i].read(),
+                    images[i].gsd_m,
+                    model,
+                    threshold=LOW,
+                    nms_iou=NO_NMS,
+                    scale=COARSE_SCALE,
+                )
+                for i in held + tune
+            }
+            np.savez(coarse_cache, **{images[i].name: p for i, p in coarse.items()})
+        gsd = images[0].gsd_m
+        setting, f1_train = choose(
+            [preds[i] for i in tune],
+            [coarse[i] for i in tune],
+            [images[i].boxes for i in tune],
+            gsd,
+        )
+        settings.append(setting)
         for i in held:
-            kept = nms(preds[i], iou)
-            held_preds[i] = kept[kept[:, 4] >= t]
+            held_preds[i] = combine(preds[i], coarse[i], gsd, setting)
+        large, iou, t = setting
         print(
             line(
-                f"fold {k} ({len(held)} images; threshold {t:.3f}, NMS IoU {iou} chosen on "
-                f"{len(tune)} of its {len(train_idx)} training images, F1 there {f1_train:.3f})",
+                f"fold {k} ({len(held)} images; large_m {large:.0f}, NMS IoU {iou}, threshold "
+                f"{t:.3f} chosen on {len(tune)} of its {len(train_idx)} training images, "
+                f"F1 there {f1_train:.3f})",
                 [held_preds[i] for i in held],
                 [images[i].boxes for i in held],
             ),
@@ -347,7 +401,7 @@ def main() -> None:
 
         from basewatch.train.aircraft import AIRCRAFT_CONFIG, prepare, train_prepared
 
-        threshold = float(np.median(thresholds))
+        large_m, iou, threshold = (float(v) for v in np.median(np.array(settings), axis=0))
         if not args.final.is_file():
             prepared = prepared or prepare(images)
             cfg = replace(
@@ -358,11 +412,19 @@ def main() -> None:
             )
             res = train_prepared(prepared, [im.name for im in images], args.final, cfg)
             print(f"final model: {len(images)} images in {res.seconds:.0f} s -> {args.final}")
-        iou = float(np.median(nms_ious))
-        set_meta(args.final, score_threshold=f"{threshold:.3f}", nms_iou=f"{iou:.2f}")
-        print(f"final model: threshold {threshold:.3f}, NMS IoU {iou:.2f} (fold medians)")
+        set_meta(
+            args.final,
+            score_threshold=f"{threshold:.3f}",
+            nms_iou=f"{iou:.2f}",
+            large_m=f"{large_m:.0f}",
+        )
+        print(
+            f"final model: large_m {large_m:.0f}, NMS IoU {iou:.2f}, threshold {threshold:.3f} "
+            "(medians of the fold choices)"
+        )
     last = args.final or args.work / f"fold{max(only) if only else args.folds - 1}.onnx"
-    print(f"inference 2560x2560 @0.5 m: {timing(last):.2f} s")
+    if not args.no_timing:
+        print(f"inference 2560x2560 @0.5 m: {timing(last):.2f} s")
 
 
 if __name__ == "__main__":

@@ -46,6 +46,8 @@ __all__ = [
     "box_iou",
     "decode",
     "detect_aircraft",
+    "detect_boxes",
+    "merge_scales",
     "fraction_to_uint8",
     "load_model",
     "nms",
@@ -58,11 +60,11 @@ __all__ = [
 
 NAME = "highres-aircraft-cnn"
 """Detector name recorded with every observation."""
-VERSION = "1.0.0"
+VERSION = "2.0.0"
 """Detector version; part of an observation's identity."""
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "aircraft.onnx"
-"""The model shipped in the package (trained on the Airbus Pleiades sample, CC BY-NC-SA 4.0)."""
+"""The model shipped in the package (trained on 51 Airbus Pleiades images, CC BY-NC-SA 4.0)."""
 
 MODEL_GSD_M = 1.0
 """Ground sample distance the network is trained and run at (metres per pixel)."""
@@ -242,6 +244,66 @@ def check_gsd(gsd_m: float | None, model_gsd_m: float) -> float:
     return gsd
 
 
+COARSE_SCALE = 2.0
+"""The second, coarser pass runs at this many model GSDs per pixel (2 m for the 1 m model)."""
+
+
+def merge_scales(fine: np.ndarray, coarse: np.ndarray, *, large_px: float) -> np.ndarray:
+    """Merge detections of the model-GSD pass with those of the coarser pass.
+
+    Rows are ``(x0, y0, x1, y1, score)`` in one pixel grid. Aircraft longer than about the
+    network's receptive field (wide-bodies, 60-110 m) come out of the fine pass as two or three
+    fragments; the coarse pass sees them whole. Coarse boxes whose longer side reaches
+    ``large_px`` are kept, and fine boxes centred inside one of them are dropped.
+    """
+    if len(coarse) == 0 or large_px <= 0:
+        return fine
+    sides = np.maximum(coarse[:, 2] - coarse[:, 0], coarse[:, 3] - coarse[:, 1])
+    big = coarse[sides >= large_px]
+    if len(big) == 0 or len(fine) == 0:
+        return np.concatenate([fine, big]) if len(big) else fine
+    cx = (fine[:, 0] + fine[:, 2]) / 2
+    cy = (fine[:, 1] + fine[:, 3]) / 2
+    inside = (
+        (cx[:, None] >= big[None, :, 0])
+        & (cx[:, None] <= big[None, :, 2])
+        & (cy[:, None] >= big[None, :, 1])
+        & (cy[:, None] <= big[None, :, 3])
+    ).any(axis=1)
+    return np.concatenate([fine[~inside], big])
+
+
+def detect_boxes(
+    image: np.ndarray,
+    gsd_m: float | None,
+    model: Path | None = None,
+    *,
+    threshold: float | None = None,
+    nms_iou: float | None = None,
+    scale: float = 1.0,
+    tiles: TileSpec = DEFAULT_TILES,
+) -> np.ndarray:
+    """One pass of the network at ``scale`` model GSDs per pixel.
+
+    Returns rows ``(x0, y0, x1, y1, score)`` in the image's pixels (what
+    :func:`detect_aircraft` merges; the bench stores them).
+    """
+    rgb = to_rgb8(image)
+    session, info = load_model(model)
+    gsd = check_gsd(gsd_m, info.gsd_m)
+    factor = info.gsd_m * scale / gsd
+    boxes = run_tiled(
+        session,
+        normalise(resample(rgb, factor)),
+        stride=info.stride,
+        threshold=info.score_threshold if threshold is None else float(threshold),
+        tiles=tiles,
+        nms_iou=info.nms_iou if nms_iou is None else float(nms_iou),
+    )
+    boxes[:, :4] *= factor
+    return boxes
+
+
 def detect_aircraft(
     image: np.ndarray,
     gsd_m: float | None,
@@ -251,6 +313,7 @@ def detect_aircraft(
     search_mask: np.ndarray | None = None,
     tiles: TileSpec = DEFAULT_TILES,
     nms_iou: float | None = None,
+    large_m: float | None = None,
 ) -> list[Detection]:
     """Aircraft in a sub-metre image, as :class:`Detection` objects in the image's pixels.
 
@@ -259,7 +322,10 @@ def detect_aircraft(
     with a warning); ``model`` an ONNX file from ``basewatch train aircraft`` (default: the
     shipped model); ``threshold`` overrides the model's score threshold; ``search_mask``
     (image shape, bool) keeps only detections centred on True pixels; ``nms_iou`` overrides
-    the model's non-maximum suppression IoU (its ``nms_iou`` metadata, else 0.4).
+    the model's non-maximum suppression IoU (its ``nms_iou`` metadata, else 0.4);
+    ``large_m`` overrides the model's ``large_m``: when above 0, a second pass at
+    :data:`COARSE_SCALE` finds aircraft at least this long (metres) whole
+    (:func:`merge_scales`).
     """
     rgb = to_rgb8(image)
     mask = None if search_mask is None else np.asarray(search_mask, dtype=bool)
@@ -269,15 +335,11 @@ def detect_aircraft(
         )
     session, info = load_model(model)
     gsd = check_gsd(gsd_m, info.gsd_m)
-    factor = info.gsd_m / gsd
-    net_input = normalise(resample(rgb, factor))
-    boxes = run_tiled(
-        session,
-        net_input,
-        stride=info.stride,
-        threshold=info.score_threshold if threshold is None else float(threshold),
-        tiles=tiles,
-        nms_iou=info.nms_iou if nms_iou is None else float(nms_iou),
-    )
-    dets = (to_detection(b, factor=factor, gsd_m=gsd, cls="aircraft") for b in boxes)
+    large = info.large_m if large_m is None else float(large_m)
+    kw: dict[str, Any] = {"threshold": threshold, "nms_iou": nms_iou, "tiles": tiles}
+    boxes = detect_boxes(rgb, gsd, model, **kw)
+    if large > 0:
+        coarse = detect_boxes(rgb, gsd, model, scale=COARSE_SCALE, **kw)
+        boxes = merge_scales(boxes, coarse, large_px=large / gsd)
+    dets = (to_detection(b, factor=1.0, gsd_m=gsd, cls="aircraft") for b in boxes)
     return [d for d in dets if centre_inside(d, mask)]

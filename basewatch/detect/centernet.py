@@ -66,6 +66,8 @@ class ModelInfo:
     """Side of the window in which a heatmap cell must be the maximum to be a peak."""
     nms_iou: float = NMS_IOU
     """Boxes overlapping a better one by more than this IoU are dropped (chosen per model)."""
+    large_m: float = 0.0
+    """Objects at least this long (m) are taken from a second, coarser pass (0: one pass)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -164,6 +166,7 @@ def open_model(
         bands=bands,
         peak_window=int(meta.get("peak_window", defaults.peak_window)),
         nms_iou=float(meta.get("nms_iou", defaults.nms_iou)),
+        large_m=float(meta.get("large_m", defaults.large_m)),
     )
     return session, info
 
