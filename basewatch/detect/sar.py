@@ -46,7 +46,7 @@ from basewatch.errors import InputError
 
 NAME = "sar-cfar"
 """Detector name recorded with every observation."""
-VERSION = "0.2.0"
+VERSION = "0.3.0"
 """Detector version; part of an observation's identity."""
 
 TARGETS = ("ship", "vehicle", "aircraft", "any")
@@ -185,6 +185,9 @@ class CfarParams:
     shore_land_share: float = 0.3
     """Objects with more than this share of land (outside the search mask) in that disc are
     near the shore, where quay edges, cranes and urban corners pass the CFAR test..."""
+    fragment_margin_m: float = 0.0
+    """Objects centred within a larger object's box grown by this (metres) are fragments of
+    it and dropped; negative disables."""
     saturated_size_factor: float = 1.5
     """Objects holding clipped pixels may be this many times the target's longest and widest
     size: in display-scaled images a bright ship's side lobes and smear saturate with it."""
@@ -211,15 +214,15 @@ WATER_MIN_SEPARATION_DB = 4.0
 """Water and land classes closer than this (dB) mean the image holds only one of them."""
 WATER_MAX_ISLAND_M2 = 250_000.0
 """Land patches smaller than this that water surrounds are objects afloat, not land."""
-WATER_MAX_TEXTURE = 35.0
-"""One-class uncalibrated images smoother than this :func:`texture_ratio` are all water."""
+WATER_MAX_TEXTURE = 100.0
+"""One-class uncalibrated images smoother than this :func:`texture_ratio` are all water (sea
+8-25 in the HRSID chips, 55 for the swell of the offshore chip P0135; land 65-490: the
+classes overlap, so a one-class image is taken as water unless it is strongly textured)."""
 WATER_MAX_DB = -15.0
 """Median backscatter (dB) below which a one-class image is taken as all water."""
 
 
-def water_mask(
-    image: np.ndarray, *, pixel_size_m: float, calibrated: bool = True
-) -> np.ndarray:
+def water_mask(image: np.ndarray, *, pixel_size_m: float, calibrated: bool = True) -> np.ndarray:
     """Water pixels from the radar image itself.
 
     The log backscatter is block-averaged to about 10 m and median-filtered over about 50 m;
@@ -297,10 +300,10 @@ def water_mask(
 def texture_ratio(image: np.ndarray, *, pixel_size_m: float) -> float:
     """How much more the image varies from one 50 m block to the next than speckle explains.
 
-    The variance of the block means of intensity over the mean within-block variance divided
-    by the block's pixel count: about 1 for pure uncorrelated speckle, some 5-20 for real sea
-    (correlated speckle, swell), 50-120 for land (fields, buildings) in the HRSID chips. The
-    brightest tenth of the blocks (ships) is left out. Needs no calibration."""
+    The robust variance (MAD) of the block means of intensity over the median within-block
+    variance divided by the block's pixel count: about 1 for pure uncorrelated speckle, 8-55
+    for real sea (correlated speckle, swell), 65-490 for land in the HRSID chips; robust
+    statistics keep ships out. Needs no calibration."""
     arr = np.where(np.isfinite(image), image, np.nan).astype(np.float64)
     block = max(2, int(round(WATER_SMOOTH_M / pixel_size_m)))
     rows, cols = (arr.shape[0] // block) * block, (arr.shape[1] // block) * block
@@ -315,11 +318,11 @@ def texture_ratio(image: np.ndarray, *, pixel_size_m: float) -> float:
     if good.sum() < 4:
         return float("inf")
     means, variances = means[good], variances[good]
-    keep = means <= np.quantile(means, 0.9)
-    within = float(variances[keep].mean()) / (block * block)
+    within = float(np.median(variances)) / (block * block)
     if not within > 0:
         return float("inf")
-    return float(means[keep].var() / within)
+    spread = 1.4826 * float(np.median(np.abs(means - np.median(means))))
+    return spread * spread / within
 
 
 def _enclosed_patches_to_water(water: np.ndarray, ok: np.ndarray, max_cells: int) -> np.ndarray:
@@ -543,6 +546,7 @@ def detect(
     if search_mask is not None and target == "ship" and params.shore_min_length_m > 0:
         objects = _drop_small_near_shore(objects, eligible | ~valid, params, px)
     objects = _drop_sidelobes(objects, params, px)
+    objects = _drop_fragments(objects, params, px)
     cls = "object" if target == "any" else target
     return [_to_detection(o, cls, params) for o in objects]
 
@@ -764,9 +768,7 @@ def _keep(obj: _Object, cfg: dict[str, float], px: float, params: CfarParams) ->
     """Whether an object is bright enough and its size fits the target (one pixel of
     tolerance for blur and partial pixels; saturated objects may be
     ``saturated_size_factor`` times longer and wider: their clipped lobes count)."""
-    if obj.area_px < params.min_pixels or not (
-        obj.peak_db >= cfg["min_peak_db"] or obj.has_core
-    ):
+    if obj.area_px < params.min_pixels or not (obj.peak_db >= cfg["min_peak_db"] or obj.has_core):
         return False
     return obj.length_m + px >= cfg["min_length_m"] and not _oversized(obj, cfg, params, px)
 
@@ -801,14 +803,14 @@ def _drop_inside_oversized(
     mass_ids = {id(o) for o in masses}
     covered = np.zeros(labels.shape, dtype=bool)
     halo = max(params.core_halo_m / px, 1.0)
-    pad = int(math.ceil(halo)) + 1
+    pad = int(math.ceil(max([halo] + [0.15 * m.length_m / px for m in masses]))) + 1
     for mass in masses:
         rs, cs = mass.where
         r0, c0 = max(rs.start - pad, 0), max(cs.start - pad, 0)
         r1, c1 = min(rs.stop + pad, labels.shape[0]), min(cs.stop + pad, labels.shape[1])
         local = labels[r0:r1, c0:c1] == mass.label
         hull = convex_hull_image(local) if local.sum() >= 3 else local
-        covered[r0:r1, c0:c1] |= dilate(hull, halo)
+        covered[r0:r1, c0:c1] |= dilate(hull, max(halo, 0.15 * mass.length_m / px))
     kept = []
     for obj in objects:
         c = min(max(int(round(obj.centroid[0])), 0), labels.shape[1] - 1)
@@ -837,6 +839,32 @@ def _drop_small_near_shore(
             continue
         kept.append(obj)
     return kept
+
+
+def _drop_fragments(objects: list[_Object], params: CfarParams, px: float) -> list[_Object]:
+    """Drop objects whose centre lies within the box of a larger object, grown by
+    ``fragment_margin_m``: pieces of one large ship (its bow, a bright superstructure, the
+    fringe the CFAR cut off), not ships of their own."""
+    if len(objects) < 2 or params.fragment_margin_m < 0:
+        return objects
+    margin = params.fragment_margin_m / px
+    order = sorted(range(len(objects)), key=lambda i: -objects[i].area_px)
+    dropped: set[int] = set()
+    for i in order:
+        if i in dropped:
+            continue
+        c0, r0, w, h = objects[i].bbox
+        for j in order:
+            other = objects[j]
+            if j == i or j in dropped or other.area_px >= objects[i].area_px:
+                continue
+            oc, orow = other.centroid
+            if (
+                c0 - margin <= oc <= c0 + w - 1 + margin
+                and r0 - margin <= orow <= r0 + h - 1 + margin
+            ):
+                dropped.add(j)
+    return [o for k, o in enumerate(objects) if k not in dropped]
 
 
 def _drop_sidelobes(objects: list[_Object], params: CfarParams, px: float) -> list[_Object]:
