@@ -185,7 +185,7 @@ def report(runs: Sequence[dict[str, Any]], latency_s: float, bytes_per_s: float)
     cpu = one["cpu_s"] / max(one["chips"], 1)  # the 1-thread run: CPU per chip, all in-process
     print(
         f"{'workers x threads':>17} {'chips':>6} {'s':>7} {'chips/s':>8} {'bound':>7} "
-        f"{'of bound':>8} {'req/chip':>8} {'kB/chip':>8} {'speed-up':>8}"
+        f"{'of bound':>8} {'req/chip':>8} {'kB/chip':>8} {'speed-up':>8} {'CPU used':>8}"
     )
     base = one["chips"] / one["observe_s"]
     for r in runs:
@@ -196,7 +196,7 @@ def report(runs: Sequence[dict[str, Any]], latency_s: float, bytes_per_s: float)
             f"{rate:>8.2f} {bound:>7.2f} {rate / bound:>8.0%} "
             f"{r['requests'] / max(r['chips'], 1):>8.1f} "
             f"{r['bytes'] / max(r['chips'], 1) / 1e3:>8.0f} "
-            f"{rate / base:>8.2f}"
+            f"{rate / base:>8.2f} {r['cpu_s'] / r['observe_s']:>8.2f}"
         )
         if r["failed"]:
             print(f"   {r['failed']} failed, e.g. {r['failures']}")
@@ -209,6 +209,16 @@ def report(runs: Sequence[dict[str, Any]], latency_s: float, bytes_per_s: float)
     )
     same = all(r["export"] == one["export"] for r in runs)
     print(f"observations byte-identical across runs: {'yes' if same else 'NO'}")
+    print(
+        "(CPU used: cores this process got while observing; on a shared machine the CPU left "
+        "over by other jobs, not the link, can be the limit)"
+    )
+    for r in runs:
+        pairs = zip(one["export"].splitlines(), r["export"].splitlines(), strict=False)
+        for a, b in pairs:
+            if a != b:
+                print(f"  {r['workers']} x {r['threads']} differs first at:\n  {a}\n  {b}")
+                break
 
 
 def main() -> None:
