@@ -434,18 +434,18 @@ def _check_params(params: MonitorParams) -> None:
 
 def _store_scenes(store: Store, registry: Registry, scenes: Sequence[Scene]) -> None:
     store.upsert_sites(registry.sites)
-    for scene in scenes:
-        store.upsert_scene(
-            SceneRecord(
-                id=scene.id,
-                collection=scene.collection,
-                sensor=scene.sensor,
-                time=scene.time,
-                href=scene.href,
-                cloud_cover=scene.cloud_cover,
-                bbox=scene.bbox,
-            )
+    store.upsert_scenes(  # one transaction (one a scene took 21 s for 1,838 scenes, loaded)
+        SceneRecord(
+            id=scene.id,
+            collection=scene.collection,
+            sensor=scene.sensor,
+            time=scene.time,
+            href=scene.href,
+            cloud_cover=scene.cloud_cover,
+            bbox=scene.bbox,
         )
+        for scene in scenes
+    )
 
 
 def _todo(store: Store, tasks: Sequence[ChipTask]) -> list[ChipTask]:

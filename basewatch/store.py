@@ -886,6 +886,17 @@ class Store:
             else:
                 _assign(row, columns)
 
+    def upsert_scenes(self, scenes: Iterable[SceneRecord]) -> None:
+        """Insert or update scene records, all in one transaction."""
+        with self._session("store scenes", write=True) as session:
+            for scene in scenes:
+                columns = _scene_columns(scene)
+                row = session.get(SceneRow, scene.id)
+                if row is None:
+                    session.add(SceneRow(**columns))
+                else:
+                    _assign(row, columns)
+
     def scenes(self) -> list[SceneRecord]:
         """All stored scenes, sorted by time then id."""
         with self._session("read scenes") as session:
@@ -1401,6 +1412,9 @@ def _configure_sqlite(engine: Engine) -> None:
             cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute("PRAGMA journal_mode = WAL")
+            # WAL + NORMAL: a commit survives the process being killed (only a power loss
+            # can drop the last ones); no fsync per commit (15 -> 2 ms a chip, loaded disk)
+            cursor.execute("PRAGMA synchronous = NORMAL")
         finally:
             cursor.close()
 
