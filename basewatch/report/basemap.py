@@ -30,6 +30,8 @@ ATTRIBUTION = "Natural Earth 1:50m (public domain) via world-atlas; places © Si
 
 MAX_PLACES = 14
 """Largest places labelled on one map."""
+WIDE = 2.2
+"""A context box is at least this many times as wide (in degrees) as it is high."""
 SIMPLIFY_DEG = 0.002
 """Tolerance (degrees) of the simplified country outlines sent to a map (~200 m)."""
 
@@ -94,14 +96,15 @@ def context_bounds(
     geometries: Sequence[BaseGeometry], *, margin: float = 0.25, min_half_deg: float = 0.35
 ) -> tuple[float, float, float, float]:
     """``(west, south, east, north)`` around ``geometries``, widened by ``margin`` (a share)
-    and to at least ``min_half_deg`` degrees each side of the centre."""
+    and to at least ``min_half_deg`` degrees each side of the centre, and at least
+    :data:`WIDE` times as wide as high (maps are wider than high)."""
     west = min(g.bounds[0] for g in geometries)
     south = min(g.bounds[1] for g in geometries)
     east = max(g.bounds[2] for g in geometries)
     north = max(g.bounds[3] for g in geometries)
     cx, cy = (west + east) / 2, (south + north) / 2
-    half_x = max((east - west) / 2 * (1 + margin), min_half_deg)
     half_y = max((north - south) / 2 * (1 + margin), min_half_deg)
+    half_x = max((east - west) / 2 * (1 + margin), min_half_deg, WIDE * half_y)
     return (cx - half_x, cy - half_y, cx + half_x, cy + half_y)
 
 

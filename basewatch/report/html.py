@@ -379,6 +379,10 @@ def _nearest(rows: list[dict[str, Any]], pool: list[int], when: str) -> tuple[in
     return best, f"no observation on {moment:%Y-%m-%d}; the nearest is {rows[best]['when']}"
 
 
+OVERVIEW_MARGIN = 2.0
+"""The overview map's context reaches this share of its sites' extent beyond it (wide maps)."""
+
+
 def _with_context(map_data: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """The overview map's data with the regional context layer around its features."""
     if not map_data or not map_data.get("features"):
@@ -387,7 +391,8 @@ def _with_context(map_data: Mapping[str, Any] | None) -> dict[str, Any] | None:
         return dict(map_data)
     from basewatch.report.maps import context_layer
 
-    return {**map_data, "context": context_layer(list(map_data["features"]))}
+    features = list(map_data["features"])
+    return {**map_data, "context": context_layer(features, margin=OVERVIEW_MARGIN)}
 
 
 def write_report(

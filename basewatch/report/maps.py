@@ -171,12 +171,12 @@ def front_layers(
     return features
 
 
-def context_layer(features: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def context_layer(features: Sequence[Mapping[str, Any]], *, margin: float = 0.25) -> dict[str, Any]:
     """The regional context (land, coastline, borders, main places) around ``features``.
 
     A FeatureCollection of :func:`basewatch.report.basemap.context_features` over the box
     around every feature (site, zones, fronts, distance lines, range rings), with the
-    ``attribution`` of the shipped data.
+    ``attribution`` of the shipped data. ``margin`` widens the box (a share of its size).
     """
     from shapely.geometry import shape
 
@@ -191,7 +191,7 @@ def context_layer(features: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         return {"type": "FeatureCollection", "features": [], "attribution": ATTRIBUTION}
     return {
         "type": "FeatureCollection",
-        "features": context_features(context_bounds(shapes)),
+        "features": context_features(context_bounds(shapes, margin=margin)),
         "attribution": ATTRIBUTION,
     }
 

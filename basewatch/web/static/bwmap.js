@@ -54,9 +54,9 @@
     return group;
   }
 
-  function labelRings(map, group, site) {
-    // one label per range (weapons of the same range share it), at the ring's north point,
-    // on the right or the left so that labels of close rings do not overlap
+  function labelRings(map, group, site, away) {
+    // one label per range (weapons of the same range share it), at the ring's north point
+    // (or above the previous label when rings are close), on the side ``away``
     var byRange = {};
     group.eachLayer(function (geo) {
       geo.eachLayer(function (r) {
@@ -65,18 +65,20 @@
       });
     });
     var centre = site ? site.getBounds().getCenter() : group.getBounds().getCenter();
-    var last = {right: Infinity, left: Infinity};
+    var lastY = Infinity;
     Object.keys(byRange).map(Number).sort(function (a, b) { return a - b; }).forEach(function (k) {
       var rings = byRange[k];
       var north = L.latLng(rings[0].getBounds().getNorth(), centre.lng);
-      var y = map.latLngToContainerPoint(north).y;
-      var side = last.right - y >= 18 ? "right" : (last.left - y >= 18 ? "left" : "right");
-      last[side] = y;
+      var point = map.latLngToContainerPoint(north);
+      // stacked upwards on the side away from the front: never over the previous label
+      point.y = Math.min(point.y, lastY - 17);
+      lastY = point.y;
       var names = rings.map(function (r) { return r.feature.properties.weapon; }).join(", ");
       var reach = rings.some(function (r) { return r.feature.properties.in_range; });
-      L.tooltip({permanent: true, direction: side, offset: [side === "right" ? 3 : -3, 0],
+      L.tooltip({permanent: true, direction: away, offset: [away === "right" ? 3 : -3, 0],
                  className: "bw-ring-label" + (reach ? " in-range" : "")})
-        .setLatLng(north).setContent(names + " " + k + " km").addTo(group);
+        .setLatLng(map.containerPointToLatLng(point)).setContent(names + " " + k + " km")
+        .addTo(group);
     });
   }
 
@@ -104,8 +106,8 @@
             item.bindTooltip(p.id + (p.name && p.name !== p.id ? " — " + p.name : ""),
                              {permanent: true, direction: "center", className: "bw-zone-label"});
           } else if (p.role === "site" && mode === "region") {
-            item.bindTooltip(p.name || p.id, {permanent: true, direction: "left",
-                                              className: "bw-site-label", offset: [-8, 0]});
+            item.bindTooltip(p.name || p.id, {permanent: true, direction: "bottom",
+                                              className: "bw-site-label", offset: [0, 8]});
           } else {
             item.bindTooltip(p.name || p.id);
           }
@@ -142,8 +144,13 @@
           geo.eachLayer(function (line) {
             var p = line.feature.properties;
             if (!p.latest) { return; }
-            var ll = line.getLatLngs(), end = ll[ll.length - 1];
-            L.tooltip({permanent: true, direction: "bottom", offset: [0, 6], className: "bw-distance-label"})
+            var ll = line.getLatLngs(), origin = bounds.getCenter();
+            var end = ll[0].distanceTo(origin) > ll[ll.length - 1].distanceTo(origin) ? ll[0] : ll[ll.length - 1];
+            if (groups.site) {
+              var at = groups.site.getBounds().getCenter();
+              end = ll[0].distanceTo(at) > ll[ll.length - 1].distanceTo(at) ? ll[0] : ll[ll.length - 1];
+            }
+            L.tooltip({permanent: true, direction: "right", offset: [8, 0], className: "bw-distance-label"})
               .setLatLng(end).setContent(p.distance_km.toFixed(1) + " km to the front of " + p.date)
               .addTo(groups.distance);
           });
@@ -162,7 +169,15 @@
       bounds.extend([[c.lat - 0.4, c.lng - 0.4], [c.lat + 0.4, c.lng + 0.4]]);
     }
     map.fitBounds(bounds.pad(mode === "region" ? 0.04 : 0.02));
-    if (mode === "region" && groups.ring) { labelRings(map, groups.ring, groups.site); }
+    if (mode === "region" && groups.ring) {
+      // ring labels on the side away from the front, where the distance label is
+      var away = "right";
+      if (groups.distance && groups.site) {
+        away = groups.distance.getBounds().getCenter().lng > groups.site.getBounds().getCenter().lng
+          ? "left" : "right";
+      }
+      labelRings(map, groups.ring, groups.site, away);
+    }
     L.control.scale({imperial: false}).addTo(map);
     L.control.layers(null, layers, {collapsed: true, position: "topright"}).addTo(map);
     map.attributionControl.addAttribution("Leaflet");
