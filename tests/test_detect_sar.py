@@ -379,3 +379,69 @@ def test_hrsid_sample_precision_recall() -> None:
     # Dense anchorage (122 ships): most are separated.
     truth, found, hits = per_chip["P0119"]
     assert hits / truth >= 0.75
+
+
+# --------------------------------------------------------------------------------------------
+# Display-scaled input: clipping, objects afloat, one-class chips (0.3.0)
+# --------------------------------------------------------------------------------------------
+
+
+def display_scaled(image: np.ndarray, top_db: float) -> np.ndarray:
+    """8-bit display amplitude as sentinel crops are shared: clip at ``top_db``, to [0, 1]."""
+    amplitude = np.sqrt(np.clip(image / 10 ** (top_db / 10), 0, 1))
+    return (np.round(amplitude * 255) / 255) ** 2
+
+
+def test_saturation_level_is_a_shared_maximum() -> None:
+    rng = np.random.default_rng(40)
+    sea = 0.01 * rng.gamma(ENL, 1 / ENL, size=(100, 100))
+    assert sar.saturation_level(sea) is None  # floats never repeat their maximum
+    clipped = display_scaled(sea * 1.0, -10.0)
+    clipped[50, 40:60] = 1.0
+    assert sar.saturation_level(clipped) == 1.0
+
+
+def test_clipped_ship_in_a_crop_at_sea_is_found_once() -> None:
+    """A ship that saturates a crop stretched so the sea sits 12 dB below the clip (as in
+    AllenAI's Sentinel-1 crops): its lobes raise the clutter around it, so only the clip
+    says it is bright; 0.2.0 found nothing."""
+    rng = np.random.default_rng(41)
+    refl = np.full((128, 128), 0.01)
+    cover = coverage(refl.shape, [(640.0, 640.0, 230.0, 35.0, 15.0)], PX)
+    refl = refl * (1 - cover) + 5.0 * cover
+    refl = ndimage.gaussian_filter(refl, 1.5) + 0.02 * ndimage.gaussian_filter(cover, 4) * 50
+    image = display_scaled(refl * rng.gamma(ENL, 1 / ENL, size=refl.shape), -8.0)
+    water = sar.water_mask(image, pixel_size_m=PX, calibrated=False)
+    assert water.mean() > 0.9
+    dets = sar.detect(image, pixel_size_m=PX, search_mask=water)
+    assert len(dets) == 1
+    assert math.dist(dets[0].centroid_px, (63.5, 63.5)) < 3
+    assert sar.detect(image, pixel_size_m=PX, search_mask=water, saturation=None) == []
+
+
+def test_one_class_uncalibrated_chip_is_water_unless_textured() -> None:
+    rng = np.random.default_rng(42)
+    sea = 0.05 * rng.gamma(ENL, 1 / ENL, size=(200, 200))  # -13 dB: land by the sigma0 rule
+    assert not sar.water_mask(sea, pixel_size_m=PX).any()
+    assert sar.water_mask(sea, pixel_size_m=PX, calibrated=False).all()
+    assert sar.texture_ratio(sea, pixel_size_m=PX) < 3
+    blocks = rng.gamma(0.7, 1 / 0.7, size=(20, 20)).repeat(10, 0).repeat(10, 1)
+    town = sea * blocks  # strongly textured: fields, roofs, streets
+    assert sar.texture_ratio(town, pixel_size_m=PX) > sar.WATER_MAX_TEXTURE
+
+
+def test_fragments_inside_an_oversized_bright_mass_are_not_ships() -> None:
+    """A 1.5 km bright mass in open water (a land spit the mask let in, or a hull far larger
+    than any ship) with dim speckled gaps: its pieces are not counted; a ship beside it is."""
+    rng = np.random.default_rng(43)
+    refl = np.full((300, 300), 0.01)
+    mass = coverage(refl.shape, [(1000.0, 1500.0, 1500.0, 300.0, 0.0)], PX)
+    texture = rng.gamma(0.8, 1 / 0.8, size=refl.shape)
+    refl = refl * (1 - mass) + mass * 2.0 * texture
+    ship = coverage(refl.shape, [(2400.0, 1500.0, 120.0, 18.0, 0.0)], PX)
+    refl = refl * (1 - ship) + 5.0 * ship
+    image = (ndimage.gaussian_filter(refl, 0.5) * rng.gamma(ENL, 1 / ENL, refl.shape)).astype(
+        np.float32
+    )
+    dets = sar.detect_ships(image, pixel_size_m=PX)
+    assert [round(d.centroid_px[0] / 10) for d in dets] == [24]
