@@ -433,6 +433,9 @@ def main(argv: list[str] | None = None) -> None:
                 f"  speed: {mean:.3f} s mean, {worst:.3f} s worst wall, {cpu:.3f} s worst CPU "
                 "per 800x800 chip (target < 0.5 s)"
             )
+            import eval_sar_heldout  # the leave-one-chip-out figure README quotes
+
+            eval_sar_heldout.main(["--data", str(args.data), "--hrsid-gsd", str(args.hrsid_gsd)])
 
 
 if __name__ == "__main__":
