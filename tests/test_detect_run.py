@@ -528,3 +528,30 @@ def test_coastline_leaves_out_inland_pixels_of_a_georeferenced_radar_image(
     chip = write_tif(tmp_path / "chip.tif", [radar_scene(31)], "float32", georef=False)
     with pytest.raises(InputError, match="georeferenced"):
         run.detect_image(chip, sensor="sar", gsd_m=PX, coastline=True)
+
+
+def test_monitor_chips_refuse_mis_scaled_sentinel2(tmp_path: Path) -> None:
+    """A catalogue item whose scale does not fit its data (x 65535 values, scale 1e-4) stops
+    the chip with a reason naming the scene, never a count (monitor records it as failed)."""
+    from dataclasses import replace
+
+    from pyproj import Transformer
+    from shapely.geometry import box
+
+    from basewatch.imagery.folder import scene_from_file
+    from basewatch.imagery.load import LoadParams, load_chip
+    from basewatch.sites import Zone
+
+    bands = s2_scene(24)
+    arrays = [np.round(bands[b] * 65535) for b in ("blue", "green", "red", "nir")]
+    path = write_tif(tmp_path / "S2_20241201_Raw.tif", arrays, "uint16")
+    scene = scene_from_file(path, sensor="sentinel-2")
+    to_wgs = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
+    w, s = to_wgs.transform(ORIGIN[0] + 300, ORIGIN[1] - 1700)
+    e, n = to_wgs.transform(ORIGIN[0] + 1700, ORIGIN[1] - 300)
+    zone = Zone(site_id="s", id="z", kind="pier", target="ship", geometry=box(w, s, e, n))
+    chip = load_chip(scene, zone, params=LoadParams(use_cache=False))
+    assert float(np.nanmedian(chip.bands["nir"])) < 0.1
+    wrong = replace(scene, scales={b: (1e-4, 0.0) for b in scene.scales})
+    with pytest.raises(ImageryError, match=r"S2_20241201_Raw.*not reflectance.*1\.5259e-05"):
+        load_chip(wrong, zone, params=LoadParams(use_cache=False))
