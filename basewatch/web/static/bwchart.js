@@ -42,7 +42,7 @@
     return base;
   }
 
-  function changeHook(data) {
+  function changeHook(data, labels) {
     return function (u) {
       var ctx = u.ctx, top = u.bbox.top, height = u.bbox.height;
       ctx.save();
@@ -51,8 +51,11 @@
         var x0 = u.valToPos(c.after, "x", true), x1 = u.valToPos(c.before, "x", true);
         if (x1 < u.bbox.left || x0 > u.bbox.left + u.bbox.width) { return; }
         var w = Math.max(x1 - x0, 2 * devicePixelRatio);
-        ctx.fillStyle = c.significant ? "rgba(243,156,18,0.28)" : "rgba(243,156,18,0.12)";
-        ctx.fillRect(x0, top, w, height);
+        if (!labels) {  // shading under the series (drawClear), labels over them (draw)
+          ctx.fillStyle = c.significant ? "rgba(243,156,18,0.28)" : "rgba(243,156,18,0.12)";
+          ctx.fillRect(x0, top, w, height);
+          return;
+        }
         if (!c.label) { return; }
         var text = c.label + (c.significant ? "" : " (not significant)");
         var tw = ctx.measureText(text).width, pad = 3 * devicePixelRatio;
@@ -62,6 +65,7 @@
         ctx.fillRect(tx - pad, ty - pad / 2, tw + 2 * pad, th);
         ctx.fillStyle = "#7a4500";
         ctx.textBaseline = "top";
+        ctx.textAlign = "left";
         ctx.fillText(text, tx, ty);
       });
       ctx.restore();
@@ -102,7 +106,8 @@
       cursor: {drag: {x: true, y: false, setScale: true}},
       legend: {live: true},
       hooks: {
-        drawClear: [changeHook(data)],
+        drawClear: [changeHook(data, false)],
+        draw: [changeHook(data, true)],
         setScale: [function (u, key) {
           if (key !== "x" || !overview) { return; }
           var l = overview.valToPos(u.scales.x.min, "x"), r = overview.valToPos(u.scales.x.max, "x");
@@ -113,6 +118,10 @@
       }
     }, aligned, focusEl);
     focusEl.classList.add("bwchart-focus");
+    if (lo >= 0) {  // the band's lower edge is one legend entry with its upper edge
+      var entries = focusEl.querySelectorAll(".u-legend .u-series");
+      if (entries[lo + 1]) { entries[lo + 1].style.display = "none"; }
+    }
     overview = new uPlot({
       width: width, height: 90,
       scales: {x: {time: true, min: whole[0], max: whole[1]}, y: {auto: true}},
@@ -127,9 +136,7 @@
       legend: {show: false},
       cursor: {drag: {x: true, y: false, setScale: false}, points: {show: false}},
       hooks: {
-        drawClear: [changeHook({changes: data.changes.map(function (c) {
-          return {after: c.after, before: c.before, label: "", significant: c.significant};
-        })})],
+        drawClear: [changeHook(data, false)],
         setSelect: [function (u) {
           if (u.select.width < 3) { return; }
           var a = u.posToVal(u.select.left, "x"), b = u.posToVal(u.select.left + u.select.width, "x");
