@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 from scipy import stats
-from shapely.geometry import Point, box
+from shapely.geometry import Point, box, shape
 
 from basewatch.errors import InputError
 from basewatch.report import render_report, write_report
@@ -1006,3 +1006,132 @@ def test_cli_report_with_bundled_front_and_survey(
     assert exit_info.value.code == 1
     err = capsys.readouterr().err
     assert "nowhere.geojson" in err and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- issue 18
+
+
+def _zone_article(page: str, zone_id: str) -> str:
+    """The HTML of one zone's article."""
+    start = page.index(f'data-zone="{zone_id}"')
+    return page[start : page.index("</article>", start)]
+
+
+def test_header_table_and_indicator_share_one_source() -> None:
+    """A zone's headline, changes table and indicator give the same levels and p-value, and a
+    significant change that leaves the zone steady says so instead of contradicting it."""
+    change = {
+        "after": "2024-11-21",
+        "before": "2024-12-03",
+        "direction": "down",
+        "from": 13,
+        "to": 2,
+        "significant": True,
+        "p_value": 0.00512,
+        "dated_with": ["highres", "sentinel-2"],
+    }
+    small = {**change, "direction": "up", "from": 0, "to": 1, "p_value": 0.0009}
+    obs = [
+        {
+            "time": f"2024-11-{d:02d}T08:00:00Z",
+            "sensor": "sentinel-2",
+            "value": v,
+            "clear_fraction": 1.0,
+            "significant": False,
+            "p_value": 0.4,
+        }
+        for d, v in ((1, 13), (10, 12), (21, 13), (28, 2))
+    ]
+    payload = {
+        "sites": [
+            {
+                "site_id": "khmeimim",
+                "posture": "withdrawing",
+                "indicators": [
+                    "main-apron: 13 -> 2 aircraft between 2024-11-21 and 2024-12-03 (p = 0.005; "
+                    "4 clear observation(s) at the new level; highres, sentinel-2)",
+                    "transport-apron: about 1 aircraft since 2024-12-03 (was 0 until "
+                    "2024-11-21; too small a change to matter)",
+                ],
+                "zones": [
+                    {
+                        "zone_id": "main-apron",
+                        "metric": "aircraft_count",
+                        "status": "dropped",
+                        "summary": "main-apron: 13 -> 2 aircraft between 2024-11-21 and "
+                        "2024-12-03 (p = 0.005; 4 clear observation(s) at the new level; "
+                        "highres, sentinel-2)",
+                        "observations": obs,
+                        "changes": [change],
+                    },
+                    {
+                        "zone_id": "transport-apron",
+                        "metric": "aircraft_count",
+                        "status": "steady",
+                        "summary": "transport-apron: about 1 aircraft since "
+                        "2024-12-03 (was 0 until 2024-11-21; too small a change to matter)",
+                        "observations": obs,
+                        "changes": [small],
+                    },
+                ],
+            }
+        ]
+    }
+    page = render_report(payload)
+    main = _zone_article(page, "main-apron")
+    assert 'data-levels="13 -&gt; 2" data-p="p = 0.005"' in main  # the headline
+    row = re.search(r'<tr data-levels="([^"]+)" data-p="([^"]+)" data-significant="(\w+)">', main)
+    assert row is not None and row.groups() == ("13 -&gt; 2", "p = 0.005", "yes")
+    assert "13 -&gt; 2 aircraft between 2024-11-21 and 2024-12-03 (p = 0.005)" in main
+    assert 'class="n-significant-changes">1</span> significant' in main
+    assert "0 single observations" in main  # no longer a bare "0 significant"
+    assert payload["sites"][0]["indicators"][0].startswith("main-apron: 13 -> 2")
+    transport = _zone_article(page, "transport-apron")
+    assert "zone still steady: see its judgement" in transport
+    assert "too small a change to matter" in transport  # the judgement beside the table
+    assert 'data-status="steady"' in transport
+
+
+def test_sensor_disagreement_is_said_with_its_size() -> None:
+    from basewatch.report.html import _points, _sensor_agreement
+
+    obs = []
+    for day in range(1, 29, 3):
+        s1, s2 = 5 + day % 2, 3 + day % 2  # Sentinel-2 two below Sentinel-1 on every pass
+        obs += [
+            {"time": f"2024-11-{day:02d}T03:50:00Z", "sensor": "sentinel-1", "value": s1},
+            {"time": f"2024-11-{day:02d}T08:20:00Z", "sensor": "sentinel-2", "value": s2},
+        ]
+    (note,) = _sensor_agreement(_points(obs))
+    assert (note["lower"], note["higher"], note["median"], note["pairs"]) == (
+        "sentinel-2",
+        "sentinel-1",
+        2.0,
+        10,
+    )
+    assert note["text"].startswith("sentinel-2 counts run 2 below sentinel-1")
+    # counts that agree, or too few pairs, say nothing
+    same = [{**o, "value": 4} for o in obs]
+    assert _sensor_agreement(_points(same)) == []
+    assert _sensor_agreement(_points(obs[:6])) == []
+    page = render_report({"sites": [{"site_id": "t", "zones": [{"observations": obs}]}]})
+    assert "Sensors disagree:" in page and 'data-lower="sentinel-2"' in page
+
+
+def test_context_layer_is_shipped_and_clipped() -> None:
+    from importlib import resources
+
+    from basewatch.report.basemap import context_features
+
+    folder = resources.files("basewatch") / "data" / "basemap"
+    assert "public domain" in (folder / "SOURCE.md").read_text(encoding="utf-8")
+    layer = context_features((35.3, 34.4, 36.6, 35.9))
+    land = {f["properties"]["name"] for f in layer if f["properties"]["role"] == "land"}
+    places = [f["properties"]["name"] for f in layer if f["properties"]["role"] == "place"]
+    assert {"Syria", "Lebanon", "Turkey"} <= land and "Israel" not in land
+    assert "Latakia" in places and "Tartus" in places and "Damascus" not in places
+    for feature in layer:
+        lon0, lat0, lon1, lat1 = shape(feature["geometry"]).bounds
+        assert 35.3 - 1e-9 <= lon0 <= lon1 <= 36.6 + 1e-9
+        assert 34.4 - 1e-9 <= lat0 <= lat1 <= 35.9 + 1e-9
+    assert context_features((-30.0, -10.0, -29.0, -9.0)) == []  # open ocean: nothing
