@@ -119,7 +119,7 @@ def main() -> None:
             page.locator("#map[data-ready=true]").wait_for()
             page.wait_for_timeout(500)
             page.screenshot(path=str(args.out / "dashboard-home.png"))
-            page.goto(base + "/sites/tartus/zones/piers?date=2024-11-29&compare=2024-12-03")
+            page.goto(base + "/sites/tartus/zones/piers?date=2024-11-27&compare=2024-12-03")
             page.locator("body[data-ready=true]").wait_for()
             page.wait_for_function(
                 "() => [...document.querySelectorAll('.pane:not([hidden]) img.chip')]"
