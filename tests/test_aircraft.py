@@ -495,3 +495,22 @@ def test_detect_and_the_monitor_give_identical_boxes_for_the_same_image(tmp_path
     monitored = sorted(tuple(f["properties"]["bbox_px"]) for f in obs.detections)
     assert len(monitored) >= 3  # the simulated apron holds aircraft and the model sees them
     assert monitored == inside
+
+
+def test_coarse_pass_replaces_the_fragments_of_a_large_aircraft() -> None:
+    fine = np.array(
+        [
+            [0, 0, 40, 40, 0.6],  # two fragments of one 100 px wide-body
+            [60, 0, 100, 40, 0.5],
+            [300, 300, 330, 330, 0.7],  # a small aircraft elsewhere
+        ],
+        np.float32,
+    )
+    coarse = np.array(
+        [[0, 0, 100, 90, 0.55], [298, 298, 332, 332, 0.6]],  # whole wide-body; the small one
+        np.float32,
+    )
+    merged = aircraft.merge_scales(fine, coarse, large_px=80)
+    assert sorted(map(tuple, merged[:, :4].tolist())) == [(0, 0, 100, 90), (300, 300, 330, 330)]
+    assert np.array_equal(aircraft.merge_scales(fine, coarse, large_px=0), fine)
+    assert np.array_equal(aircraft.merge_scales(fine, coarse[:0], large_px=80), fine)
