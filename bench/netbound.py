@@ -37,7 +37,7 @@ from basewatch.scenario import build_scenario
 from basewatch.sites import load_registry
 from basewatch.store import export_observations, open_store
 
-START, END = date(2024, 11, 20), date(2024, 12, 14)
+START, END = date(2024, 10, 16), date(2024, 12, 14)
 """The period observed (both Syrian sites: Sentinel-1, Sentinel-2 and sub-metre passes)."""
 
 
