@@ -4,8 +4,9 @@ K-fold cross-validation by footprint group over the labelled Airbus Pléiades im
 same-footprint group (same airport, other dates) and every single airport stays on one side
 of each split; groups are dealt to the folds largest first, to the fold with the fewest
 aircraft. Each fold trains a model on the other folds' images, then chooses its score
-threshold on (every n-th of) those **training** images (best pooled F1 there; nested: the
-held-out fold never sees a setting chosen on it) and is scored on the held-out images.
+threshold, NMS IoU and two-pass length ``large_m`` on (every n-th of) those **training**
+images (best pooled F1 there; nested: the held-out fold never sees a setting chosen on it)
+and is scored on the held-out images.
 
 Prints: per fold and pooled precision, recall and F1 at IoU >= 0.3, the median per-image
 count error; recall broken down by aircraft size (box length in metres; aircraft cut by the
@@ -18,14 +19,15 @@ Usage::
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python bench/eval_aircraft.py \\
         --data ../shared/data/aircraft_airbus_pleiades_50cm [--folds 5] [--epochs 30] \\
-        [--steps 25] [--work /tmp/h16-cv] [--final OUT.onnx --final-epochs 40]
+        [--steps 25] [--work /tmp/h16-cv] [--final OUT.onnx --final-epochs 40] [--no-timing]
     .venv/bin/python bench/eval_aircraft.py --model basewatch/models/aircraft.onnx
 
-A fold whose model (``fold<k>.onnx``) and detections (``fold<k>-dets.npz``) already exist in
-``--work`` is not redone, so the bench can be re-run to print the tables. ``--final`` also
-trains the model to ship on all images and writes the median of the fold thresholds into
-its metadata. ``--model`` scores one given model on the images it was not trained on (its
-``training_images`` metadata). Figures only; nothing is asserted.
+A fold whose model (``fold<k>.onnx``) and detections (``fold<k>-dets.npz``,
+``fold<k>-coarse.npz``) already exist in ``--work`` is not redone, so the bench can be re-run
+to print the tables. ``--final`` also trains the model to ship on all images (unless the
+file exists) and writes the medians of the folds' choices into its metadata. ``--model``
+scores one given model on the images it was not trained on (its ``training_images``
+metadata). Figures only; nothing is asserted.
 """
 
 from __future__ import annotations
