@@ -510,7 +510,6 @@ def _add_api_routes(app: FastAPI, ctx: _Context) -> None:
             source=body.source,
             url=body.url,
             kind=body.kind,
-        )
             claim=body.claim if body.claim is not None else str(body.text),
             grade=body.grade,
             where="POST /api/evidence",
@@ -524,6 +523,7 @@ def _add_api_routes(app: FastAPI, ctx: _Context) -> None:
             kind=entry.kind,
             reliability=entry.reliability,
             credibility=entry.credibility,
+        )
         record: dict[str, Any] = {"id": entry_id, "site_id": body.site_id, "grade": entry.grade}
         if deprecated:
             record["deprecated"] = deprecated
