@@ -6,6 +6,11 @@ per worker, one thread each, no dashboard) or the given one. Chips are submitted
 window and each result is written to the store as it arrives, so memory does not grow with the
 number of chips. Every write is idempotent and keyed, so the stored observations do not depend
 on the worker count or on the order results arrive in, and a killed run simply resumes.
+
+Chips are observed site by site and scene by scene: the zones of one site on one scene are
+read together (each asset opened once), and reading threads run ahead of the detectors in
+every process that observes (``LoadParams.io_threads``). A cluster starts in a thread while
+the catalogue is searched, and :attr:`MonitorSummary.timings` gives the run's time budget.
 """
 
 from __future__ import annotations
@@ -397,17 +402,6 @@ def _cluster_results(client: Client, params: MonitorParams) -> Results:
         return stream_chips(client, tasks, params.load, window=window, batch=batch)
 
     return results
-
-
-@contextmanager
-def _executor(params: MonitorParams, *, needed: bool) -> Iterator[Results]:
-    """How chips are observed under ``params`` (a cluster is started only when ``needed``)."""
-    if not needed or not _wants_cluster(params):
-        yield partial(_in_process, load=params.load)
-        return
-    with dask_client(params) as client:
-        _warm_up_workers(client, params)
-        yield _cluster_results(client, params)
 
 
 def _warm_up_workers(client: Client, params: MonitorParams) -> None:
