@@ -12,8 +12,8 @@ from typing import Any
 import click
 
 from basewatch import __version__
+from basewatch.context.evidence import KINDS as EVIDENCE_KINDS
 from basewatch.errors import BasewatchError
-from basewatch.evidence import KINDS as EVIDENCE_KINDS
 
 DB_HELP = "Store URL (sqlite:///path or postgresql+psycopg://...); default sqlite:///basewatch.db."
 
@@ -725,9 +725,14 @@ def exposure(
     fmt: str,
 ) -> None:
     """Geodesic distance of each site to the front and the weapons that reach it."""
+    from basewatch.context.threat import (
+        exposure_geojson,
+        exposure_over_time,
+        load_front,
+        load_weapons,
+    )
     from basewatch.report.maps import resolve_front
     from basewatch.sites import load_registry
-    from basewatch.threat import exposure_geojson, exposure_over_time, load_front, load_weapons
 
     reg = load_registry(registry).select(list(site_ids))
     catalogue = load_weapons(weapons)
@@ -917,9 +922,7 @@ def _track_events(
     import pandas as pd
 
     from basewatch.context.aircraft_types import read_aircraft_db
-    from basewatch.errors import InputError
-    from basewatch.sites import load_registry
-    from basewatch.tracks import (
+    from basewatch.context.tracks import (
         airfield_events,
         classify_events,
         read_aircraft_types,
@@ -928,6 +931,8 @@ def _track_events(
         watched_sites,
         with_types,
     )
+    from basewatch.errors import InputError
+    from basewatch.sites import load_registry
 
     reg = load_registry(registry)
     chosen = watched_sites(list(reg), site_ids=site_ids, kinds=kinds.split(","))
@@ -979,7 +984,7 @@ def tracks_events(
 
     Exits with status 1 when no event is found (stderr says which sites were looked at).
     """
-    from basewatch.tracks import daily_counts, event_record
+    from basewatch.context.tracks import daily_counts, event_record
 
     _, events, types, _ = _track_events(
         files, registry, site_ids, types_csv, radius_km, kinds=kinds, aircraft_db=aircraft_db
@@ -1029,7 +1034,7 @@ def tracks_import(
     db: str | None,
 ) -> None:
     """Read tracks, list flights with their events; with --db, add events as evidence."""
-    from basewatch.tracks import flight_summaries
+    from basewatch.context.tracks import flight_summaries
 
     flights, events, types, aircraft = _track_events(
         files, registry, site_ids, types_csv, radius_km, kinds=kinds, aircraft_db=aircraft_db
@@ -1037,7 +1042,7 @@ def tracks_import(
     rows = flight_summaries(flights, events, types, aircraft)
     stored = 0
     if db:
-        from basewatch.evidence import add_flight_events
+        from basewatch.context.evidence import add_flight_events
         from basewatch.store import open_store
 
         with open_store(db) as store:
@@ -1097,7 +1102,7 @@ def evidence_add(
     registry: str | None,
 ) -> None:
     """Add one graded claim to the ledger; print its id."""
-    from basewatch.evidence import add_entries, make_entry
+    from basewatch.context.evidence import add_entries, make_entry
     from basewatch.store import open_store
 
     entry = make_entry(
@@ -1119,7 +1124,7 @@ def evidence_add(
 )
 def evidence_import(file: Path, db: str, registry: str | None) -> None:
     """Add the entries of FILE (CSV or JSON list) to the ledger."""
-    from basewatch.evidence import add_entries, read_entries
+    from basewatch.context.evidence import add_entries, read_entries
     from basewatch.store import open_store
 
     entries = read_entries(file)
@@ -1136,8 +1141,8 @@ def evidence_import(file: Path, db: str, registry: str | None) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 def evidence_list(db: str, site_id: str | None, kind: str | None, fmt: str) -> None:
     """List ledger entries by site and time."""
+    from basewatch.context.evidence import list_entries
     from basewatch.errors import InputError
-    from basewatch.evidence import list_entries
     from basewatch.store import open_store, require_contents
 
     with open_store(db, create=False) as store:
@@ -1168,8 +1173,8 @@ def evidence_list(db: str, site_id: str | None, kind: str | None, fmt: str) -> N
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 def sites_stats(registry: str, earlier: str | None, fmt: str) -> None:
     """Count sites by operator and kind (survey statistics), optionally against EARLIER."""
+    from basewatch.context.survey import compare_stats, survey_stats
     from basewatch.sites import load_registry
-    from basewatch.survey import compare_stats, survey_stats
 
     current = load_registry(registry)
     stats = compare_stats(current, load_registry(earlier)) if earlier else survey_stats(current)
@@ -1465,9 +1470,9 @@ def evidence_extract(
     A text without a date of its own gives its claims with a warning (exit 0); unreadable
     files are reported (exit 1), and so is finding no claim at all.
     """
+    from basewatch.context.textev import extract_files, ledger_entries, undated
     from basewatch.errors import InputError
     from basewatch.sites import load_registry
-    from basewatch.textev import extract_files, ledger_entries, undated
 
     sites = load_registry(registry)
     result = extract_files(files, sites)
@@ -1484,7 +1489,7 @@ def evidence_extract(
                 "(no event date and no publication date) not filed in the ledger",
                 err=True,
             )
-        from basewatch.evidence import add_entries
+        from basewatch.context.evidence import add_entries
         from basewatch.store import open_store
 
         entries = ledger_entries(result.claims, grade=grade)  # a bad grade fails here

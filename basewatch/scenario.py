@@ -2271,7 +2271,7 @@ TRACK_COLUMNS = (
     "vertical_rate",
     "onground",
 )
-"""Columns of the ADS-B CSV (what :func:`basewatch.tracks.read_states` reads)."""
+"""Columns of the ADS-B CSV (what :func:`basewatch.context.tracks.read_states` reads)."""
 
 
 def _write_tracks(

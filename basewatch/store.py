@@ -402,7 +402,7 @@ class EvidenceRow(Base):
     """One entry of the evidence ledger (a post, article or image about a site).
 
     ``claim`` is what the source says (the column was ``text`` before revision 0005);
-    ``kind`` is one of ``basewatch.evidence.KINDS``.
+    ``kind`` is one of ``basewatch.context.evidence.KINDS``.
     """
 
     __tablename__ = "evidence"
@@ -1047,8 +1047,8 @@ class Store:
     ) -> int:
         """Add an evidence entry and return its id; the same entry added again keeps its id.
 
-        ``claim`` is what the source says, ``kind`` one of ``basewatch.evidence.KINDS``
-        (validated by ``basewatch.evidence``, not here). ``reliability`` (A-F) and
+        ``claim`` is what the source says, ``kind`` one of ``basewatch.context.evidence.KINDS``
+        (validated by ``basewatch.context.evidence``, not here). ``reliability`` (A-F) and
         ``credibility`` (1-6) are the admiralty grade; the defaults ``F``/``6`` mean
         "cannot be judged". Adding the same entry again with another grade updates the grade.
         """

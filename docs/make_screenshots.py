@@ -41,8 +41,8 @@ def _serve(db: Path) -> tuple[str, Any]:
     """Start the dashboard over ``db`` on a loopback port; return its URL and server."""
     import uvicorn
 
+    from basewatch.context.threat import load_front, load_weapons
     from basewatch.pipeline import demo_fronts
-    from basewatch.threat import load_front, load_weapons
     from basewatch.web import create_app
 
     port = _free_port()

@@ -1,5 +1,5 @@
-"""Tests for basewatch.evidence: graded entries, import, storage, migrations 0003 and 0005, CLI,
-the one schema across CLI, API, store and report."""
+"""Tests for basewatch.context.evidence: graded entries, import, storage, migrations 0003 and
+0005, CLI, the one schema across CLI, API, store and report."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from basewatch.cli import main
-from basewatch.errors import InputError
-from basewatch.evidence import (
+from basewatch.context.evidence import (
     FIELDS,
     add_entries,
     add_flight_events,
@@ -21,8 +20,9 @@ from basewatch.evidence import (
     parse_grade,
     read_entries,
 )
+from basewatch.context.tracks import FlightEvent
+from basewatch.errors import InputError
 from basewatch.store import open_store
-from basewatch.tracks import FlightEvent
 
 
 def _entry(**overrides: str) -> dict[str, str]:
@@ -182,7 +182,7 @@ def test_cli_add_import_list(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 
 def test_one_kind_vocabulary_and_legacy_kinds() -> None:
-    from basewatch.evidence import KINDS, LEGACY_KINDS, normalise_kind
+    from basewatch.context.evidence import KINDS, LEGACY_KINDS, normalise_kind
 
     assert KINDS == ("imagery", "flight", "post", "article", "official", "video", "other")
     assert set(LEGACY_KINDS.values()) <= set(KINDS)

@@ -21,11 +21,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from basewatch.context.threat import load_front
+from basewatch.context.tracks import read_states
 from basewatch.errors import BasewatchError
 from basewatch.imagery.catalog import scene_from_dict
 from basewatch.sites import load_registry, registry_from_features
-from basewatch.threat import load_front
-from basewatch.tracks import read_states
 
 FUZZ = settings(
     max_examples=500,

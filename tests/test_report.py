@@ -813,10 +813,10 @@ def _front_file(tmp_path: Path, date_: str, lon: float) -> Path:
 
 
 def test_site_map_layers(tmp_path: Path, registry: list[Site]) -> None:
+    from basewatch.context.threat import exposure, load_front, load_weapons
     from basewatch.errors import ImageryError
     from basewatch.report.chips import ChipImage
     from basewatch.report.maps import site_map
-    from basewatch.threat import exposure, load_front, load_weapons
 
     site = registry[0]
     fronts = [
@@ -883,8 +883,8 @@ def test_report_map_is_inlined_and_escaped(
 ) -> None:
     import json
 
+    from basewatch.context.threat import load_front, load_weapons
     from basewatch.report.maps import site_map
-    from basewatch.threat import load_front, load_weapons
 
     front = load_front(_front_file(tmp_path, "2024-12-07", 36.35))
     apron = replace(registry[0].zones[0], name="</script><script>alert(1)</script>")
@@ -960,7 +960,7 @@ def test_chart_draws_the_baseline_band(assessment: dict[str, Any]) -> None:
 
 
 def test_survey_statistics_section(registry: list[Site]) -> None:
-    from basewatch.survey import compare_stats, survey_stats
+    from basewatch.context.survey import compare_stats, survey_stats
 
     earlier = [
         *registry,

@@ -19,7 +19,7 @@ from pyproj import Geod, Transformer
 from shapely import affinity
 from shapely.geometry import Point, box
 
-from basewatch import tracks
+from basewatch.context import tracks
 from basewatch.errors import InputError
 from basewatch.imagery.catalog import open_catalog
 from basewatch.imagery.load import load_chip

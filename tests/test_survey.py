@@ -1,4 +1,4 @@
-"""Tests for basewatch.survey and ``basewatch sites stats``."""
+"""Tests for basewatch.context.survey and ``basewatch sites stats``."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from basewatch.cli import main
+from basewatch.context.survey import compare_stats, survey_stats
 from basewatch.sites import load_registry
-from basewatch.survey import compare_stats, survey_stats
 
 KINDS = ("army_base", "airbase", "checkpoint", "air_defence")
 

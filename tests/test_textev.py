@@ -1,4 +1,4 @@
-"""Tests for basewatch.textev: claims from articles and posts, site aliases, ledger, CLI."""
+"""Tests for basewatch.context.textev: claims from articles and posts, site aliases, ledger, CLI."""
 
 from __future__ import annotations
 
@@ -14,18 +14,8 @@ from hypothesis import strategies as st
 from shapely.geometry import Point
 
 from basewatch.cli import main
-from basewatch.errors import InputError, RegistryError
-from basewatch.evidence import add_entries, list_entries
-from basewatch.sites import (
-    Registry,
-    Site,
-    load_registry,
-    registry_features,
-    registry_from_features,
-    save_registry,
-)
-from basewatch.store import open_store
-from basewatch.textev import (
+from basewatch.context.evidence import add_entries, list_entries
+from basewatch.context.textev import (
     Quantity,
     TextClaim,
     decode_text,
@@ -36,6 +26,16 @@ from basewatch.textev import (
     resolve_event_date,
     split_sentences,
 )
+from basewatch.errors import InputError, RegistryError
+from basewatch.sites import (
+    Registry,
+    Site,
+    load_registry,
+    registry_features,
+    registry_from_features,
+    save_registry,
+)
+from basewatch.store import open_store
 
 TEXTS = Path(__file__).parent / "data" / "texts"
 REGISTRY = load_registry("syria-2024")
@@ -639,7 +639,7 @@ def test_observed_and_hedged_event_dates_are_kept_apart() -> None:
     ],
 )
 def test_hedges(sentence: str, stated: str | None, hedged: str | None) -> None:
-    from basewatch.textev import resolve_event_dates
+    from basewatch.context.textev import resolve_event_dates
 
     got = resolve_event_dates(sentence, date(2024, 12, 5))
     assert tuple(d.isoformat() if d else None for d in got) == (stated, hedged)

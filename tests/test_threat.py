@@ -1,4 +1,4 @@
-"""Tests for basewatch.threat: weapons catalogue, front files, geodesic exposure."""
+"""Tests for basewatch.context.threat: weapons catalogue, front files, geodesic exposure."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ import pytest
 from pyproj import Geod
 from shapely.geometry import Point, shape
 
-from basewatch.errors import InputError
-from basewatch.sites import Site
-from basewatch.threat import (
+from basewatch.context.threat import (
     Weapon,
     exposure,
     exposure_geojson,
@@ -20,6 +18,8 @@ from basewatch.threat import (
     load_weapons,
     nearest_on,
 )
+from basewatch.errors import InputError
+from basewatch.sites import Site
 
 GEOD = Geod(ellps="WGS84")
 KHMEIMIM = (35.9486, 35.4011)

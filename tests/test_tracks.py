@@ -1,4 +1,4 @@
-"""Tests for basewatch.tracks: reading ADS-B states, splitting flights, airfield events."""
+"""Tests for basewatch.context.tracks: reading ADS-B states, splitting flights, airfield events."""
 
 from __future__ import annotations
 
@@ -14,9 +14,7 @@ from pyproj import Geod
 from shapely.geometry import Point
 
 from basewatch.cli import main
-from basewatch.errors import InputError
-from basewatch.sites import Site
-from basewatch.tracks import (
+from basewatch.context.tracks import (
     COLUMNS,
     EVENT_FIELDS,
     HEAVY_TRANSPORT_TYPES,
@@ -32,6 +30,8 @@ from basewatch.tracks import (
     split_flights,
     with_types,
 )
+from basewatch.errors import InputError
+from basewatch.sites import Site
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "adsb_tracks_traffic_samples"
 GEOD = Geod(ellps="WGS84")
@@ -629,7 +629,7 @@ def test_aircraft_db_opensky_layout(tmp_path: Path) -> None:
 def test_flight_activity_counts_routine_traffic(
     scenario: tuple[Path, dict[str, datetime]], tmp_path: Path
 ) -> None:
-    from basewatch.tracks import classify_events, flight_activity
+    from basewatch.context.tracks import classify_events, flight_activity
 
     path = _states_without_types(scenario[0], tmp_path)
     site = _site("khmeimim", *KHMEIMIM)
@@ -694,8 +694,8 @@ def test_report_summarises_flights(
     scenario: tuple[Path, dict[str, datetime]], tmp_path: Path
 ) -> None:
     """The report lists heavy and military flights and counts the routine ones."""
+    from basewatch.context.tracks import classify_events, flight_activity
     from basewatch.report.html import render_report
-    from basewatch.tracks import classify_events, flight_activity
 
     site = _site("khmeimim", *KHMEIMIM)
     events = classify_events(airfield_events(split_flights(read_states(scenario[0])), [site]))

@@ -384,7 +384,7 @@ def test_report_of_the_scenario_store(db_file: Path, tmp_path: Path) -> None:
 
 
 def test_site_page_map_and_pictures_like_the_report(db_file: Path, tmp_path: Path) -> None:
-    from basewatch.threat import load_front
+    from basewatch.context.threat import load_front
 
     front = tmp_path / "front.geojson"
     front.write_text(

@@ -350,7 +350,7 @@ def assess(
     ``context`` (site id -> members) adds context that does not change the posture: its
     ``indicators`` are appended to the site's indicators and its other members (e.g.
     ``corridor`` from :mod:`basewatch.context.corridor`, ``flights`` from
-    :func:`basewatch.tracks.flight_activity`) are copied into the site's record.
+    :func:`basewatch.context.tracks.flight_activity`) are copied into the site's record.
 
     Only observations with ``time <= as_of`` are used (a plain date means the end of that
     day, UTC); observations of sites not in ``sites`` are ignored. Registry zones without

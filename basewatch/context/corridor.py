@@ -794,7 +794,7 @@ def _front_km(hostile: BaseGeometry | None, point: tuple[float, float]) -> float
     """Geodesic distance from ``point`` to the nearest hostile area, km (None if none)."""
     if hostile is None or hostile.is_empty:
         return None
-    from basewatch.threat import nearest_on
+    from basewatch.context.threat import nearest_on
 
     return nearest_on(hostile, point[0], point[1])[0]
 

@@ -2,7 +2,7 @@
 
 :func:`flight_context` reads ADS-B states once and gives both the daily heavy-transport
 departures the posture rules use and, per airfield site, the ``flights`` member
-(:func:`basewatch.tracks.flight_activity`) with one indicator sentence.
+(:func:`basewatch.context.tracks.flight_activity`) with one indicator sentence.
 :func:`corridor_context` gives the ``corridor`` member
 (:meth:`basewatch.context.corridor.Corridor.to_json`) and its sentence for every site that
 has an anchor. Neither changes a posture; they are evidence beside it.
@@ -56,11 +56,12 @@ def flight_context(
     """``(daily heavy departures per airbase, context per airbase)`` from an ADS-B file.
 
     Events after ``as_of`` are ignored. Aircraft are classified with ``aircraft_db``
-    (OpenSky layout) when given, else from the states (:func:`basewatch.tracks.classify_events`).
+    (OpenSky layout) when given, else from the states
+    (:func:`basewatch.context.tracks.classify_events`).
     """
     import pandas as pd
 
-    from basewatch import tracks as tr
+    from basewatch.context import tracks as tr
     from basewatch.context.aircraft_types import read_aircraft_db
 
     airfields = [s for s in sites if s.kind == "airbase"]

@@ -58,7 +58,7 @@ def build_report(
     latest clear image of each zone.
 
     ``fronts`` (GeoJSON front lines or control areas, one file per date, read with
-    :func:`basewatch.threat.load_front`, or the name of a bundled front such as
+    :func:`basewatch.context.threat.load_front`, or the name of a bundled front such as
     ``syria-2024-12-07``; ``hostile`` picks the controllers of areas) add
     the fronts, the distance to them and the range rings of the ``weapons`` catalogue
     (default: the bundled one) to each map. The survey statistics are those of the
@@ -69,10 +69,10 @@ def build_report(
     the tracks (aircraft classified with ``aircraft_db``, OpenSky layout, when given), so the
     report summarises flights by type class instead of listing them.
     """
+    from basewatch.context.threat import load_front, load_weapons
     from basewatch.report.html import write_report
     from basewatch.report.pdf import find_chromium, html_to_pdf
     from basewatch.store import open_store
-    from basewatch.threat import load_front, load_weapons
 
     if pdf is not None:
         if Path(pdf).suffix.lower() != ".pdf":
@@ -206,8 +206,8 @@ def _survey(
     stored: list[Any], survey: str | Path | None, earlier: str | Path | None
 ) -> dict[str, Any] | None:
     """Survey statistics of the registry ``survey`` (else the stored sites), maybe compared."""
+    from basewatch.context.survey import compare_stats, survey_stats
     from basewatch.sites import load_registry
-    from basewatch.survey import compare_stats, survey_stats
 
     current = load_registry(str(survey)).sites if survey is not None else stored
     if not current:

@@ -78,7 +78,7 @@ def flight_view(
     """What the report's flights block shows for one site; None when there is nothing.
 
     ``activity`` is the site's ``flights`` member of ``assessment.json``
-    (:func:`basewatch.tracks.flight_activity`); ``ledger`` its flight evidence rows.
+    (:func:`basewatch.context.tracks.flight_activity`); ``ledger`` its flight evidence rows.
     """
     ledger_view = _ledger_summary(ledger)
     if not isinstance(activity, Mapping) or not activity.get("first_day"):

@@ -118,7 +118,7 @@ def render_report(
     ``evidence`` (store evidence entries: ``site_id, time, source, url, claim, kind`` and
     the grade)
     adds an evidence table to each site; ``flights`` (site id -> ``(day, heavy
-    departures)`` records, as from :mod:`basewatch.tracks`) a chart of flight activity per
+    departures)`` records, as from :mod:`basewatch.context.tracks`) a chart of flight activity per
     day. ``simulated`` (or ``assessment["imagery"] == "simulated"``, which the demo
     sets) puts a notice at the top saying that the imagery is simulated. ``home_url`` adds
     a link back to the dashboard's overview. ``site_maps`` (site id -> the data of
@@ -127,8 +127,8 @@ def render_report(
     JavaScript and CSS are copied into the page (the offline report), otherwise they are
     loaded from ``static_url`` (the dashboard). ``chips`` (site -> zone -> ``[{"caption",
     "uri"}]``, ``uri`` a ``data:`` PNG) adds image chips to each zone (before/after a
-    change, detections outlined). ``survey`` (:func:`basewatch.survey.survey_stats` or
-    :func:`~basewatch.survey.compare_stats`) adds the survey statistics of the registry.
+    change, detections outlined). ``survey`` (:func:`basewatch.context.survey.survey_stats` or
+    :func:`~basewatch.context.survey.compare_stats`) adds the survey statistics of the registry.
 
     Raises :class:`~basewatch.errors.InputError` when ``assessment`` is not a mapping
     with a ``sites`` list.

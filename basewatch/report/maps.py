@@ -5,7 +5,7 @@ detections of the latest clear image of each zone drawn over that image (warped 
 Leaflet's Web Mercator grid, see :func:`basewatch.report.chips.render_overlay`), and,
 when front lines are given, each front, the geodesic line from the site to its nearest
 point and the range rings of the catalogue's weapons around the site
-(:mod:`basewatch.threat`). The same data drives the offline report (overlays as
+(:mod:`basewatch.context.threat`). The same data drives the offline report (overlays as
 ``data:`` URIs) and the dashboard.
 """
 
@@ -20,9 +20,9 @@ from shapely.geometry import mapping
 from basewatch.errors import ImageryError
 
 if TYPE_CHECKING:
+    from basewatch.context.threat import Front, Weapon
     from basewatch.report.chips import ChipImage
     from basewatch.sites import Site, Zone
-    from basewatch.threat import Front, Weapon
 
 __all__ = [
     "MAP_MIN_CLEAR",
@@ -119,7 +119,7 @@ def front_layers(
     """
     if not fronts:
         return []
-    from basewatch.threat import exposure_geojson, exposure_over_time
+    from basewatch.context.threat import exposure_geojson, exposure_over_time
 
     ordered = sorted(fronts, key=lambda f: f.date)
     features = [

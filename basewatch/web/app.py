@@ -37,15 +37,15 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 from shapely.geometry import mapping
 
 from basewatch import __version__
+from basewatch.context.evidence import KINDS as EVIDENCE_KINDS
+from basewatch.context.evidence import entry_record, make_entry, normalise_kind, parse_grade
 from basewatch.errors import BasewatchError, ImageryError, InputError
-from basewatch.evidence import KINDS as EVIDENCE_KINDS
-from basewatch.evidence import entry_record, make_entry, normalise_kind, parse_grade
 from basewatch.sites import Site, Zone
 from basewatch.store import Store, open_store
 
 if TYPE_CHECKING:
+    from basewatch.context.threat import Front, Weapon
     from basewatch.report.chips import ChipImage
-    from basewatch.threat import Front, Weapon
 
 __all__ = ["STATIC_DIR", "TOKEN_ENV", "create_app", "serve"]
 
@@ -200,7 +200,7 @@ def _image_record(
 
 
 def _evidence_record(entry: dict[str, Any]) -> dict[str, Any]:
-    """One evidence entry as JSON: the fields of ``basewatch.evidence.FIELDS``."""
+    """One evidence entry as JSON: the fields of ``basewatch.context.evidence.FIELDS``."""
     return entry_record(entry)
 
 
@@ -357,12 +357,12 @@ def create_app(
     ``token`` is the bearer token that allows ``POST`` writes (None or empty: writes are
     refused); :func:`serve` takes it from ``BASEWATCH_TOKEN``. ``simulated`` makes the
     site pages say that their imagery is simulated. ``store`` reuses an open store (it is
-    then not closed with the app). ``fronts`` (:func:`basewatch.threat.load_front`) add
+    then not closed with the app). ``fronts`` (:func:`basewatch.context.threat.load_front`) add
     front lines, distances and the range rings of ``weapons`` (default: the bundled
     catalogue) to the site maps.
     """
     if fronts and weapons is None:
-        from basewatch.threat import load_weapons
+        from basewatch.context.threat import load_weapons
 
         weapons = load_weapons()
     owned = store is None
@@ -794,8 +794,8 @@ def serve(
         raise InputError(f"--port {port}: give a TCP port between 1 and 65535")
     import uvicorn
 
+    from basewatch.context.threat import load_front, load_weapons
     from basewatch.report.maps import resolve_front
-    from basewatch.threat import load_front, load_weapons
 
     loaded = [load_front(resolve_front(f), hostile=list(hostile)) for f in fronts]
     app = create_app(

@@ -7,7 +7,7 @@ Create Date: 2026-12-04 00:00:00
 ``evidence add``, ``evidence extract`` and the ledger called what the source says ``claim``;
 the store and ``POST /api/evidence`` called it ``text``. The column is renamed (its values
 are kept as they are). Kinds of the old API vocabulary become those of
-``basewatch.evidence.KINDS``: ``image`` -> ``imagery``, ``track`` -> ``flight``, ``text``
+``basewatch.context.evidence.KINDS``: ``image`` -> ``imagery``, ``track`` -> ``flight``, ``text``
 -> ``other``; a kind in neither vocabulary becomes ``other`` and its old name is kept at
 the end of the claim (``[kind: rumour]``), so nothing stored is lost. Entries whose kind
 changed get the digest of their new content, so adding the same entry again still finds

@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from basewatch.context.evidence import KINDS as EVIDENCE_KINDS
+from basewatch.context.evidence import EvidenceEntry, parse_grade
 from basewatch.errors import InputError
-from basewatch.evidence import KINDS as EVIDENCE_KINDS
-from basewatch.evidence import EvidenceEntry, parse_grade
 from basewatch.sites import Registry
 
 __all__ = [
@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 KINDS = ("article", "post", "official")
-"""Kinds of text claims (a subset of :data:`basewatch.evidence.KINDS`)."""
+"""Kinds of text claims (a subset of :data:`basewatch.context.evidence.KINDS`)."""
 assert set(KINDS) <= set(EVIDENCE_KINDS)
 
 # ----------------------------------------------------------------------------- vocabulary

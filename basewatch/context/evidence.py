@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from basewatch.errors import InputError
 
 if TYPE_CHECKING:  # light at import: the CLI reads KINDS without loading the store
+    from basewatch.context.tracks import FlightEvent
     from basewatch.store import Store
-    from basewatch.tracks import FlightEvent
 
 __all__ = [
     "CREDIBILITY",
