@@ -47,6 +47,12 @@ S1_PER_YEAR = 122
 """Sentinel-1 acquisitions of one site per year: 6-day repeat (S1A + S1C), ascending and
 descending (planning assumption)."""
 REAL_BYTES_PER_ASSET = 1.8e6
+"""Bytes read per asset per site and scene: a site's zones share their reads (load_chips), so
+a site whose zones lie on the same tiles reads them once (bench/load.py: <= 1.2x the
+compressed tiles the site touches)."""
+LATENCY_S, REQUESTS_PER_ASSET, READERS_PER_WORKER = 0.1, 3, 8
+"""A distant object store: 100 ms per request, ~3 requests per asset and site-scene (header,
+tiles), 8 reading threads per worker (`--io-threads 8`, bench/netbound.py)."""
 """Bytes read per asset per chip from a real 10980 x 10980 COG with 1024 px tiles, measured by
 bench/load.py (3 range requests)."""
 REAL_READ_S_PER_ASSET = 1 / 59
@@ -241,11 +247,17 @@ def measure(scenario: Path, workers: int, tmp: Path, args: argparse.Namespace) -
 
 def _chips_per_site_year(zones: list[list[str]]) -> tuple[float, float]:
     """Sentinel-1 and Sentinel-2 chips per site per year, for this registry's mix of zones."""
+    s1, s2 = _zones_per_site(zones)
+    return s1 * S1_PER_YEAR, s2 * S2_PER_YEAR
+
+
+def _zones_per_site(zones: list[list[str]]) -> tuple[float, float]:
+    """Zones per site observed by Sentinel-1 and by Sentinel-2 (chips per site and scene)."""
     from basewatch.observe import observable
 
     all_zones = [t for site in zones for t in site]
-    s1 = sum(observable(t, "sentinel-1") for t in all_zones) / len(zones) * S1_PER_YEAR
-    s2 = sum(observable(t, "sentinel-2") for t in all_zones) / len(zones) * S2_PER_YEAR
+    s1 = sum(observable(t, "sentinel-1") for t in all_zones) / len(zones)
+    s2 = sum(observable(t, "sentinel-2") for t in all_zones) / len(zones)
     return s1, s2
 
 
@@ -258,14 +270,20 @@ def estimate(one: dict[str, Any], two: dict[str, Any] | None) -> list[str]:
     the store: the larger of its CPU per chip with 2 workers and the store writes alone.
     """
     s1_chips, s2_chips = _chips_per_site_year(one["zones"])
+    s1_group, s2_group = _zones_per_site(one["zones"])
+    group = {"sentinel-1": max(s1_group, 1.0), "sentinel-2": max(s2_group, 1.0)}
     per = one["per_sensor"]
     counts = {"sentinel-1": SITES * s1_chips, "sentinel-2": SITES * s2_chips}
     chips = sum(counts.values())
+    # a site's zones share the reads and decodes of a scene: per chip, 1/(zones per site)
     cpu_s = sum(
-        n * (per[s]["cpu_s_per_chip"] + per[s]["assets"] * REAL_READ_S_PER_ASSET)
+        n * (per[s]["cpu_s_per_chip"] + per[s]["assets"] * REAL_READ_S_PER_ASSET / group[s])
         for s, n in counts.items()
     )
-    real_bytes = sum(n * per[s]["assets"] * REAL_BYTES_PER_ASSET for s, n in counts.items())
+    real_bytes = sum(
+        n * per[s]["assets"] * REAL_BYTES_PER_ASSET / group[s] for s, n in counts.items()
+    )
+    requests = sum(n * per[s]["assets"] * REQUESTS_PER_ASSET / group[s] for s, n in counts.items())
     overhead = 1.0
     serial_s = one["db_s_per_chip"]
     if two is not None:
@@ -280,19 +298,24 @@ def estimate(one: dict[str, Any], two: dict[str, Any] | None) -> list[str]:
         f"CPU {cpu_s / 3600:,.1f} core-hours in one process (x{overhead:.2f} on Dask); "
         f"{real_bytes / 1e12:,.2f} TB read from real COGs; "
         f"store writer {serial_s * 1e3:.1f} ms/chip = {serial_h:,.2f} h",
-        f"{'M workers':>10} {'CPU h':>8} {'network h':>10} {'store h':>8}  limited by",
+        f"{'M workers':>10} {'CPU h':>8} {'latency h':>10} {'network h':>10} {'store h':>8}"
+        "  limited by",
     ]
     for m in CLUSTER_SIZES:
         cpu_h = cpu_s / 3600 * (overhead if m > 1 else 1.0) / m
-        hours = {"CPU": cpu_h, "bytes read": net_h, "database": serial_h}
+        latency_h = requests * LATENCY_S / (m * READERS_PER_WORKER) / 3600
+        hours = {"CPU": cpu_h, "latency": latency_h, "bytes read": net_h, "database": serial_h}
         limit = max(hours, key=lambda k: hours[k])
         lines.append(
-            f"{m:>10} {cpu_h:>8.1f} {net_h:>10.1f} {serial_h:>8.2f}  {limit} "
+            f"{m:>10} {cpu_h:>8.1f} {latency_h:>10.2f} {net_h:>10.1f} {serial_h:>8.2f}  {limit} "
             f"(~{hours[limit]:.1f} h)"
         )
     lines.append(
         f"(network: {NETWORK_BYTES_PER_S * 8 / 1e9:.0f} Gbit/s for the whole cluster; "
         f"{REAL_BYTES_PER_ASSET / 1e6:.1f} MB and {REAL_READ_S_PER_ASSET * 1e3:.0f} ms per asset "
+        f"and site-scene, shared by {s1_group:.1f} (S1) / {s2_group:.1f} (S2) zones per site; "
+        f"latency {LATENCY_S * 1e3:.0f} ms x {REQUESTS_PER_ASSET} requests per asset, "
+        f"{READERS_PER_WORKER} readers per worker; "
         "per chip from bench/load.py; store: one SQLite writer)"
     )
     return lines
