@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from basewatch.scenario import ScenarioPaths
 from basewatch.sites import Site, Zone
-from basewatch.store import ZoneRow, _alembic_config, open_store
+from basewatch.store import ZoneRow, _alembic_config, open_store, schema_head
 
 GEOMETRY_TABLES = ("detections", "sites", "zones")
 
@@ -194,7 +194,7 @@ def test_migration_converts_existing_geojson_text(postgis_url: str) -> None:
         assert conn.scalar(text("SELECT pg_typeof(geometry)::text FROM sites")) == "text"
     engine.dispose()
     with open_store(postgis_url) as store:
-        assert store.schema_version() == "0004"
+        assert store.schema_version() == schema_head()
         assert store.sites()[0].geometry.equals_exact(shapely.Point(35.9486, 35.4011), 0)
     assert _sql(postgis_url, "SELECT ST_AsText(geometry), ST_SRID(geometry) FROM sites") == [
         ("POINT(35.9486 35.4011)", 4326)
