@@ -95,8 +95,10 @@ def main(argv: list[str] | None = None) -> None:
         held_out.append(table[(best, name)])
     report(f"HRSID, leave one chip out ({sar.NAME} {sar.VERSION})", held_out)
     default = next(k for k, p in enumerate(settings) if p == sar.CfarParams())
-    print(f"  defaults on all chips (in-sample): F1 "
-          f"{_pooled_f1([table[(default, n)] for n in chips]):.3f}")
+    print(
+        f"  defaults on all chips (in-sample): F1 "
+        f"{_pooled_f1([table[(default, n)] for n in chips]):.3f}"
+    )
     speed(chips, args.hrsid_gsd)
 
 
@@ -113,8 +115,10 @@ def speed(chips: dict[str, tuple[Raster, list[list[float]]]], gsd: float) -> Non
             best_wall = min(best_wall, time.perf_counter() - w0)
             best_cpu = min(best_cpu, time.process_time() - c0)
         rows, cols = image.shape
-        print(f"  {name} ({cols} x {rows}): {best_cpu:.3f} s CPU, {best_wall:.3f} s wall "
-              "(target < 0.5 s)")
+        print(
+            f"  {name} ({cols} x {rows}): {best_cpu:.3f} s CPU, {best_wall:.3f} s wall "
+            "(target < 0.5 s)"
+        )
 
 
 if __name__ == "__main__":
