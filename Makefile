@@ -4,8 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_STAMP := $(VENV)/.installed-demo-stamp
-# Tests need every extra; torch==2.13.0 ([train]) is the CPU build (a plain `torch` is CUDA).
-EXTRAS := dev,web,postgres,dask,train
+# Tests need every extra; torch==2.13.0 ([train]) is the CPU build (a plain `torch` is CUDA);
+# [coast] (roaring-landmask, GSHHG) lets the --coastline test run instead of skipping.
+EXTRAS := dev,web,postgres,dask,train,coast
 
 .PHONY: demo test lint typecheck system-deps clean
 
