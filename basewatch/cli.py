@@ -17,6 +17,20 @@ from basewatch.errors import BasewatchError
 
 DB_HELP = "Store URL (sqlite:///path or postgresql+psycopg://...); default sqlite:///basewatch.db."
 
+FROM_OPTION = click.option(
+    "--from",
+    "start",
+    help="First day, YYYY-MM-DD (default: a static or folder catalogue's first scene, "
+    "else a year before --to).",
+)
+"""``--from`` of the commands that search a catalogue (one definition, one help text)."""
+TO_OPTION = click.option(
+    "--to",
+    "end",
+    help="Last day, YYYY-MM-DD (default: a static or folder catalogue's last scene, else today).",
+)
+"""``--to`` of ``scenes search`` and ``monitor``."""
+
 
 def _n(count: int, singular: str, plural: str | None = None) -> str:
     """``1 site``, ``2 sites`` (``plural`` for irregular nouns)."""
@@ -264,17 +278,8 @@ def scenes() -> None:
 @click.option("--sites", "registry", default="syria-2024", show_default=True, help="Registry.")
 @click.option("--site", "site_id", required=True, help="Site id.")
 @click.option("--zone", "zone_id", help="Only scenes covering this zone.")
-@click.option(
-    "--from",
-    "start",
-    help="First day, YYYY-MM-DD (default: a static or folder catalogue's first scene, "
-    "else a year before --to).",
-)
-@click.option(
-    "--to",
-    "end",
-    help="Last day, YYYY-MM-DD (default: a static or folder catalogue's last scene, else today).",
-)
+@FROM_OPTION
+@TO_OPTION
 @click.option("--collection", "collections", multiple=True, help="Collection id (repeatable).")
 @click.option(
     "--max-cloud",
@@ -383,17 +388,8 @@ def scenes_search(
     help="Sensor of the files of a GeoTIFF folder --catalog (default: from the band count).",
 )
 @click.option("--db", default="sqlite:///basewatch.db", show_default=True, help=DB_HELP)
-@click.option(
-    "--from",
-    "start",
-    help="First day, YYYY-MM-DD (default: a static or folder catalogue's first scene, "
-    "else a year before --to).",
-)
-@click.option(
-    "--to",
-    "end",
-    help="Last day, YYYY-MM-DD (default: a static or folder catalogue's last scene, else today).",
-)
+@FROM_OPTION
+@TO_OPTION
 @click.option("--site", "site_ids", multiple=True, help="Only this site (repeatable).")
 @click.option("--collection", "collections", multiple=True, help="Collection id (repeatable).")
 @click.option(
@@ -1206,12 +1202,7 @@ def sites_stats(registry: str, earlier: str | None, fmt: str) -> None:
 @click.option("--sites", "registry", required=True, help="Registry file or bundled name.")
 @click.option("--catalog", required=True, help="STAC API name or URL, or a catalog.json path/URL.")
 @click.option("--db", default="sqlite:///basewatch.db", show_default=True, help=DB_HELP)
-@click.option(
-    "--from",
-    "start",
-    help="First day, YYYY-MM-DD (default: a static or folder catalogue's first scene, "
-    "else a year before --to).",
-)
+@FROM_OPTION
 @click.option("--to", "end", help="Last day and assessment date, YYYY-MM-DD (default: today).")
 @click.option("--site", "site_ids", multiple=True, help="Only this site (repeatable).")
 @click.option("--webhook", help="Also POST each alert as JSON to this http(s) URL.")

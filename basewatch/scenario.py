@@ -43,6 +43,7 @@ from shapely import affinity
 from shapely.geometry import LineString, Point, Polygon, box
 from shapely.geometry.base import BaseGeometry
 
+from basewatch.context.tracks import COLUMNS
 from basewatch.errors import InputError
 from basewatch.sites import Registry, Site, Zone, load_registry, save_registry
 from basewatch.testing import (
@@ -2258,19 +2259,7 @@ def _state_rows(flight: _Flight, frame: _Frame, rng: np.random.Generator) -> lis
     return rows
 
 
-TRACK_COLUMNS = (
-    "timestamp",
-    "icao24",
-    "callsign",
-    "typecode",
-    "latitude",
-    "longitude",
-    "altitude",
-    "groundspeed",
-    "track",
-    "vertical_rate",
-    "onground",
-)
+TRACK_COLUMNS = COLUMNS
 """Columns of the ADS-B CSV (what :func:`basewatch.context.tracks.read_states` reads)."""
 
 
