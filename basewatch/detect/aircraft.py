@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +37,15 @@ from basewatch.detect.centernet import (
     tile_origins,
     to_detection,
 )
-from basewatch.errors import InputError
+from basewatch.errors import ImageryError, InputError
 
 __all__ = [
     "NMS_IOU",
     "SIZE_MULTIPLE",
+    "InputStretch",
     "ModelInfo",
     "TileSpec",
+    "asset_stretch",
     "box_iou",
     "decode",
     "detect_aircraft",
@@ -54,7 +57,9 @@ __all__ = [
     "normalise",
     "resample",
     "run_tiled",
+    "stretch_of",
     "tile_origins",
+    "to_input_bytes",
     "to_rgb8",
 ]
 
@@ -90,9 +95,10 @@ def to_rgb8(image: object, *, name: str = "image") -> np.ndarray:
 
     Accepts ``(rows, cols)`` grayscale, ``(rows, cols, 1|3|4+)`` arrays (the first three bands
     are taken as red, green, blue), uint8, 16-bit or float data. Non-uint8 data is stretched
-    from its 0.5th to 99.5th percentile (ignoring zeros, the usual nodata) to 0-255, except
-    float data within [0, 1] reaching :data:`FRACTION_MIN_MAX` (the pipeline's chips: 8-bit
-    values / 255), which is taken back to 8 bits (:func:`fraction_to_uint8`), not stretched.
+    from its 0.5th to 99.5th percentile (ignoring zeros, the usual nodata) to 0-255 (the rule
+    :func:`asset_stretch` applies to a file), except float data within [0, 1] reaching
+    :data:`FRACTION_MIN_MAX` (8-bit values / 255), which is taken back to 8 bits
+    (:func:`fraction_to_uint8`), not stretched.
     """
     arr = np.asarray(image)
     if arr.dtype.kind not in "biuf":
@@ -145,16 +151,103 @@ def fraction_to_uint8(arr: np.ndarray) -> np.ndarray:
 
 
 def _stretch_to_uint8(arr: np.ndarray) -> np.ndarray:
-    data = arr.astype(np.float32)
-    finite = np.isfinite(data)
-    sample = data[finite & (data != 0)]
+    """An in-memory 16-bit or float image stretched by :func:`stretch_of` its own values."""
+    step = max(1, math.ceil(max(arr.shape[0], arr.shape[1]) / STATS_SIDE_PX))
+    return to_input_bytes(arr, stretch_of(arr[::step, ::step]))
+
+
+# --------------------------------------------------------------------------------------------
+# The network's 8-bit input from a file: one rule for `basewatch detect` and the monitor
+# --------------------------------------------------------------------------------------------
+
+
+STRETCH_PERCENTILES = (0.5, 99.5)
+"""Percentiles of a whole 16-bit or float asset that become 0 and 255 of the network input."""
+STATS_SIDE_PX = 1024
+"""The percentiles are taken from a read of the whole asset at most this many pixels on a
+side (GDAL uses the file's overviews when it has them): the same numbers whoever reads it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class InputStretch:
+    """Linear map of an asset's stored values to the network's 8-bit input.
+
+    ``byte = round((value - lo) / (hi - lo) * 255)``, clipped to 0-255; no data (NaN) is 0.
+    """
+
+    lo: float
+    """Stored value that becomes 0."""
+    hi: float
+    """Stored value that becomes 255."""
+    rule: str
+    """How ``lo`` and ``hi`` were chosen: ``8-bit``, ``scale`` or ``asset-percentiles``."""
+
+    def describe(self) -> str:
+        """One line for an output's metadata, e.g. ``asset-percentiles 212-2874 -> 0-255``."""
+        return f"{self.rule} {self.lo:.6g}-{self.hi:.6g} -> 0-255"
+
+
+EIGHT_BIT = InputStretch(lo=0.0, hi=255.0, rule="8-bit")
+"""8-bit data: the stored bytes are the network input, unchanged."""
+
+
+def scale_stretch(scale: float, offset: float = 0.0) -> InputStretch:
+    """The stretch that maps ``value * scale + offset`` in [0, 1] to 0-255 (a declared scale)."""
+    if not (math.isfinite(scale) and scale > 0 and math.isfinite(offset)):
+        raise InputError(f"scale must be a positive number, got {scale!r}")
+    return InputStretch(lo=-offset / scale, hi=(1.0 - offset) / scale, rule="scale")
+
+
+def stretch_of(values: np.ndarray) -> InputStretch:
+    """The :data:`STRETCH_PERCENTILES` stretch of ``values`` (all bands pooled, so colours
+    keep their balance; zeros, the usual no-data, and NaN left out)."""
+    data = np.asarray(values, dtype=np.float64)
+    sample = data[np.isfinite(data) & (data != 0)]
     if sample.size == 0:
-        return np.zeros(arr.shape, dtype=np.uint8)
-    lo, hi = np.percentile(sample, [0.5, 99.5])
+        return InputStretch(lo=0.0, hi=1.0, rule="asset-percentiles")
+    lo, hi = (float(v) for v in np.percentile(sample, STRETCH_PERCENTILES))
     if not hi > lo:
         hi = lo + 1.0
-    scaled = (np.nan_to_num(data, nan=lo) - lo) / (hi - lo) * 255.0
-    return np.clip(scaled, 0, 255).astype(np.uint8)
+    return InputStretch(lo=lo, hi=hi, rule="asset-percentiles")
+
+
+def asset_stretch(src: Any, indexes: tuple[int, ...] | None = None) -> InputStretch:
+    """How the network input is made from an open rasterio dataset: one rule per file.
+
+    uint8 files give their bytes unchanged (:data:`EIGHT_BIT`). 16-bit and float files
+    (12-bit Pleiades counts in uint16, float reflectance) are stretched linearly from the
+    0.5th to the 99.5th percentile of the whole asset (:func:`stretch_of` of ``indexes``,
+    default the first three bands, read at most :data:`STATS_SIDE_PX` on a side), so a
+    zone's chip and the whole image get the same bytes for the same pixel: a per-chip
+    stretch would make one aircraft look different in a small zone and in the full scene.
+    ``basewatch detect --sensor highres`` and the monitor's chip loader both call this.
+    """
+    import rasterio
+    from rasterio.enums import Resampling
+
+    if src.dtypes[0] == "uint8":
+        return EIGHT_BIT
+    bands = list(indexes) if indexes else list(range(1, min(src.count, 3) + 1))
+    step = max(1, math.ceil(max(src.height, src.width) / STATS_SIDE_PX))
+    shape = (len(bands), math.ceil(src.height / step), math.ceil(src.width / step))
+    try:
+        data = src.read(bands, out_shape=shape, resampling=Resampling.nearest, masked=True)
+    except rasterio.errors.RasterioError as exc:
+        raise ImageryError(
+            f"{src.name}: cannot read the image for its brightness range "
+            f"({str(exc).splitlines()[0][:120]}); the file is corrupt or truncated: "
+            "download or export it again"
+        ) from None
+    return stretch_of(np.ma.filled(data.astype(np.float64), np.nan))
+
+
+def to_input_bytes(values: np.ndarray, stretch: InputStretch) -> np.ndarray:
+    """Stored values (any layout) as the network's 8-bit input under ``stretch``; NaN is 0."""
+    data = np.asarray(values, dtype=np.float64)
+    if stretch.rule == "8-bit":
+        return np.clip(np.round(np.nan_to_num(data, nan=0.0)), 0, 255).astype(np.uint8)
+    scaled = (data - stretch.lo) * (255.0 / (stretch.hi - stretch.lo))
+    return np.clip(np.round(np.nan_to_num(scaled, nan=0.0)), 0, 255).astype(np.uint8)
 
 
 def normalise(rgb: np.ndarray) -> np.ndarray:

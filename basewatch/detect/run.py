@@ -477,32 +477,38 @@ def read_sar(path: Path, scale: float | None = None) -> Raster:
 def read_highres(path: Path, scale: float | None = None) -> Raster:
     """Read a sub-metre image (red, green, blue first; one band is grayscale) into [0, 1].
 
-    8-bit values are divided by 255. Other types (16-bit, float) are divided by ``scale``'s
-    inverse when given, else stretched from their 0.5th to 99.5th percentile, as the aircraft
-    model saw its 8-bit training images; either way the values lie on the 8-bit grid, so the
-    detector gets back exactly the bytes of an 8-bit image.
+    The values are the network's 8-bit input divided by 255, made by the rule the monitor's
+    chip loader also applies (:func:`basewatch.detect.aircraft.asset_stretch`): 8-bit values
+    unchanged; 16-bit and float data stretched from the 0.5th to the 99.5th percentile of the
+    whole file; with ``scale``, ``value * scale`` in [0, 1] instead.
     """
-    from basewatch.detect.aircraft import to_rgb8
+    from basewatch.detect.aircraft import asset_stretch, scale_stretch, to_input_bytes
 
     with _open(path) as src:
         if src.count == 2:
             raise InputError(
                 f"{path}: 2 bands; --sensor highres needs an RGB (3+ bands) or grayscale image"
             )
-        dtype = src.dtypes[0]
-        arrays = [_read_band(src, i) for i in ((1, 2, 3) if src.count >= 3 else (1, 1, 1))]
+        rgb_bands = (1, 2, 3) if src.count >= 3 else (1, 1, 1)
+        arrays = [_read_band(src, i) for i in rgb_bands]
+        if scale is not None:
+            stretch = scale_stretch(scale)
+        else:
+            stretch = asset_stretch(src, rgb_bands[: src.count])
         transform, crs, px = _georef(src)
     stack = np.dstack(arrays)
     valid = np.all(np.isfinite(stack), axis=2)
-    if dtype == "uint8" and scale is None:
-        rgb8 = np.nan_to_num(stack).astype(np.uint8)
-    elif scale is not None:
-        rgb8 = np.clip(np.round(np.nan_to_num(stack) * scale * 255), 0, 255).astype(np.uint8)
-    else:
-        rgb8 = to_rgb8(stack, name=str(path))
+    rgb8 = to_input_bytes(stack, stretch)
     bands = {name: rgb8[:, :, i] / 255.0 for i, name in enumerate(("red", "green", "blue"))}
+    notes = {} if stretch.rule == "8-bit" else {"input_stretch": stretch.describe()}
     return Raster(
-        bands=bands, valid=valid, source=str(path), transform=transform, crs=crs, pixel_size_m=px
+        bands=bands,
+        valid=valid,
+        source=str(path),
+        transform=transform,
+        crs=crs,
+        pixel_size_m=px,
+        notes=notes,
     )
 
 
@@ -635,7 +641,7 @@ def detect_highres(
     from basewatch.detect import aircraft, yolo
 
     rgb = np.dstack([raster.bands[b] for b in ("red", "green", "blue")])
-    rgb8 = np.round(np.nan_to_num(rgb) * 255).astype(np.uint8)
+    rgb8 = aircraft.fraction_to_uint8(rgb)  # back to the bytes read_highres made
     if model is not None and yolo.is_yolo_model(model):
         return yolo.detect_yolo(rgb8, model, gsd_m=gsd_m), None
     return aircraft.detect_aircraft(rgb8, gsd_m, model, search_mask=raster.valid), None

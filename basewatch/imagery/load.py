@@ -423,10 +423,16 @@ def _read_bands(
             source=sources.get(name) if sources is not None else None,
         )
         scale, offset = scene.scales.get(name, (1.0, 0.0))
-        if name == "visual":
-            top = 255.0 if np.nanmax(data, initial=0) <= 255 else 65535.0
-            for i, colour in enumerate(("red", "green", "blue")[: data.shape[0]]):
-                bands[colour] = data[i] / top
+        if name == "visual":  # the aircraft network's 8-bit input / 255, as `detect` makes it
+            from basewatch.detect.aircraft import asset_stretch, to_input_bytes
+
+            with ExitStack() as stack:
+                srcs = sources or stack.enter_context(_Sources(scene, net))
+                stretch = asset_stretch(srcs.get(name), scene.band_index.get(name))
+            rgb8 = to_input_bytes(data, stretch)
+            for i, colour in enumerate(("red", "green", "blue")):
+                j = min(i, data.shape[0] - 1)  # one band: grayscale
+                bands[colour] = np.where(np.isfinite(data[j]), rgb8[j] / np.float32(255), np.nan)
         else:
             bands[name] = data[0] * scale + offset if name != "scl" else data[0]
     return bands
