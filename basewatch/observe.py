@@ -121,7 +121,10 @@ def run_detector(chip: Chip, target: str) -> list[Detection]:
     if family == "highres-aircraft":
         from basewatch.detect import aircraft
 
-        return aircraft.detect_aircraft(rgb, res, search_mask=chip.zone_mask & chip.valid)
+        # The chip holds the network's bytes / 255 (load.py, aircraft.asset_stretch): take them
+        # back exactly, as `basewatch detect` does, never re-stretched per chip.
+        rgb8 = aircraft.fraction_to_uint8(rgb)
+        return aircraft.detect_aircraft(rgb8, res, search_mask=chip.zone_mask & chip.valid)
     return highres.detect(rgb, gsd_m=res, search_mask=chip.zone_mask & chip.valid, target=target)
 
 
