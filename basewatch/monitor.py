@@ -32,7 +32,15 @@ from basewatch.errors import BasewatchError, InputError
 from basewatch.imagery.catalog import Catalog, Scene
 from basewatch.imagery.chip import Chip
 from basewatch.imagery.load import LoadParams, load_chip, load_chips
-from basewatch.observe import Observation, detector_identity, observable, observe
+from basewatch.observe import (
+    Observation,
+    detector_identity,
+    observable,
+    observe,
+    set_detector_threads,
+)
+from basewatch.observe import detector_threads as current_detector_threads
+from basewatch.reference import refresh_references
 from basewatch.sites import Registry, Zone
 from basewatch.store import ChipOutcome, SceneRecord, Store
 
@@ -101,7 +109,9 @@ class MonitorSummary:
     rest of planning: chips, scenes stored, what is done), ``start-up`` (cluster start and
     worker warm-up not hidden behind planning), ``observing`` (first chip handed out to last
     one stored, ``writing`` included), ``writing`` (store writes of the chips' outcomes, in
-    this process) and ``shut-down`` (closing the cluster)."""
+    this process), ``writing CPU`` (the CPU seconds of those writes, in this thread: less
+    than ``writing`` when other threads or processes hold the GIL or the cores) and
+    ``shut-down`` (closing the cluster)."""
 
 
 def zones_bounds(zones: Sequence[Zone]) -> tuple[float, float, float, float]:
@@ -171,13 +181,19 @@ Results = Callable[[Sequence[ChipTask]], Iterator[TaskResult]]
 """Observes chips and yields their outcomes as they finish."""
 
 
-def observe_chips(tasks: Sequence[ChipTask], load: LoadParams) -> list[ChipResult]:
+def observe_chips(
+    tasks: Sequence[ChipTask], load: LoadParams, detector_threads: int | None = None
+) -> list[ChipResult]:
     """Observe a few chips in one go (one Dask task, so scheduling costs little per chip).
 
     The results are in the order of ``tasks``. Consecutive chips of one site and scene are
     read together (each asset opened once for all of them), and up to ``2 *
     load.io_threads`` such groups are read by threads ahead of the detectors.
+    ``detector_threads`` (when given) sets the detectors' onnxruntime threads of this
+    process first (:func:`basewatch.observe.set_detector_threads`; a Dask worker gets 1).
     """
+    if detector_threads is not None and detector_threads != current_detector_threads():
+        set_detector_threads(detector_threads)
     return [result for _, result in _pipeline(tasks, load)]
 
 
@@ -239,10 +255,20 @@ def _pipeline(tasks: Sequence[ChipTask], load: LoadParams) -> Iterator[tuple[Chi
                 yield task, _observe_loaded(task, loaded)
 
 
+WORKER_DETECTOR_THREADS = 1
+"""onnxruntime intra-op threads of the detectors in each Dask worker thread: one, so that a
+worker thread uses one core (onnxruntime's default, a spinning thread per core in every
+worker process, oversubscribes the machine)."""
+
+
 def warm_up() -> None:
-    """Import the loader and every detector (run once on each worker before the chips)."""
-    from basewatch.detect import aircraft, highres, optical, sar  # noqa: F401
+    """Import the loader and every detector and load the Sentinel-2 ship network with
+    :data:`WORKER_DETECTOR_THREADS` threads (run once on each worker before the chips)."""
+    from basewatch.detect import aircraft, highres, optical, sar, ships_s2  # noqa: F401
     from basewatch.imagery import load  # noqa: F401
+
+    set_detector_threads(WORKER_DETECTOR_THREADS)
+    ships_s2.load_model(threads=WORKER_DETECTOR_THREADS)
 
 
 def _in_process(tasks: Sequence[ChipTask], load: LoadParams) -> Iterator[TaskResult]:
@@ -290,7 +316,7 @@ def stream_chips(
     submitted: dict[object, list[ChipTask]] = {}
 
     def submit(chips: list[ChipTask]) -> Future:
-        future = client.submit(observe_chips, chips, load, pure=False)
+        future = client.submit(observe_chips, chips, load, WORKER_DETECTOR_THREADS, pure=False)
         submitted[future.key] = chips
         return future
 
@@ -442,6 +468,11 @@ def _store_scenes(store: Store, registry: Registry, scenes: Sequence[Scene]) -> 
     )
 
 
+def ship_zones(tasks: Sequence[ChipTask]) -> list[tuple[str, str]]:
+    """``(site_id, zone_id)`` of the ship zones among ``tasks``, once each, sorted."""
+    return sorted({(t.zone.site_id, t.zone.id) for t in tasks if t.zone.target == "ship"})
+
+
 def _todo(store: Store, tasks: Sequence[ChipTask]) -> list[ChipTask]:
     """The tasks whose observation is not stored yet (failed ones included: they are retried).
 
@@ -497,13 +528,15 @@ def run_monitor(
     in one transaction that holds the observations with their statuses. The stored
     observations are the same whatever ``params.workers`` is, and a run killed at any point
     can simply be started again: it skips what is stored and observes the rest (at most one
-    unwritten batch again).
+    unwritten batch again). Last, the ship counts of every planned ship zone get the zone's
+    own history as a reference (:mod:`basewatch.reference`: static structures not counted;
+    ``timings["reference"]``), which is idempotent too.
     """
     _check_params(params)
     t0 = time.perf_counter()
     starting = _ClusterStart(params) if _wants_cluster(params) else None
     timings = {"search": 0.0, "planning": 0.0, "start-up": 0.0, "observing": 0.0}
-    timings.update({"writing": 0.0, "shut-down": 0.0})
+    timings.update({"writing": 0.0, "writing CPU": 0.0, "shut-down": 0.0})
     failures: list[str] = []
     observed = 0
     try:
@@ -525,9 +558,10 @@ def run_monitor(
         batch_size = min(FLUSH_CHIPS, max(1, len(todo) // 20))
 
         def write(batch: list[ChipOutcome]) -> None:
-            w0 = time.perf_counter()
+            w0, c0 = time.perf_counter(), time.thread_time()
             store.record_chips(batch)
             timings["writing"] += time.perf_counter() - w0
+            timings["writing CPU"] += time.thread_time() - c0
 
         if progress:
             progress(0, len(todo))
@@ -548,6 +582,9 @@ def run_monitor(
             if pending:
                 write(pending)
         timings["observing"] = time.perf_counter() - t2
+        t4 = time.perf_counter()
+        refresh_references(store, ship_zones(tasks))
+        timings["reference"] = time.perf_counter() - t4
     finally:
         if starting is not None:
             t3 = time.perf_counter()

@@ -71,6 +71,29 @@ later version, so those pairs are skipped rather than counted badly.
 """
 
 
+_DETECTOR_THREADS = 0
+"""onnxruntime intra-op threads of the detectors' networks in this process (0: its default,
+one per core); see :func:`set_detector_threads`."""
+
+
+def set_detector_threads(threads: int) -> None:
+    """Give the detectors' networks ``threads`` onnxruntime intra-op threads in this process.
+
+    0 keeps onnxruntime's default (one thread per core, spinning between operators). A Dask
+    worker process that runs one chip at a time is given 1, so N workers use N cores and
+    do not each start a thread per core (``monitor`` does this on every worker).
+    """
+    global _DETECTOR_THREADS
+    if threads < 0:
+        raise InputError(f"detector threads {threads}: give 0 (onnxruntime's default) or more")
+    _DETECTOR_THREADS = threads
+
+
+def detector_threads() -> int:
+    """The onnxruntime intra-op threads set by :func:`set_detector_threads` (0: default)."""
+    return _DETECTOR_THREADS
+
+
 def observable(target: str, sensor: str) -> bool:
     """Whether basewatch has a detector for ``target`` objects in ``sensor`` images."""
     return (target, sensor) in DETECTOR_PLAN
@@ -95,6 +118,7 @@ def detector_identity(target: str, sensor: str) -> tuple[str, str]:
 def run_detector(chip: Chip, target: str) -> list[Detection]:
     """Run the detector planned for ``target`` on the whole chip (zone and margin)."""
     from basewatch.detect import highres, optical, sar
+    from basewatch.detect.ships_s2 import detect_ships_s2
 
     family = DETECTOR_PLAN[(target, chip.sensor)]
     res = chip.resolution_m
@@ -107,7 +131,13 @@ def run_detector(chip: Chip, target: str) -> list[Detection]:
     optical_bands = {k: v for k, v in chip.bands.items() if k != "scl"}
     if family == "optical-ships":
         water = optical.water_mask(optical_bands, valid=chip.valid)
-        return optical.detect_ships(optical_bands, pixel_size_m=res, valid=chip.valid, water=water)
+        return detect_ships_s2(  # optical.detect_ships, with this process's threads
+            optical_bands,
+            pixel_size_m=res,
+            valid=chip.valid,
+            water=water,
+            threads=_DETECTOR_THREADS,
+        )
     if family == "optical-apron":
         return optical.detect_apron_objects(
             optical_bands,

@@ -38,7 +38,7 @@ from typing import Any
 
 import psutil
 
-from basewatch.pipeline import DEMO_END, DEMO_START, run_demo
+from basewatch.pipeline import DEMO_END, DEMO_START
 
 S2_PER_YEAR = 146
 """Sentinel-2 acquisitions of one site per year: 5-day revisit, doubled by orbit overlap at
@@ -90,14 +90,30 @@ def _tree_cpu_s() -> float:
 
 
 def run_child(
-    scenario: Path, db: Path, workers: int, start: str, end: str, io_threads: int
+    scenario: Path,
+    db: Path,
+    workers: int,
+    start: str,
+    end: str,
+    io_threads: int,
+    detector_threads: int | None = None,
 ) -> dict[str, Any]:
-    """Monitor the scenario into ``db`` with ``workers``; timings of the observing phase."""
+    """Monitor the scenario into ``db`` with ``workers``; timings of the observing phase.
+
+    ``detector_threads`` sets the onnxruntime threads of this process's detectors (None:
+    what ``monitor`` uses; they matter for the in-process run, Dask workers get 1).
+    """
     from basewatch.imagery.catalog import open_catalog
     from basewatch.imagery.load import LoadParams
     from basewatch.monitor import MonitorParams, by_group, parse_day, plan, run_monitor
+    from basewatch.observe import detector_threads as current_threads
+    from basewatch.observe import set_detector_threads
     from basewatch.sites import load_registry
     from basewatch.store import open_store
+
+    if detector_threads is not None:
+        set_detector_threads(detector_threads)
+    cpu_start = _cpu_s()
 
     registry = load_registry(scenario / "sites.geojson")
     catalog = open_catalog(scenario / "catalog" / "catalog.json")
@@ -123,6 +139,8 @@ def run_child(
     t1 = time.perf_counter()
     result: dict[str, Any] = {
         "workers": workers,
+        "detector_threads": current_threads(),
+        "run_cpu_s": _cpu_s() - cpu_start,  # this process and its reaped Dask workers
         "chips": summary.observed,
         "failed": summary.failed,
         "total_s": t1 - t0,
@@ -232,6 +250,8 @@ def measure(scenario: Path, workers: int, tmp: Path, args: argparse.Namespace) -
     command = [sys.executable, __file__, "--child", str(scenario), str(tmp / f"w{workers}.db")]
     command += ["--workers", str(workers), "--json", str(out), "--from", args.start]
     command += ["--to", args.end, "--io-threads", str(args.io_threads)]
+    if args.detector_threads is not None:
+        command += ["--detector-threads", str(args.detector_threads)]
     load_before = _load()
     process = subprocess.Popen(command)
     with TreeSampler(process.pid) as sampler:
@@ -354,10 +374,14 @@ def report(runs: dict[int, dict[str, Any]], load_before: str, load_after: str) -
             f"{r['total_s'] - r['observe_s']:.1f} s planning + start-up; "
             f"peak memory {r['peak_tree_rss_mb']:.0f} MB (process tree, summed), "
             f"largest process {max(r['maxrss_self_kb'], r['maxrss_children_kb']) / 1e3:.0f} MB; "
-            f"CPU {r['tree_cpu_s'] / r['chips'] * 1e3:.0f} ms/chip "
-            f"(main process {r['main_cpu_s'] / r['chips'] * 1e3:.0f}); {r['load']}"
+            f"CPU {r['tree_cpu_s'] / r['chips'] * 1e3:.1f} ms/chip observing "
+            f"(main process {r['main_cpu_s'] / r['chips'] * 1e3:.1f}), "
+            f"{r['run_cpu_s'] / r['chips'] * 1e3:.1f} ms/chip whole run "
+            f"({r['run_cpu_s']:.1f} s of CPU, process tree); "
+            f"detector threads {r['detector_threads'] or 'default'} in the main process; "
+            f"{r['load']}"
         )
-        budget = ", ".join(f"{k} {v:.1f}" for k, v in r["timings"].items())
+        budget = ", ".join(f"{k} {v:.2f}" for k, v in r["timings"].items())
         print(f"  whole run {r['total_s']:.1f} s: {budget} s")
     if 1 not in runs:
         return
@@ -379,43 +403,103 @@ def report(runs: dict[int, dict[str, Any]], load_before: str, load_after: str) -
         # (store writes, scheduling) runs beside them
         cpu_bound = 2 * (one["tree_cpu_s"] / one["chips"]) / (two["tree_cpu_s"] / two["chips"])
         whole = one["total_s"] / two["total_s"]
+        run_cpu = (two["run_cpu_s"] / two["chips"]) / (one["run_cpu_s"] / one["chips"])
         print(
-            f"whole-run speed-up with 2 workers: {whole:.2f} (target >= 1.5); observing phase "
+            f"whole-run speed-up with 2 workers: {whole:.2f} (target >= 1.5; wall clock: valid "
+            f"only on an idle machine, see the load averages); observing phase "
             f"{speedup:.2f}; {min(cpu_bound, 2.0):.2f} from CPU per chip (1 worker vs all "
-            "processes of 2)"
+            f"processes of 2); whole-run CPU per chip with 2 workers x{run_cpu:.2f} of 1"
         )
     for line in estimate(one, runs.get(2)):
         print(line)
 
 
+def build(scenario: Path, sites: int, args: argparse.Namespace) -> None:
+    """Build the ``sites``-site scenario into ``scenario`` unless it is there already."""
+    from datetime import date
+
+    from basewatch.scenario import SCENARIO_END, SCENARIO_START, build_scenario
+
+    if (scenario / "catalog" / "catalog.json").exists():
+        return
+    start = date.fromisoformat(args.build_from) if args.build_from else SCENARIO_START
+    end = date.fromisoformat(args.build_to) if args.build_to else SCENARIO_END
+    t0, c0 = time.perf_counter(), _cpu_s()
+    build_scenario(scenario, n_sites=sites, start=start, end=end, workers=args.build_workers)
+    print(
+        f"built the {sites}-site scenario ({start} to {end}) in {time.perf_counter() - t0:.0f} s "
+        f"({_cpu_s() - c0:.0f} s of CPU; {_load()})",
+        flush=True,
+    )
+
+
+def memory_table(by_sites: dict[int, dict[int, dict[str, Any]]]) -> None:
+    """Peak memory of the process tree per site count and worker count, against the fewest."""
+    fewest = min(by_sites)
+    print("peak memory of the process tree (summed RSS), MB, and ratio to the fewest sites:")
+    for sites, runs in sorted(by_sites.items()):
+        cells = []
+        for workers, r in sorted(runs.items()):
+            base = by_sites[fewest].get(workers, r)["peak_tree_rss_mb"]
+            cells.append(
+                f"{workers} worker(s) {r['peak_tree_rss_mb']:.0f} MB "
+                f"(x{r['peak_tree_rss_mb'] / base:.2f}; {r['chips']} chips)"
+            )
+        print(f"  {sites:>4} sites: " + "; ".join(cells))
+
+
 def main() -> None:
-    """Build (or reuse) the 12-site scenario, run each worker count, print the figures."""
+    """Build (or reuse) each scenario, run each worker count, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sites", type=int, default=12)
-    parser.add_argument("--keep", type=Path, help="Build the scenario here once and reuse it.")
+    parser.add_argument("--sites", type=int, nargs="+", default=[12])
+    parser.add_argument(
+        "--keep", type=Path, help="Build the scenarios here once (DIR/sites-N) and reuse them."
+    )
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--child", nargs=2, type=Path, metavar=("SCENARIO", "DB"))
     parser.add_argument("--json", type=Path)
     parser.add_argument("--from", dest="start", default=DEMO_START)
     parser.add_argument("--to", dest="end", default=DEMO_END)
+    parser.add_argument("--build-from", help="First day of the scenario built (default: all).")
+    parser.add_argument("--build-to", help="Last day of the scenario built (default: all).")
+    parser.add_argument(
+        "--build-workers", type=int, help="Processes that render the scenario (default: 4)."
+    )
     parser.add_argument("--io-threads", type=int, default=2)
+    parser.add_argument(
+        "--detector-threads",
+        type=int,
+        help="onnxruntime threads of the in-process detectors (default: monitor's).",
+    )
     args = parser.parse_args()
     if args.child:
         result = run_child(
-            args.child[0], args.child[1], args.workers[0], args.start, args.end, args.io_threads
+            args.child[0],
+            args.child[1],
+            args.workers[0],
+            args.start,
+            args.end,
+            args.io_threads,
+            args.detector_threads,
         )
         args.json.write_text(json.dumps(result))
         return
-    with tempfile.TemporaryDirectory(prefix="basewatch-scale-") as tmp:
-        scenario = args.keep or Path(tmp) / "scenario"
-        if not (scenario / "catalog" / "catalog.json").exists():
-            t0 = time.perf_counter()
-            run_demo(scenario, build_only=True, n_sites=args.sites)
-            print(f"built the {args.sites}-site scenario in {time.perf_counter() - t0:.0f} s")
-        load_before = _load()
-        runs = {w: measure(scenario, w, Path(tmp), args) for w in args.workers}
-        report(runs, load_before, _load())
-        print(f"observations byte-identical across worker counts: {_same(Path(tmp), runs)}")
+    by_sites: dict[int, dict[int, dict[str, Any]]] = {}
+    for sites in args.sites:
+        with tempfile.TemporaryDirectory(prefix="basewatch-scale-") as tmp:
+            scenario = Path(tmp) / "scenario"
+            if args.keep:  # DIR itself when it holds one scenario already (earlier runs)
+                one = (args.keep / "catalog" / "catalog.json").exists()
+                scenario = args.keep if one else args.keep / f"sites-{sites}"
+            build(scenario, sites, args)
+            load_before = _load()
+            runs = {w: measure(scenario, w, Path(tmp), args) for w in args.workers}
+            print(f"== {sites} sites, {args.start} to {args.end}")
+            report(runs, load_before, _load())
+            print(f"observations byte-identical across worker counts: {_same(Path(tmp), runs)}")
+            by_sites[sites] = runs
+    if len(by_sites) > 1:
+        memory_table(by_sites)
 
 
 if __name__ == "__main__":
