@@ -13,7 +13,9 @@ objects in the input image's pixels.
 from __future__ import annotations
 
 import math
+import threading
 import warnings
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -228,6 +230,11 @@ def asset_stretch(src: Any, indexes: tuple[int, ...] | None = None) -> InputStre
     if src.dtypes[0] == "uint8":
         return EIGHT_BIT
     bands = list(indexes) if indexes else list(range(1, min(src.count, 3) + 1))
+    key = tuple(bands)
+    with _STRETCH_LOCK:  # the zones of one site share the open dataset: read it once
+        known = _STRETCHES.get(src, {}).get(key)
+    if known is not None:
+        return known
     step = max(1, math.ceil(max(src.height, src.width) / STATS_SIDE_PX))
     shape = (len(bands), math.ceil(src.height / step), math.ceil(src.width / step))
     try:
@@ -238,7 +245,17 @@ def asset_stretch(src: Any, indexes: tuple[int, ...] | None = None) -> InputStre
             f"({str(exc).splitlines()[0][:120]}); the file is corrupt or truncated: "
             "download or export it again"
         ) from None
-    return stretch_of(np.ma.filled(data.astype(np.float64), np.nan))
+    stretch = stretch_of(np.ma.filled(data.astype(np.float64), np.nan))
+    with _STRETCH_LOCK:
+        _STRETCHES.setdefault(src, {})[key] = stretch
+    return stretch
+
+
+_STRETCHES: weakref.WeakKeyDictionary[Any, dict[tuple[int, ...], InputStretch]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Stretch of each open dataset (forgotten with the dataset)."""
+_STRETCH_LOCK = threading.Lock()
 
 
 def to_input_bytes(values: np.ndarray, stretch: InputStretch) -> np.ndarray:
