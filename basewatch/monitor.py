@@ -295,9 +295,25 @@ def chips_per_task(chips: int, threads: int) -> int:
     return max(1, min(MAX_CHIPS_PER_TASK, chips // (4 * max(threads, 1))))
 
 
-def _batches(tasks: Sequence[ChipTask], size: int) -> Iterator[list[ChipTask]]:
-    waiting = iter(tasks)
-    while batch := list(itertools.islice(waiting, size)):
+def task_batches(tasks: Sequence[ChipTask], size: int) -> Iterator[list[ChipTask]]:
+    """``tasks`` in order, cut into Dask tasks of about ``size`` chips between site-scene groups.
+
+    A group (:func:`group_key`) is not split between two Dask tasks (split, its assets
+    would be opened and its shared tiles read and decoded once in each): whole groups are
+    added while the batch stays within ``size`` chips. Only a group of more than ``size``
+    chips is cut, into batches of ``size``; no batch holds more than ``size`` chips.
+    """
+    size = max(size, 1)
+    batch: list[ChipTask] = []
+    for group in _groups(tasks):
+        if batch and len(batch) + len(group) > size:
+            yield batch
+            batch = []
+        while len(group) > size:
+            yield group[:size]
+            group = group[size:]
+        batch.extend(group)
+    if batch:
         yield batch
 
 
@@ -312,7 +328,7 @@ def stream_chips(
     """
     from distributed import as_completed
 
-    waiting = _batches(tasks, batch)
+    waiting = task_batches(tasks, batch)
     submitted: dict[object, list[ChipTask]] = {}
 
     def submit(chips: list[ChipTask]) -> Future:
