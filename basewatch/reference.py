@@ -7,11 +7,12 @@ sensor, detector and version) within :attr:`ReferenceParams.window_days`. A dete
 observation is **static** when a detection of the same place and size (one-to-one, centre
 within :attr:`ReferenceParams.match_m`, length and area alike) is found in nearly all
 reference scenes (:attr:`ReferenceParams.static_share`) *and* in nearly all of the earliest
-ones. Static detections are kept in the observation (property ``static: true``) but not
-counted; every other detection is counted. A ship moored next to a static structure either
-keeps its own detection (the structure matches the static one, not the ship) or merges with
-it into a detection larger than the structure, which then differs from the reference and
-counts as the ship.
+ones; on some of them (at most half) it may instead lie inside a larger detection, merged
+with a ship moored alongside it. Static detections are kept in the observation (property
+``static: true``) but not counted; every other detection is counted. A ship moored next to a
+static structure either keeps its own detection (the structure matches the static one, not
+the ship) or merges with it into a detection larger than the structure, which then differs
+from the reference and counts as the ship.
 
 Why a long-moored warship is never erased: a ship that arrives after the earliest reference
 scenes is missing from them, so it is not static however long it stays (up to the window, a
@@ -88,6 +89,9 @@ class ReferenceParams:
     static_share: float = 0.8
     """A detection is static when matched in at least this share of the reference scenes and
     of the earliest ones."""
+    alike_share: float = 0.5
+    """And matched one-to-one, alike, in at least this share of the reference scenes; in the
+    others it may be inside a larger detection (merged with a ship alongside)."""
     early_scenes: int = 5
     """How many of the earliest reference scenes must also show it (at ``static_share``)."""
     match_m: float = 20.0
@@ -316,9 +320,26 @@ def _static(
     """Which current detections are static against the reference scenes (oldest first)."""
     if not len(current):
         return np.zeros(0, bool)
-    hits = np.array([_matched(current, scene, params) for scene in reference])  # (scenes, dets)
-    early = hits[: max(1, min(params.early_scenes, len(reference)))]
-    return (hits.mean(axis=0) >= params.static_share) & (early.mean(axis=0) >= params.static_share)
+    alike = np.array([_matched(current, scene, params) for scene in reference])  # (scenes, dets)
+    seen = alike | np.array([_covered(current, scene) for scene in reference])
+    early = seen[: max(1, min(params.early_scenes, len(reference)))]
+    return (
+        (alike.mean(axis=0) >= params.alike_share)
+        & (seen.mean(axis=0) >= params.static_share)
+        & (early.mean(axis=0) >= params.static_share)
+    )
+
+
+def _covered(current: np.ndarray, earlier: np.ndarray) -> np.ndarray:
+    """Which current detections lie inside a larger detection of one earlier scene (the same
+    structure merged there with a ship moored alongside it)."""
+    if not len(current) or not len(earlier):
+        return np.zeros(len(current), bool)
+    d = np.hypot(
+        current[:, None, 0] - earlier[None, :, 0], current[:, None, 1] - earlier[None, :, 1]
+    )
+    larger = earlier[None, :, 3] > current[:, None, 3]
+    return np.any(larger & (d <= 0.5 * earlier[None, :, 2]), axis=1)
 
 
 def refresh_references(

@@ -72,6 +72,10 @@ class Pass:
     """Warships in the zone that come and go (hulks not counted)."""
     frigate: bool
     """Whether the long-moored frigate is alongside."""
+    ships: tuple[tuple[float, float], ...] = ()
+    """Centres (lon, lat) of the warships that come and go."""
+    statics: tuple[tuple[float, float], ...] = ()
+    """Centres (lon, lat) of the hulks and cranes."""
 
 
 def _grid() -> Grid:
@@ -168,6 +172,9 @@ def pier_passes(spec: PierSpec) -> Iterator[Pass]:
         rng = np.random.default_rng([spec.seed, 2, i])
         objects: list[SceneObject] = list(hulks)
         truth = 0
+        statics = [(h.x, h.y) for h in hulks]
+        if spec.statics:
+            statics += [(x, shore - 447.0) for x in piers]  # the cranes
         frigate = spec.frigate is not None and spec.frigate[0] <= day < spec.frigate[1]
         if frigate:
             cls, length, beam = FRIGATE
@@ -218,4 +225,12 @@ def pier_passes(spec: PierSpec) -> Iterator[Pass]:
             valid=np.ones(grid.shape, bool),
             meta={"collection": "simulated"},
         )
-        yield Pass(chip=chip, truth=truth, frigate=frigate)
+        to_wgs = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
+        ships = [(o.x, o.y) for o in objects[len(hulks) :]]
+        yield Pass(
+            chip=chip,
+            truth=truth,
+            frigate=frigate,
+            ships=tuple(to_wgs.transform(x, y) for x, y in ships),
+            statics=tuple(to_wgs.transform(x, y) for x, y in statics),
+        )
