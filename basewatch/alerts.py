@@ -200,14 +200,20 @@ def watch(
     ``webhook`` every new alert, and every alert a failed webhook left pending, is POSTed
     there; failures are reported in :attr:`WatchResult.webhook_error`, never raised, so the
     alerts of this run are still returned.
+
+    The store must exist and hold sites (made by ``basewatch monitor`` or ``basewatch sites
+    import --db``): a watch never creates one, so a mistyped ``db`` is an error naming it
+    (:class:`~basewatch.errors.StoreError`), not a new empty store.
     """
     from basewatch import pipeline
-    from basewatch.store import open_store
+    from basewatch.store import open_store, require_contents
 
     if webhook is not None:
         check_webhook_url(webhook)
     if timeout_s <= 0:
         raise InputError(f"webhook timeout {timeout_s} s: give a positive number of seconds")
+    with open_store(db, create=False) as existing:
+        require_contents(existing, "sites", command="watch")
     summary = pipeline.monitor(
         sites,
         catalog,

@@ -53,6 +53,33 @@ def _created(store: Any) -> None:
         _note(f"created a new store at {store.url}")
 
 
+@contextmanager
+def _writing_store(db: str) -> Iterator[Any]:
+    """The store at ``db`` for a command that writes into it, created when missing (said on
+    stderr). When the command fails after all (an unknown site...), a SQLite file this call
+    created is removed again: a failed write leaves no empty store behind."""
+    from sqlalchemy.engine import make_url
+
+    from basewatch.store import open_store
+
+    store = open_store(db)
+    url = make_url(store.url)
+    path = None
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        path = Path(str(url.database))
+    try:
+        yield store
+    except BaseException:
+        store.close()
+        if store.created and path is not None and not str(path).startswith("file:"):
+            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                leftover.unlink(missing_ok=True)
+        raise
+    finally:
+        store.close()
+    _created(store)
+
+
 def _warn_without_zones(reg: Any) -> None:
     """Warn about the sites of ``reg`` that have no zones (monitor would refuse them)."""
     from basewatch.sites import NO_ZONES_FIX
@@ -238,14 +265,8 @@ def sites_import(
         save_registry(reg, out)
         click.echo(f"wrote {out}: {counts}")
     if db is not None:
-        from basewatch.store import open_store
-
-        store = open_store(db)
-        try:
-            _created(store)
+        with _writing_store(db) as store:
             store.upsert_sites(reg.sites)
-        finally:
-            store.close()
         click.echo(f"stored {counts} in {db}")
 
 
@@ -1039,10 +1060,8 @@ def tracks_import(
     stored = 0
     if db:
         from basewatch.context.evidence import add_flight_events
-        from basewatch.store import open_store
 
-        with open_store(db) as store:
-            _created(store)
+        with _writing_store(db) as store:
             stored = add_flight_events(store, events, source=", ".join(f.name for f in files))
     if fmt == "json":
         click.echo(json.dumps({"flights": rows, "events": len(events), "stored": stored}, indent=1))
@@ -1099,13 +1118,11 @@ def evidence_add(
 ) -> None:
     """Add one graded claim to the ledger; print its id."""
     from basewatch.context.evidence import add_entries, make_entry
-    from basewatch.store import open_store
 
     entry = make_entry(
         site_id=site_id, time=when, source=source, url=url, kind=kind, claim=claim, grade=grade
     )
-    with open_store(db) as store:
-        _created(store)
+    with _writing_store(db) as store:
         (entry_id,) = add_entries(store, [entry], known_sites=_known_sites(registry))
     click.echo(entry_id)
 
@@ -1121,11 +1138,9 @@ def evidence_add(
 def evidence_import(file: Path, db: str, registry: str | None) -> None:
     """Add the entries of FILE (CSV or JSON list) to the ledger."""
     from basewatch.context.evidence import add_entries, read_entries
-    from basewatch.store import open_store
 
     entries = read_entries(file)
-    with open_store(db) as store:
-        _created(store)
+    with _writing_store(db) as store:
         ids = add_entries(store, entries, known_sites=_known_sites(registry))
     click.echo(f"{_n(len(ids), 'entry', 'entries')} in {file} ({len(set(ids))} distinct)")
 
@@ -1481,11 +1496,9 @@ def evidence_extract(
                 err=True,
             )
         from basewatch.context.evidence import add_entries
-        from basewatch.store import open_store
 
         entries = ledger_entries(result.claims, grade=grade)  # a bad grade fails here
-        with open_store(db) as store:
-            _created(store)
+        with _writing_store(db) as store:
             ids = add_entries(store, entries, known_sites=[s.id for s in sites])
         stored = len(set(ids))
     if fmt == "json":

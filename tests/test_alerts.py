@@ -32,9 +32,10 @@ from basewatch.alerts import (
     post_webhook,
     watch,
 )
-from basewatch.errors import InputError
+from basewatch.cli import main
+from basewatch.errors import InputError, StoreError
 from basewatch.scenario import ScenarioPaths, build_scenario
-from basewatch.store import Base, _alembic_config, open_store
+from basewatch.store import Base, _alembic_config, open_store, store_counts
 
 START, END = date(2024, 11, 15), date(2024, 12, 20)
 
@@ -82,6 +83,13 @@ def hook() -> Iterator[Hook]:
     h.close()
 
 
+def _new_store(scenario: ScenarioPaths, tmp_path: Path) -> str:
+    """A store made as a user makes one before watching: ``basewatch sites import --db``."""
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    main(["sites", "import", str(scenario.sites), "--db", db])
+    return db
+
+
 def _watch(scenario: ScenarioPaths, db: str, to: str, **kw: Any):  # type: ignore[no-untyped-def]
     return watch(scenario.sites, scenario.catalog, db=db, start=START.isoformat(), end=to, **kw)
 
@@ -96,7 +104,7 @@ def _by_zone(alerts: Any) -> dict[str, dict[str, Any]]:
 def test_watch_reports_each_change_once_and_posts_it(
     scenario: ScenarioPaths, tmp_path: Path, hook: Hook
 ) -> None:
-    db = f"sqlite:///{tmp_path / 'w.db'}"
+    db = _new_store(scenario, tmp_path)
     before = _watch(scenario, db, "2024-11-30", webhook=hook.url)
     assert before.summary.observed > 0
     assert before.new == () and hook.received == []
@@ -136,7 +144,7 @@ def test_watch_reports_each_change_once_and_posts_it(
 def test_failed_webhook_keeps_the_alert_and_retries_it_next_run(
     scenario: ScenarioPaths, tmp_path: Path, hook: Hook
 ) -> None:
-    db = f"sqlite:///{tmp_path / 'w.db'}"
+    db = _new_store(scenario, tmp_path)
     hook.status = 500
     first = _watch(scenario, db, "2024-12-20", webhook=hook.url)
     assert len(first.new) == 2
@@ -161,6 +169,12 @@ def test_cli_watch_prints_json_lines_and_names_a_failing_webhook(
     scenario: ScenarioPaths, tmp_path: Path, hook: Hook
 ) -> None:
     db = f"sqlite:///{tmp_path / 'w.db'}"
+    made = subprocess.run(
+        [sys.executable, "-m", "basewatch", "sites", "import", str(scenario.sites), "--db", db],
+        capture_output=True,
+        text=True,
+    )
+    assert made.returncode == 0 and f"created a new store at {db}" in made.stderr
     hook.status = 503
     args = [
         sys.executable,
@@ -272,6 +286,22 @@ def test_bad_watch_inputs_raise_input_error(scenario: ScenarioPaths, tmp_path: P
         _watch(scenario, db, "2024-12-20", webhook="localhost:8000")
     with pytest.raises(InputError, match="timeout"):
         _watch(scenario, db, "2024-12-20", timeout_s=0)
+
+
+def test_watch_never_creates_a_store(scenario: ScenarioPaths, tmp_path: Path) -> None:
+    """A mistyped --db is an error naming it and the fix, not a new store watched from zero."""
+    typo = tmp_path / "typo.db"
+    with pytest.raises(StoreError, match="does not exist") as err:
+        _watch(scenario, f"sqlite:///{typo}", "2024-12-20")
+    assert f"sqlite:///{typo}" in str(err.value) and "basewatch monitor" in str(err.value)
+    assert not typo.exists()
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    open_store(empty).close()
+    with pytest.raises(StoreError, match="is empty") as err:
+        _watch(scenario, empty, "2024-12-20")
+    assert empty in str(err.value) and "basewatch monitor" in str(err.value)
+    with open_store(empty) as store:  # nothing was observed into it
+        assert store_counts(store)["observations"] == 0
 
 
 def test_store_alerts_round_trip_and_pending_state(tmp_path: Path) -> None:

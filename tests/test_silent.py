@@ -9,7 +9,14 @@ exit codes are the real ones).
 from __future__ import annotations
 
 import json
+import logging
+import os
+import shutil
 import socket
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,15 +83,24 @@ READ_COMMANDS = [
     ["export", "observations"],
     ["evidence", "list"],
     ["serve", "--port", "8000"],
+    ["watch", "--sites", "{sites}", "--catalog", "{catalog}"],
 ]
+
+
+def _fill(arg: str, tmp: Path, scenario: ScenarioPaths) -> str:
+    """``arg`` with ``{tmp}``, ``{sites}`` and ``{catalog}`` filled in."""
+    return arg.format(tmp=tmp, sites=scenario.sites, catalog=scenario.catalog)
 
 
 @pytest.mark.parametrize("command", READ_COMMANDS, ids=lambda c: " ".join(c[:2]))
 def test_read_commands_on_a_missing_store_say_so_and_create_nothing(
-    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    command: list[str],
+    tmp_path: Path,
+    small_scenario: ScenarioPaths,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     typo = tmp_path / "typo.db"
-    args = [a.format(tmp=tmp_path) for a in command] + ["--db", f"sqlite:///{typo}"]
+    args = [_fill(a, tmp_path, small_scenario) for a in command] + ["--db", f"sqlite:///{typo}"]
     code, out, err = bw(capsys, *args)
     assert code == 1
     line = error_line(err)
@@ -97,11 +113,14 @@ def test_read_commands_on_a_missing_store_say_so_and_create_nothing(
 
 @pytest.mark.parametrize("command", READ_COMMANDS, ids=lambda c: " ".join(c[:2]))
 def test_read_commands_on_an_empty_store_say_it_is_empty(
-    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    command: list[str],
+    tmp_path: Path,
+    small_scenario: ScenarioPaths,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     empty = f"sqlite:///{tmp_path / 'empty.db'}"
     open_store(empty).close()
-    args = [a.format(tmp=tmp_path) for a in command] + ["--db", empty]
+    args = [_fill(a, tmp_path, small_scenario) for a in command] + ["--db", empty]
     code, _, err = bw(capsys, *args)
     assert code == 1
     line = error_line(err)
@@ -137,6 +156,33 @@ def test_evidence_add_creates_the_store_and_says_so(
     assert f"created a new store at {db}" in err
     code, out, _ = bw(capsys, "evidence", "list", "--db", db)
     assert code == 0 and "empty pier" in out
+
+
+def test_a_failed_write_leaves_no_new_store_behind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A creating command that then fails (unknown site) removes the store it created, so a
+    later read command says 'does not exist', not 'is empty'."""
+    db = tmp_path / "ledger.db"
+    entry = [
+        "evidence", "add", "--db", f"sqlite:///{db}", "--time", "2024-12-03",
+        "--source", "test", "--kind", "post", "--claim", "empty pier",
+    ]  # fmt: skip
+    code, out, err = bw(capsys, *entry, "--site", "nowhere", "--sites", "syria-2024")
+    assert code == 1 and out == "" and "'nowhere'" in error_line(err)
+    assert "created" not in err and not db.exists()
+    code, _, err = bw(capsys, *entry, "--site", "tartus")  # no registry, no stored sites
+    assert code == 1 and "has no sites to check evidence against" in error_line(err)
+    assert not db.exists()
+    code, _, err = bw(capsys, "evidence", "list", "--db", f"sqlite:///{db}")
+    assert code == 1 and "does not exist" in error_line(err)
+    # an existing store is never removed: the same mistake on a store of sites
+    code, _, _ = bw(capsys, "sites", "import", "syria-2024", "--db", f"sqlite:///{db}")
+    assert code == 0 and db.exists()
+    code, _, err = bw(capsys, *entry, "--site", "nowhere")
+    assert code == 1 and "'nowhere'" in error_line(err) and db.exists()
+    code, out, _ = bw(capsys, *entry, "--site", "tartus")
+    assert code == 0 and out.strip() == "1"
 
 
 def test_postgresql_without_basewatch_tables_is_a_missing_store(
@@ -343,6 +389,107 @@ def test_a_bad_file_in_a_folder_is_failed_and_the_run_goes_on(
     # rasterio's warning became a basewatch warning naming the file, without source paths
     assert "basewatch: warning:" in err and "photo_20241204.tif: Dataset has no geotransform" in err
     assert "site-packages" not in err and "Traceback" not in err
+
+
+def _jpeg_as_tif(path: Path) -> None:
+    """A photo saved as JPEG under a .tif name: opens in GDAL, but has no georeference."""
+    from PIL import Image
+
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(path, "JPEG")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_bad_file_read_by_the_loader_is_named_without_rasterio_warnings(
+    workers: int, small_scenario: ScenarioPaths, tmp_path: Path
+) -> None:
+    """A catalogue item whose asset is not georeferenced: the chip fails naming the file, and
+    rasterio's NotGeoreferencedWarning (raised in the loader's reading threads, in Dask
+    workers too) is not printed raw. The CLI's real stderr, in a subprocess."""
+    catalog = tmp_path / "catalog"
+    shutil.copytree(small_scenario.catalog.parent, catalog, copy_function=os.symlink)
+    bad = sorted(catalog.glob("sentinel-1-grd/*_tartus_*/vv.tif"))[0]
+    bad.unlink()
+    _jpeg_as_tif(bad)
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "basewatch", "monitor", "--sites", str(small_scenario.sites),
+            "--catalog", str(catalog / "catalog.json"), "--site", "tartus",
+            "--db", f"sqlite:///{tmp_path / 'b.db'}", "--workers", str(workers), "--no-cache",
+        ],
+        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split(":")[1].strip().endswith(", 1 failed"), proc.stdout
+    assert f"{bad}: the image has no georeference" in proc.stderr
+    assert "NotGeoreferencedWarning" not in proc.stderr, proc.stderr
+    assert "site-packages" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_gdal_warnings_name_the_file_the_thread_reads(caplog: pytest.LogCaptureFixture) -> None:
+    """GDAL's warnings reach Python as rasterio log records, in whichever thread reads: each
+    is logged again as a basewatch warning naming that thread's file."""
+    from basewatch.imagery.load import reading
+
+    gdal = logging.getLogger("rasterio._env")
+    barrier = threading.Barrier(2)
+
+    def read(href: str) -> None:
+        with reading(href):
+            barrier.wait()  # both threads inside reading() at once
+            gdal.warning("CPLE_AppDefined in %s-block: TIFFReadDirectory: odd tag", href[-5])
+            barrier.wait()
+
+    with caplog.at_level(logging.WARNING, logger="basewatch"):
+        threads = [threading.Thread(target=read, args=(h,)) for h in ("/x/a.tif", "/x/b.tif")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        gdal.warning("CPLE_AppDefined: outside any read")
+    ours = sorted(r.getMessage() for r in caplog.records if r.name == "basewatch.imagery.load")
+    assert ours == [
+        "/x/a.tif: GDAL: CPLE_AppDefined in a-block: TIFFReadDirectory: odd tag",
+        "/x/b.tif: GDAL: CPLE_AppDefined in b-block: TIFFReadDirectory: odd tag",
+        "GDAL: CPLE_AppDefined: outside any read",
+    ]
+
+
+def test_zone_masks_are_rasterized_one_thread_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """rasterio.features.rasterize silences its own NotGeoreferencedWarning with
+    warnings.catch_warnings (not thread-safe): run by two reading threads at once, the
+    warning leaked from Dask workers. The loader holds a lock around it."""
+    import rasterio.features
+
+    from basewatch.imagery import load
+
+    real = rasterio.features.rasterize
+    inside, most = [0], [0]
+    guard = threading.Lock()
+
+    def rasterize(*args: object, **kwargs: object) -> np.ndarray:
+        with guard:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.02)  # long enough for the other threads to arrive
+        with guard:
+            inside[0] -= 1
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rasterio.features, "rasterize", rasterize)
+    transform = Affine(10, 0, 770_000, 0, -10, 3_925_000)
+    zone = box(770_100, 3_924_500, 770_600, 3_924_900)
+    masks: list[np.ndarray] = []
+    threads = [
+        threading.Thread(target=lambda: masks.append(load._rasterize(zone, transform, 80, 60)))
+        for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] == 1
+    assert len(masks) == 4 and all(m.sum() == 50 * 40 for m in masks)
+    assert masks[0][10:50, 10:60].all() and not masks[0][:10].any()
 
 
 # ------------------------------------------------------------- 6. reversed window

@@ -1,11 +1,23 @@
-"""Read one zone's window from a scene, reprojected to the zone's UTM grid, with its clear mask."""
+"""Read one zone's window from a scene, reprojected to the zone's UTM grid, with its clear mask.
+
+GDAL's and rasterio's warnings about a file become basewatch warnings that name the file
+(logger ``basewatch.imagery.load``). Chips are read by several threads at once, so this is
+done without :func:`warnings.catch_warnings` (not thread-safe): the georeference rasterio
+would warn about is checked here up front and named in the chip's error, rasterio's own
+``NotGeoreferencedWarning`` about it is filtered out once, and GDAL's warnings (which
+rasterio logs under the ``rasterio`` logger) are logged again with the file that the thread
+logging them is reading (a thread-local name, :func:`reading`).
+"""
 
 from __future__ import annotations
 
+import logging
 import math
 import os
-from collections.abc import Sequence
-from contextlib import ExitStack
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +34,61 @@ from basewatch.imagery.catalog import Scene
 from basewatch.imagery.chip import Chip
 from basewatch.imagery.net import DEFAULT_NETWORK, NetworkParams, gdal_options, is_remote
 from basewatch.sites import Zone
+
+log = logging.getLogger(__name__)
+
+warnings.filterwarnings(
+    "ignore", message="Dataset has no geotransform, gcps, or rpcs", module="rasterio"
+)  # rasterio's NotGeoreferencedWarning: _check_georeference names the file instead
+
+_current = threading.local()
+
+IN_MEMORY = threading.Lock()
+"""Held while rasterio makes GDAL datasets of numpy arrays (``rasterize``, ``reproject`` of
+arrays). rasterio silences its own ``NotGeoreferencedWarning`` about such a dataset (it has
+no geotransform until rasterio sets one) with :func:`warnings.catch_warnings`, which is not
+thread-safe: with two reading threads doing it at once, one thread's exit restores filters
+under the other, whose warning then leaks (printed raw, with a site-packages path, by Dask
+workers). One thread at a time keeps rasterio's own filter in force."""
+
+
+@contextmanager
+def reading(href: str) -> Iterator[None]:
+    """Name ``href`` as the file this thread reads: GDAL warnings logged meanwhile name it."""
+    previous = getattr(_current, "href", None)
+    _current.href = href
+    try:
+        yield
+    finally:
+        _current.href = previous
+
+
+class _NameTheFile(logging.Handler):
+    """Logs the warnings of rasterio's loggers (GDAL's CE_Warning messages) again as
+    basewatch warnings that start with the file the logging thread is reading."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        href = getattr(_current, "href", None)
+        text = " ".join(record.getMessage().split())
+        if href:
+            log.warning("%s: GDAL: %s", href, text)
+        else:
+            log.warning("GDAL: %s", text)
+
+
+if not any(isinstance(h, _NameTheFile) for h in logging.getLogger("rasterio").handlers):
+    logging.getLogger("rasterio").addHandler(_NameTheFile(logging.WARNING))
+
+
+def _check_georeference(href: str, src: Any) -> None:
+    """Raise ImageryError naming ``href`` when the open dataset ``src`` has neither a CRS
+    nor ground control points (a photo renamed .tif): it cannot be placed on a zone."""
+    if src.crs is None and not src.gcps[0]:
+        raise ImageryError(
+            f"{href}: the image has no georeference (no CRS, no ground control points); "
+            "give a georeferenced GeoTIFF"
+        )
+
 
 SCL_UNUSABLE = frozenset({0, 1, 3, 8, 9, 10})
 """SCL classes masked out: no data, saturated/defective, cloud shadow, cloud medium/high, cirrus."""
@@ -97,10 +164,12 @@ def _native_resolution_m(href: str, net: NetworkParams, source: Any = None) -> f
 
     try:
         with ExitStack() as stack:
+            stack.enter_context(reading(href))
             src = source
             if src is None:
                 stack.enter_context(rasterio.Env(**gdal_options(net)))
                 src = stack.enter_context(rasterio.open(href))
+            _check_georeference(href, src)
             res = abs(src.transform.a)
             if src.crs is not None and src.crs.is_geographic:
                 lat = (src.bounds.top + src.bounds.bottom) / 2
@@ -134,6 +203,7 @@ def _read_warped(
 
     try:
         with ExitStack() as stack:
+            stack.enter_context(reading(href))
             src = source
             if src is None:
                 stack.enter_context(rasterio.Env(**gdal_options(net)))
@@ -164,11 +234,7 @@ def _warp(
     from rasterio.enums import Resampling
     from rasterio.vrt import WarpedVRT
 
-    if src.crs is None and not src.gcps[0]:
-        raise ImageryError(
-            f"{href}: the image has no georeference (no CRS, no ground control points); "
-            "give a georeferenced GeoTIFF"
-        )
+    _check_georeference(href, src)
     nodata = src.nodata if src.nodata is not None else (0 if src.dtypes[0] == "uint16" else None)
     resampling = Resampling.nearest if nearest else Resampling.bilinear
     if src.crs is None:
@@ -219,12 +285,15 @@ class _Sources:
             self._env_entered = True
         href = self.scene.assets[name]
         try:
-            self._open[name] = self._stack.enter_context(rasterio.open(href))
+            with reading(href):
+                src = self._stack.enter_context(rasterio.open(href))
         except rasterio.errors.RasterioError as exc:
             raise ImageryError(
                 f"{href}: cannot read the image ({exc}); the file may be truncated or not a GeoTIFF"
             ) from exc
-        return self._open[name]
+        _check_georeference(href, src)
+        self._open[name] = src
+        return src
 
 
 def _check_overlap(
@@ -299,17 +368,18 @@ def _read_gcp(
         for g in gcps
     ]
     for i in range(len(bands)):
-        reproject(
-            data[i],
-            out[i],
-            gcps=shifted,
-            src_crs=gcp_crs,
-            src_nodata=np.nan,
-            dst_transform=transform,
-            dst_crs=crs,
-            dst_nodata=np.nan,
-            resampling=resampling,
-        )
+        with IN_MEMORY:
+            reproject(
+                data[i],
+                out[i],
+                gcps=shifted,
+                src_crs=gcp_crs,
+                src_nodata=np.nan,
+                dst_transform=transform,
+                dst_crs=crs,
+                dst_nodata=np.nan,
+                resampling=resampling,
+            )
     return out
 
 
@@ -426,7 +496,7 @@ def _read_bands(
         if name == "visual":  # the aircraft network's 8-bit input / 255, as `detect` makes it
             from basewatch.detect.aircraft import asset_stretch, to_input_bytes
 
-            with ExitStack() as stack:
+            with ExitStack() as stack, reading(href):
                 srcs = sources or stack.enter_context(_Sources(scene, net))
                 stretch = asset_stretch(srcs.get(name), scene.band_index.get(name))
             rgb8 = to_input_bytes(data, stretch)
@@ -467,11 +537,13 @@ def _valid_mask(bands: dict[str, np.ndarray], sensor: str) -> np.ndarray:
 def _rasterize(geometry: BaseGeometry, transform: Affine, width: int, height: int) -> np.ndarray:
     from rasterio.features import rasterize
 
-    return rasterize(
-        [geometry],
-        out_shape=(height, width),
-        transform=transform,
-        fill=0,
-        default_value=1,
-        dtype="uint8",
-    ).astype(bool)
+    with IN_MEMORY:  # see IN_MEMORY: rasterio's catch_warnings is not thread-safe
+        mask = rasterize(
+            [geometry],
+            out_shape=(height, width),
+            transform=transform,
+            fill=0,
+            default_value=1,
+            dtype="uint8",
+        )
+    return mask.astype(bool)
