@@ -94,17 +94,21 @@ class ReferenceParams:
     others it may be inside a larger detection (merged with a ship alongside)."""
     early_scenes: int = 5
     """How many of the earliest reference scenes must also show it (at ``static_share``)."""
-    match_m: float = 20.0
+    match_m: float = 15.0
     """Largest distance between the centres of two detections of the same thing (m)."""
-    length_tol: float = 0.35
+    length_tol: float = 0.25
     """Largest relative difference of length between two detections of the same thing."""
-    length_slack_m: float = 25.0
-    """Lengths closer than this always agree (two 10 m pixels and a half)."""
-    area_ratio: float = 1.7
+    length_slack_m: float = 20.0
+    """Lengths closer than this always agree (two 10 m pixels)."""
+    length_spread: float = 0.1
+    """A static thing's matched lengths (this one and the reference's) have a standard
+    deviation of at most this share of their median: it is one object seen again and again,
+    whereas the ships that take turns at a busy berth differ in length."""
+    area_ratio: float = 1.6
     """Largest ratio of footprint areas (each plus :attr:`area_slack_m2`) of the same thing; a
     ship alongside a static structure, merged with it, is larger than this."""
-    area_slack_m2: float = 400.0
-    """Added to both areas before the ratio (four 10 m pixels), so that small detections of a
+    area_slack_m2: float = 300.0
+    """Added to both areas before the ratio (three 10 m pixels), so that small detections of a
     crane that vary by a pixel still agree."""
 
     def __post_init__(self) -> None:
@@ -195,19 +199,19 @@ def _alike(a: np.ndarray, b: np.ndarray, params: ReferenceParams) -> np.ndarray:
 
 
 def _matched(current: np.ndarray, earlier: np.ndarray, params: ReferenceParams) -> np.ndarray:
-    """Which current detections have their own counterpart in one earlier scene (one-to-one,
-    closest pairs first)."""
-    hit = np.zeros(len(current), bool)
+    """The length of each current detection's own counterpart in one earlier scene (one-to-one,
+    closest pairs first), NaN where it has none."""
+    length = np.full(len(current), np.nan)
     if not len(current) or not len(earlier):
-        return hit
+        return length
     cost = _alike(current, earlier, params)
     pairs = np.argwhere(np.isfinite(cost))
     used: set[int] = set()
     for i, j in sorted(pairs.tolist(), key=lambda p: (cost[p[0], p[1]], p[0], p[1])):
-        if not hit[i] and j not in used:
-            hit[i] = True
+        if np.isnan(length[i]) and j not in used:
+            length[i] = earlier[j, 2]
             used.add(j)
-    return hit
+    return length
 
 
 def strip_reference(obs: Observation) -> Observation:
@@ -320,14 +324,19 @@ def _static(
     """Which current detections are static against the reference scenes (oldest first)."""
     if not len(current):
         return np.zeros(0, bool)
-    alike = np.array([_matched(current, scene, params) for scene in reference])  # (scenes, dets)
+    lengths = np.array([_matched(current, scene, params) for scene in reference])  # (scenes, dets)
+    alike = np.isfinite(lengths)
     seen = alike | np.array([_covered(current, scene) for scene in reference])
     early = seen[: max(1, min(params.early_scenes, len(reference)))]
-    return (
+    static = (
         (alike.mean(axis=0) >= params.alike_share)
         & (seen.mean(axis=0) >= params.static_share)
         & (early.mean(axis=0) >= params.static_share)
     )
+    for i in np.flatnonzero(static):  # the same thing every time, not a berth's many ships
+        ls = np.append(lengths[alike[:, i], i], current[i, 2])
+        static[i] = bool(np.std(ls) <= params.length_spread * np.median(ls))
+    return static
 
 
 def _covered(current: np.ndarray, earlier: np.ndarray) -> np.ndarray:

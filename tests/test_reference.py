@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from basewatch.analysis.pier import PierSpec, frigate_lonlat, pier_passes, pier_zone
@@ -114,6 +115,23 @@ def test_busy_berth_and_minority_ship_are_not_static() -> None:
     series = [_obs(i, [HULK, FRIGATE] if i % 10 < 7 else [HULK]) for i in range(60)]
     judged = apply_reference(series)
     assert all(o.value == (1.0 if i % 10 < 7 else 0.0) for i, o in enumerate(judged) if i >= 30)
+
+
+def test_ships_taking_turns_at_a_busy_berth_are_never_static() -> None:
+    """The demo's Tartus berths: on 9 passes in 10 one of the flotilla's ships is moored from
+    the berth's end (so ships of similar length sit at almost the same place), and a longer
+    one covers the spot of a shorter one."""
+    rng = np.random.default_rng(7)
+    lengths = (124.0, 112.0, 100.0, 90.0, 75.0, 74.0, 62.0)
+    series = []
+    for i in range(80):
+        length = float(rng.choice(lengths))
+        moored = rng.random() < 0.9
+        things = [(0.0, 200.0 - length / 2 + float(rng.uniform(-2, 2)), length, 15.0)]
+        series.append(_obs(i, things if moored else []))
+    judged = apply_reference(series)
+    assert sum(any(f.startswith("reference=") for f in o.flags) for o in judged) > 40
+    assert all(o.value == len(o.detections) for o in judged)
 
 
 def test_ship_alongside_a_hulk_counts_whether_merged_or_apart() -> None:
