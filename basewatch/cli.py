@@ -547,7 +547,25 @@ def assess(
         click.echo(f"{s['site_id']}: {s['posture']} (confidence {s['confidence']:.2f})")
         if s.get("corridor"):
             click.echo(f"  {s['corridor']['sentence']}")
+    _warn_unobserved(payload, db)
     click.echo(f"wrote {out}")
+
+
+def _warn_unobserved(payload: dict[str, Any], db: str) -> None:
+    """Warn about the sites of an assessment without a single observation: their 'unknown'
+    is no finding, the store simply holds nothing about them (yet)."""
+    bare = [
+        s["site_id"]
+        for s in payload.get("sites", [])
+        if not any(z.get("observations") for z in s.get("zones", []))
+    ]
+    if bare:
+        when = f" up to {payload['as_of']}" if payload.get("as_of") else ""
+        _warn(
+            f"{_n(len(bare), 'site')} without any observation in {db}{when} "
+            f"({', '.join(bare)}): 'unknown' means not observed; run 'basewatch monitor "
+            f"--sites REGISTRY --catalog CATALOG --db {db}' to observe them"
+        )
 
 
 def _front_options(func: Callable[..., None]) -> Callable[..., None]:
