@@ -106,9 +106,7 @@ def simulated(seeds: int) -> None:
                     split[(kind, marked)] = split.get((kind, marked), 0) + 1
             where = frigate_lonlat(seed)
             last_on = max(k for k, v in enumerate(on) if v)
-            fr["statics"] += [
-                o.value is not None and raw_count(o) - o.value for o in ref if _active(o)
-            ]
+            fr["statics"] += [len(o.detections) - (o.value or 0.0) for o in ref if _active(o)]
             for k, o in enumerate(ref):
                 if on[k]:
                     fr["passes"] += 1
@@ -157,7 +155,7 @@ def simulated(seeds: int) -> None:
         print(f"  {kind:>6}: {n_all:4d}, suppressed {n_sup:4d}")
 
 
-def _read_s2(folder: Path) -> tuple[dict[str, np.ndarray], object, str]:
+def _read_s2(folder: Path) -> tuple[dict[str, np.ndarray], Any, str]:
     import rasterio
     from rasterio.enums import Resampling
 
