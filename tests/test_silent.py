@@ -446,6 +446,27 @@ def test_a_bad_file_read_by_the_loader_is_named_without_rasterio_warnings(
     assert "site-packages" not in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_a_truncated_asset_fails_its_chip_with_gdals_reason(
+    small_scenario: ScenarioPaths, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not rasterio's 'Read failed. See previous exception for details.': GDAL's own reason."""
+    catalog = tmp_path / "catalog"
+    shutil.copytree(small_scenario.catalog.parent, catalog, copy_function=os.symlink)
+    bad = sorted(catalog.glob("sentinel-1-grd/*_tartus_*/vv.tif"))[0]
+    whole = bad.read_bytes()
+    bad.unlink()
+    bad.write_bytes(whole[: len(whole) // 3])
+    code, out, err = bw(
+        capsys, "monitor", "--sites", str(small_scenario.sites), "--site", "tartus",
+        "--catalog", str(catalog / "catalog.json"), "--db", f"sqlite:///{tmp_path / 't.db'}",
+        "--no-cache",
+    )  # fmt: skip
+    assert code == 0 and out.split(":")[1].strip().endswith(", 1 failed"), out + err
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("failed: ")]
+    assert f"{bad}: cannot read the image (" in line and "truncated" in line
+    assert "previous exception" not in line and "IReadBlock failed" in line, line
+
+
 def test_gdal_warnings_name_the_file_the_thread_reads(caplog: pytest.LogCaptureFixture) -> None:
     """GDAL's warnings reach Python as rasterio log records, in whichever thread reads: each
     is logged again as a basewatch warning naming that thread's file."""

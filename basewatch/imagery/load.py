@@ -80,6 +80,16 @@ if not any(isinstance(h, _NameTheFile) for h in logging.getLogger("rasterio").ha
     logging.getLogger("rasterio").addHandler(_NameTheFile(logging.WARNING))
 
 
+def gdal_reason(exc: BaseException) -> str:
+    """What GDAL said about a failed read: rasterio's ``Read failed. See previous exception
+    for details.`` replaced by that previous exception (``band 1: IReadBlock failed ...``)."""
+    text = str(exc)
+    cause = exc.__cause__
+    while cause is not None and "previous exception" in text:
+        text, cause = str(cause), cause.__cause__
+    return " ".join(text.split())
+
+
 def _check_georeference(href: str, src: Any) -> None:
     """Raise ImageryError naming ``href`` when the open dataset ``src`` has neither a CRS
     nor ground control points (a photo renamed .tif): it cannot be placed on a zone."""
@@ -176,7 +186,7 @@ def _native_resolution_m(href: str, net: NetworkParams, source: Any = None) -> f
                 res *= 111_320.0 * math.cos(math.radians(lat))
             return float(res)
     except rasterio.errors.RasterioError as exc:
-        raise ImageryError(f"{href}: cannot open the image ({exc})") from exc
+        raise ImageryError(f"{href}: cannot open the image ({gdal_reason(exc)})") from exc
 
 
 def _read_warped(
@@ -211,7 +221,8 @@ def _read_warped(
             data, mask = _warp(href, src, crs, transform, width, height, nearest, indexes)
     except rasterio.errors.RasterioError as exc:
         raise ImageryError(
-            f"{href}: cannot read the image ({exc}); the file may be truncated or not a GeoTIFF"
+            f"{href}: cannot read the image ({gdal_reason(exc)}); "
+            "the file may be truncated or not a GeoTIFF"
         ) from exc
     if mask is None:
         return data
@@ -289,7 +300,8 @@ class _Sources:
                 src = self._stack.enter_context(rasterio.open(href))
         except rasterio.errors.RasterioError as exc:
             raise ImageryError(
-                f"{href}: cannot read the image ({exc}); the file may be truncated or not a GeoTIFF"
+                f"{href}: cannot read the image ({gdal_reason(exc)}); "
+                "the file may be truncated or not a GeoTIFF"
             ) from exc
         _check_georeference(href, src)
         self._open[name] = src
