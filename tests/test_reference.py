@@ -230,3 +230,30 @@ def test_rendered_pier_keeps_the_frigate_and_drops_it_the_day_it_leaves() -> Non
     assert max(after) < sum(during) / len(during)  # and drops the day it leaves
     raw_after = [float(raw_count(judged[k]) or 0.0) for k in range(on[-1] + 1, len(judged))]
     assert sum(raw_after) > sum(after)  # hulks the detector counts are suppressed
+
+
+def test_monitor_gives_every_ship_count_its_reference(tmp_path: Path) -> None:
+    """The monitor applies the reference after storing the chips (here a short history: the
+    counts are the detector's, and each says why nothing was suppressed)."""
+    from basewatch.pipeline import monitor
+    from basewatch.scenario import build_scenario
+
+    paths = build_scenario(tmp_path / "demo", start=date(2024, 11, 20), end=date(2024, 12, 6))
+    db = f"sqlite:///{tmp_path / 'bw.db'}"
+    summary = monitor(paths.sites, paths.catalog, db=db, start="2024-11-20", end="2024-12-06")
+    assert summary.failed == 0 and "reference" in summary.timings
+    store = open_store(db, create=False)
+    ships = [
+        o
+        for o in store.observations(site_id="tartus")
+        if o.metric == "ship_count" and o.value is not None
+    ]
+    assert {o.sensor for o in ships} == {"sentinel-1", "sentinel-2"}
+    for o in ships:
+        assert [f for f in o.flags if f.startswith("reference")] == [
+            next(f for f in o.flags if f.startswith("reference-short="))
+        ]
+        assert o.value == raw_count(o)
+    others = [o for o in store.observations(site_id="khmeimim") if o.value is not None]
+    assert others and not any(f.startswith("reference") for o in others for f in o.flags)
+    store.close()
