@@ -276,8 +276,10 @@ def _in_process(tasks: Sequence[ChipTask], load: LoadParams) -> Iterator[TaskRes
         yield task, obs, error
 
 
-MAX_CHIPS_PER_TASK = 8
-"""Chips observed by one Dask task at most (a chip takes tens of milliseconds of CPU)."""
+MAX_CHIPS_PER_TASK = 16
+"""Chips observed by one Dask task at most (a chip takes tens of milliseconds of CPU; the
+scheduler and the client spend a few milliseconds on each task, 8 chips a task cost ~1 ms of
+CPU a chip more than 16 in bench/scale.py)."""
 FLUSH_CHIPS = 32
 """Chip outcomes written to the store in one transaction, at most (and at most a twentieth
 of the run, so a small run still stores its results as it goes)."""
@@ -373,7 +375,7 @@ def dask_client(params: MonitorParams) -> Iterator[Client]:
     import dask
 
     with (
-        dask.config.set(NO_PROFILER),  # its stack sampling costs CPU on every chip
+        dask.config.set(LOCAL_CLUSTER_CONFIG),  # CPU per chip as in one process
         LocalCluster(
             n_workers=params.workers,
             threads_per_worker=1,
@@ -388,9 +390,25 @@ def dask_client(params: MonitorParams) -> Iterator[Client]:
         yield client
 
 
-NO_PROFILER = {"distributed.worker.profile.enabled": False}
-"""Dask configuration of the local cluster's workers: the statistical profiler (a stack
-sample every 10 ms) is off."""
+LOCAL_CLUSTER_CONFIG: dict[str, Any] = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.nanny.pre-spawn-environ": {
+        "OMP_NUM_THREADS": 1,
+        "MKL_NUM_THREADS": 1,
+        "OPENBLAS_NUM_THREADS": 1,
+    },
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.admin.tick.interval": "200ms",
+}
+"""Dask configuration of the local cluster, so that a chip costs about the CPU it costs in one
+process (bench/scale.py, 36 sites: 23-27 ms a chip with Dask's defaults, 19 ms so, 21 ms in
+one process): the statistical profiler (a stack sample every 10 ms) is off; the workers keep
+one thread for numpy's and OpenMP's pools but not Dask's ``MALLOC_TRIM_THRESHOLD_=65536``
+(a fixed trim threshold also fixes glibc's mmap threshold at 128 kB, so every image array
+is mapped, zeroed and unmapped again: page faults on every chip); memory is checked every
+second, not every 100 ms, and the event loops tick every 200 ms, not 20 (an idle 2-worker
+cluster: 0.056 -> 0.025 cores)."""
 
 
 def _connect(client_class: type[Client], address: str, timeout_s: float) -> Client:

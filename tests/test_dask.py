@@ -155,7 +155,7 @@ def test_chips_are_streamed_in_a_bounded_window(
 def test_chips_per_task_keep_every_thread_busy() -> None:
     assert chips_per_task(10, 2) == 1
     assert chips_per_task(40, 2) == 5
-    assert chips_per_task(100_000, 64) == 8
+    assert chips_per_task(100_000, 64) == 16
 
 
 def test_failed_chips_come_back_from_the_workers_as_in_process(
