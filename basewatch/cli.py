@@ -1568,6 +1568,14 @@ def evidence_extract(
 @click.option(
     "--simulated", type=int, default=None, help="Simulated harbours added (default: the shipped 6)."
 )
+@click.option(
+    "--detector",
+    type=click.Choice(["two-stage", "cnn"]),
+    default="two-stage",
+    show_default=True,
+    help="two-stage: candidates scored by gradient-boosted trees (shipped); cnn: heatmap "
+    "network (--epochs/--steps/--batch apply to it only).",
+)
 def train_ships(
     data: Path,
     out: Path,
@@ -1577,6 +1585,7 @@ def train_ships(
     batch: int | None,
     seed: int,
     simulated: int | None,
+    detector: str,
 ) -> None:
     """Train the Sentinel-2 ship detector on labelled ports; export ONNX."""
     from basewatch.train.run import train_ships as run
@@ -1591,11 +1600,23 @@ def train_ships(
         seed=seed,
         simulated=simulated,
         progress=lambda n, loss: click.echo(f"epoch {n} loss {loss:.3f}", err=True),
+        detector=detector,
+        log=lambda line: click.echo(line, err=True),
     )
     click.echo(
         f"trained on {', '.join(report.ports)} ({report.ships} ships) + {report.simulated} "
         f"simulated harbours in {report.seconds:.0f} s -> {report.out}"
     )
+    if report.threshold is not None:
+        inner = (
+            "n/a"
+            if report.inner_f1 is None or report.inner_f1 != report.inner_f1
+            else (f"{report.inner_f1:.3f}")
+        )
+        click.echo(
+            f"score threshold {report.threshold:.2f} chosen on the training ports "
+            f"(pooled F1 {inner}, each port scored by trees fitted without it)"
+        )
 
 
 @contextmanager

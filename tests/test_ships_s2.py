@@ -232,7 +232,9 @@ def test_train_ships_cli_exports_a_model_the_detector_runs(tmp_path: Path) -> No
     out = tmp_path / "ships.onnx"
     args = ["train", "ships", "--data", str(tmp_path / "data"), "--out", str(out)]
     result = CliRunner().invoke(
-        cli, [*args, "--ports", "north", "--epochs", "1", "--steps", "2", "--batch", "2"]
+        cli,
+        [*args, "--ports", "north", "--epochs", "1", "--steps", "2", "--batch", "2"]
+        + ["--detector", "cnn"],
     )
     assert result.exit_code == 0, result.output
     assert "trained on north (3 ships)" in result.output

@@ -64,6 +64,11 @@ NEAR_WATER_M = 200.0
 """Detections whose centre is farther than this from water are dropped (inland)."""
 NMS_IOU = 0.5
 """Ships side by side have overlapping axis-aligned boxes: a looser NMS than for aircraft."""
+ACROSS_M = 20.0
+"""Two-stage model: default distance (m) within which a weaker candidate is the same ship
+(the trained model stores its own, ``nms_iou`` of its :class:`ModelInfo`)."""
+TRAINER = "basewatch train ships"
+"""The command that writes ship models."""
 GSD_RANGE_M = (5.0, 20.0)
 """Pixel sizes the model accepts; outside this a 10 m model sees something else."""
 TILES = TileSpec(size=512, overlap=64, batch=1, flip=False)
@@ -90,19 +95,50 @@ def load_model(model: Path | str | None = None, *, threads: int = 0) -> tuple[An
 
 
 def accepts_missing(session: Any) -> bool:
-    """Whether a model takes missing bands (trained with band dropout, metadata
-    ``missing_value``); older 4-band models need every band."""
+    """Whether a model takes missing bands (the two-stage verifier, or a network trained with
+    band dropout, metadata ``missing_value``); older 4-band networks need every band."""
     meta = session.get_modelmeta().custom_metadata_map
-    return "missing_value" in meta
+    return "missing_value" in meta or meta.get("basewatch_model") == VERIFIER_KIND
+
+
+VERIFIER_KIND = "ships-s2-verifier"
+"""``basewatch_model`` of a two-stage model (candidates + verifier trees)."""
+
+
+def is_verifier(info: ModelInfo) -> bool:
+    """Whether a loaded model is the two-stage detector's verifier."""
+    return info.kind == VERIFIER_KIND
 
 
 def _load(model: Path | str | None, threads: int) -> tuple[Any, ModelInfo]:
     """Open and check a ship model."""
+    from basewatch.detect.centernet import _session
+
     path = Path(model) if model is not None else DEFAULT_MODEL
+    if path.is_file():
+        session = _session(str(path.resolve()), path.stat().st_mtime, threads, TRAINER)
+        meta = session.get_modelmeta().custom_metadata_map
+        if meta.get("basewatch_model") == VERIFIER_KIND:
+            from basewatch.detect.s2_candidates import FEATURES
+
+            if meta.get("features", "") != ",".join(FEATURES):
+                raise InputError(
+                    f"model {path} was trained on other candidate features than this basewatch "
+                    "computes; retrain it with `basewatch train ships`"
+                )
+            return session, ModelInfo(
+                gsd_m=MODEL_GSD_M,
+                stride=STRIDE,
+                score_threshold=float(meta.get("score_threshold", 0.5)),
+                version=str(meta.get("version", VERSION)),
+                kind=VERIFIER_KIND,
+                bands=BANDS,
+                nms_iou=float(meta.get("across_m", ACROSS_M)),
+            )
     session, info = open_model(
         path,
         what="Sentinel-2 ship",
-        trainer="basewatch train ships",
+        trainer=TRAINER,
         shipped=model is None,
         defaults=DEFAULTS,
         threads=threads,
@@ -229,6 +265,8 @@ def detect_ships_s2(
     water = check_mask(water, name="water", shape=shape) & ok
     if not water.any():
         return []
+    if is_verifier(info):
+        return _two_stage(session, info, bands, present, px, ok, water, threshold)
     factor = info.gsd_m / px
     net_input = resample(network_input(bands, order, ok), factor)
     boxes = run_tiled(
@@ -244,4 +282,56 @@ def detect_ships_s2(
     keep = ok & near
     dets = (to_detection(b, factor=factor, gsd_m=px, cls="ship") for b in boxes)
     found = [d for d in dets if centre_inside(d, keep)]
+    return sorted(found, key=lambda d: (d.centroid_px[1], d.centroid_px[0]))
+
+
+def _two_stage(
+    session: Any,
+    info: ModelInfo,
+    bands: Mapping[str, np.ndarray],
+    present: list[str],
+    px: float,
+    ok: np.ndarray,
+    water: np.ndarray,
+    threshold: float | None,
+) -> list[Detection]:
+    """Candidates (:mod:`basewatch.detect.s2_candidates`) scored by the verifier trees."""
+    from basewatch.detect.s2_candidates import extract, suppress
+
+    use = {b: np.asarray(bands[b], np.float32) for b in present}
+    cand = extract(use, pixel_size_m=px, ok=ok, water=water)
+    if len(cand.rows) == 0:
+        return []
+    (scores,) = session.run(None, {"features": cand.features.astype(np.float32)})
+    scores = np.asarray(scores, np.float64).reshape(-1)
+    cut = info.score_threshold if threshold is None else float(threshold)
+    kept = suppress(
+        cand.rows,
+        cand.cols,
+        cand.geometry,
+        scores,
+        threshold=cut,
+        across_m=info.nms_iou,
+        pixel_size_m=px,
+    )
+    found = []
+    for i in kept:
+        row, col = float(cand.rows[i]), float(cand.cols[i])
+        length, width, heading, area = (float(v) for v in cand.geometry[i])
+        length = min(max(length, px), 400.0)
+        width = min(max(width, px), max(length, px))
+        half = max(1, int(round(length / px / 2)))
+        c0, r0 = max(0, int(col) - half), max(0, int(row) - half)
+        found.append(
+            Detection(
+                bbox_px=(c0, r0, 2 * half + 1, 2 * half + 1),
+                score=round(float(scores[i]), 4),
+                cls="ship",
+                centroid_px=(round(col, 3), round(row, 3)),
+                length_m=round(length, 2),
+                width_m=round(width, 2),
+                heading_deg=round(heading, 2) if area > 0 else None,
+                area_px=int(area),
+            )
+        )
     return sorted(found, key=lambda d: (d.centroid_px[1], d.centroid_px[0]))

@@ -114,6 +114,16 @@ class ShipTrainReport:
     """Labelled ship boxes trained on (real ports)."""
     simulated: int
     """Simulated harbours added to training."""
+    detector: str = "two-stage"
+    """``two-stage`` (candidates + verifier trees) or ``cnn``."""
+    threshold: float | None = None
+    """Two-stage: score threshold chosen on the training ports."""
+    inner_f1: float | None = None
+    """Two-stage: pooled F1 of that choice, each training port left out in turn."""
+
+
+SHIP_DETECTORS = ("two-stage", "cnn")
+"""Values of ``basewatch train ships --detector``."""
 
 
 def train_ships(
@@ -127,6 +137,8 @@ def train_ships(
     seed: int = 0,
     simulated: int | None = None,
     progress: Callable[[int, float], None] | None = None,
+    detector: str = "two-stage",
+    log: Callable[[str], None] | None = None,
 ) -> ShipTrainReport:
     """Train a Sentinel-2 ship model on the labelled ports in ``data`` and export it to ``out``.
 
@@ -134,6 +146,9 @@ def train_ships(
     port); ``ports`` restricts training to those port folders (default: all); ``simulated``
     simulated harbours are added; ``None`` settings take the shipped model's
     (:data:`basewatch.train.ships.SHIP_CONFIG`, :data:`basewatch.train.ships.SIMULATED`).
+    ``detector`` ``two-stage`` (the shipped kind: candidates scored by gradient-boosted trees,
+    :mod:`basewatch.train.ship_verifier`; no torch, ``epochs``/``steps_per_epoch``/``batch``
+    unused) or ``cnn`` (the heatmap network, :mod:`basewatch.train.ships`).
     """
     from dataclasses import replace
 
@@ -144,6 +159,10 @@ def train_ships(
             raise InputError(f"{name} must be at least 1, got {value}")
     if simulated is not None and simulated < 0:
         raise InputError(f"--simulated must be 0 or more, got {simulated}")
+    if detector not in SHIP_DETECTORS:
+        raise InputError(f"--detector {detector}: choose from {', '.join(SHIP_DETECTORS)}")
+    if detector == "two-stage":
+        return _train_two_stage(data, out, ports=ports, simulated=simulated, log=log)
     require_torch()
     from basewatch.train.ships import SHIP_CONFIG, SIMULATED, load_ports, train
     from basewatch.train.simulated import simulated_harbours
@@ -165,4 +184,40 @@ def train_ships(
         ports=tuple(s.name for s in real),
         ships=int(sum(len(s.boxes) for s in real)),
         simulated=n_sim,
+        detector="cnn",
+    )
+
+
+def _train_two_stage(
+    data: Path,
+    out: Path,
+    *,
+    ports: Sequence[str],
+    simulated: int | None,
+    log: Callable[[str], None] | None,
+) -> ShipTrainReport:
+    """``train ships --detector two-stage``: fit and export the candidate verifier."""
+    try:
+        import onnx  # noqa: F401
+        import sklearn  # noqa: F401
+    except ImportError:
+        raise InputError(
+            "basewatch train ships needs scikit-learn and onnx: pip install 'basewatch[train]'"
+        ) from None
+    from basewatch.train import ship_verifier
+    from basewatch.train.ships import SIMULATED, load_ports
+    from basewatch.train.simulated import simulated_harbours
+
+    real = load_ports(data, list(ports) or None)
+    n_sim = SIMULATED if simulated is None else simulated
+    result = ship_verifier.train(real + simulated_harbours(n_sim), out, progress=log)
+    return ShipTrainReport(
+        out=out,
+        seconds=result.seconds,
+        ports=tuple(s.name for s in real),
+        ships=int(sum(len(s.boxes) for s in real)),
+        simulated=n_sim,
+        detector="two-stage",
+        threshold=result.threshold,
+        inner_f1=result.inner_f1,
     )
