@@ -13,10 +13,18 @@ read() calls of the process), per sensor, and the store writes alone, which give
 chip behind the estimate.
 
 Each run prints the time budget of the whole run (search, planning, cluster start-up not hidden
-behind planning, observing, store writes, shut-down) and the machine's load average.
+behind planning, observing, store writes in wall and CPU seconds, shut-down), the CPU seconds
+of the whole process tree per chip (the figure that does not depend on what else runs on the
+machine; wall-clock speed-ups do) and the machine's load average.
 
-Usage: nice -n 10 python bench/scale.py [--sites 12] [--keep DIR] [--workers 1 2]
-       [--from 2024-08-01 --to 2024-12-31] [--io-threads 2]
+Several --sites (e.g. 12 36 100) run one after the other and end with a table of peak memory
+against the fewest sites. --build-from/--build-to build a shorter scenario (memory depends on
+the sites and the chips in flight, not on the number of dates; a month of 100 sites builds in
+~3 min of CPU, the whole June-December scenario in ~20).
+
+Usage: nice -n 10 python bench/scale.py [--sites 12 [36 100]] [--keep DIR] [--workers 1 2]
+       [--from 2024-08-01 --to 2024-12-31] [--build-from 2024-11-01 --build-to 2024-11-30]
+       [--io-threads 2] [--detector-threads N]
 Prints the figures; asserts nothing.
 """
 
