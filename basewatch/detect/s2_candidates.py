@@ -224,12 +224,12 @@ def extract(
         s = max(3, int(round(size * 10.0 / px)) | 1)
         m1, m2 = _window_mean(peak_map, s), _window_mean(peak_map**2, s)
         feats[f"texture{size}"] = np.sqrt(np.clip(m2 - m1**2, 0, None))[rows, cols]
-    tophats = {}
-    for side in TOPHAT_M:
-        k = max(2, int(round(side / px)))
-        th = smooth - ndimage.grey_opening(smooth, size=(k, k), mode="nearest")
-        tophats[side] = th
-        feats[f"tophat{side:g}"] = ndimage.maximum_filter(th, 3)[rows, cols]
+    tophats: dict[float, np.ndarray] = {}
+    for side_m in TOPHAT_M:
+        width_px = max(2, int(round(side_m / px)))
+        th = smooth - ndimage.grey_opening(smooth, size=(width_px, width_px), mode="nearest")
+        tophats[side_m] = th
+        feats[f"tophat{side_m:g}"] = ndimage.maximum_filter(th, 3)[rows, cols]
     blob_map = tophats[BLOB_TOPHAT_M]
     noise = _noise(smooth, water)
     feats["water_noise"] = np.full(n, noise, np.float32)
@@ -400,7 +400,7 @@ def label_candidates(
     best = np.argmin(dist, axis=1)
     hit = inside.any(axis=1)
     which[hit] = best[hit]
-    return hit, which
+    return np.asarray(hit, bool), which
 
 
 def suppress(
