@@ -61,9 +61,12 @@ def test_suppression_merges_one_hull_and_keeps_ships_side_by_side() -> None:
         rows, cols, geometry, scores, threshold=0.5, across_m=20.0, pixel_size_m=PX
     )
     assert kept.tolist() == [0, 3]
-    assert s2_candidates.suppress(
-        rows, cols, geometry, scores, threshold=0.95, across_m=20.0, pixel_size_m=PX
-    ).tolist() == []
+    assert (
+        s2_candidates.suppress(
+            rows, cols, geometry, scores, threshold=0.95, across_m=20.0, pixel_size_m=PX
+        ).tolist()
+        == []
+    )
 
 
 def test_train_two_stage_cli_exports_trees_that_onnx_runs_like_sklearn(tmp_path: Path) -> None:
