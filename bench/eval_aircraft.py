@@ -248,18 +248,6 @@ def choose(
     return best
 
 
-def set_meta(model: Path, **entries: str) -> None:
-    """Write (or add) metadata entries of an ONNX model (``score_threshold``, ``nms_iou``)."""
-    import onnx
-
-    m = onnx.load(str(model))
-    for key, value in entries.items():
-        found = [e for e in m.metadata_props if e.key == key]
-        entry = found[0] if found else m.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(m, str(model))
-
-
 def main() -> None:
     """Parse arguments, run the folds and print the figures."""
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -402,6 +390,7 @@ def main() -> None:
         from dataclasses import replace
 
         from basewatch.train.aircraft import AIRCRAFT_CONFIG, prepare, train_prepared
+        from basewatch.train.ships import set_metadata
 
         large_m, iou, threshold = (float(v) for v in np.median(np.array(settings), axis=0))
         if not args.final.is_file():
@@ -414,11 +403,13 @@ def main() -> None:
             )
             res = train_prepared(prepared, [im.name for im in images], args.final, cfg)
             print(f"final model: {len(images)} images in {res.seconds:.0f} s -> {args.final}")
-        set_meta(
+        set_metadata(
             args.final,
-            score_threshold=f"{threshold:.3f}",
-            nms_iou=f"{iou:.2f}",
-            large_m=f"{large_m:.0f}",
+            {
+                "score_threshold": f"{threshold:.3f}",
+                "nms_iou": f"{iou:.2f}",
+                "large_m": f"{large_m:.0f}",
+            },
         )
         print(
             f"final model: large_m {large_m:.0f}, NMS IoU {iou:.2f}, threshold {threshold:.3f} "

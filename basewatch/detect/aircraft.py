@@ -67,7 +67,7 @@ __all__ = [
 
 NAME = "highres-aircraft-cnn"
 """Detector name recorded with every observation."""
-VERSION = "2.0.0"
+VERSION = "2.1.0"
 """Detector version; part of an observation's identity."""
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "aircraft.onnx"

@@ -595,7 +595,7 @@ def coastline_land(raster: Raster, gsd_m: float) -> np.ndarray | None:
     rows, cols = raster.shape
     step = max(1, int(round(COAST_SAMPLE_M / gsd_m)))
     rr, cc = np.mgrid[0 : rows + step : step, 0 : cols + step : step]
-    xs, ys = raster.transform * (cc.ravel() + 0.5, rr.ravel() + 0.5)
+    xs, ys = raster.transform @ (cc.ravel() + 0.5, rr.ravel() + 0.5)
     lon, lat = Transformer.from_crs(raster.crs, "EPSG:4326", always_xy=True).transform(xs, ys)
     land = np.asarray(mask.contains_many(np.asarray(lon, float), np.asarray(lat, float)))
     land = land.reshape(rr.shape)

@@ -18,8 +18,12 @@ import numpy as np
 from affine import Affine
 from shapely.geometry.base import BaseGeometry
 
-CACHE_VERSION = 1
-"""Bumped whenever the loader's output for the same inputs changes."""
+CACHE_VERSION = 2
+"""Bumped whenever the loader's output for the same inputs changes.
+
+2: 16-bit and float sub-metre visual assets are stretched per file
+(``aircraft.asset_stretch``) instead of divided by 65535.
+"""
 
 
 def default_cache_dir() -> Path:
