@@ -166,6 +166,9 @@ def assess(
         require_contents(store, "sites", command="assess")
         sites = store.sites()
         if site_ids:
+            from basewatch.sites import resolve_ids
+
+            site_ids = resolve_ids(site_ids, sites)  # a name or alias gives its site's id
             known = {s.id for s in sites}
             _check_ids(site_ids, known, db)
             sites = [s for s in sites if s.id in site_ids]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -174,6 +174,22 @@ def with_default_zones(
         )
         sites.append(replace(site, zones=(zone,)))
     return Registry(tuple(sites), registry.source)
+
+
+def resolve_ids(site_ids: Sequence[str], sites: Sequence[Site]) -> list[str]:
+    """``site_ids`` with each name or alias of one of ``sites`` replaced by that site's id.
+
+    Names are matched as :meth:`Registry.site` does (``hmeimim`` gives ``khmeimim``); an id
+    that names no site, or several, is kept as given, for the caller to report.
+    """
+    registry = Registry(tuple(sites))
+    out = []
+    for site_id in site_ids:
+        try:
+            out.append(registry.site(site_id).id)
+        except SiteNotFoundError:
+            out.append(site_id)
+    return out
 
 
 def parse_aliases(value: Any, *, where: str) -> tuple[str, ...]:

@@ -626,6 +626,22 @@ def test_sites_show_resolves_aliases(capsys: pytest.CaptureFixture[str]) -> None
     assert code == 0 and out.startswith("tartus:")
 
 
+def test_assess_and_report_resolve_a_site_alias(
+    filled: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_json = tmp_path / "a.json"
+    code, out, _ = bw(capsys, "assess", "--db", filled, "--site", "hmeimim", "--out", str(out_json))
+    assert code == 0 and out.startswith("khmeimim: ")
+    assert [s["site_id"] for s in json.loads(out_json.read_text())["sites"]] == ["khmeimim"]
+    html = tmp_path / "r.html"
+    code, _, _ = bw(
+        capsys, "report", "--db", filled, "--site", "Latakia air base", "--out", str(html)
+    )
+    assert code == 0 and "Khmeimim" in html.read_text() and "Tartus" not in html.read_text()
+    code, _, err = bw(capsys, "assess", "--db", filled, "--site", "nowhere", "--out", str(out_json))
+    assert code == 1 and "no site nowhere in the store" in error_line(err)
+
+
 @pytest.mark.parametrize("value", ["-5", "101"])
 def test_max_cloud_out_of_range_is_refused(
     value: str, small_scenario: ScenarioPaths, capsys: pytest.CaptureFixture[str]

@@ -146,6 +146,9 @@ def _select(
     payload: dict[str, Any], sites: list[Any], site_ids: Sequence[str], db: str
 ) -> tuple[dict[str, Any], list[Any]]:
     """The assessment and registry restricted to ``site_ids``."""
+    from basewatch.sites import resolve_ids
+
+    site_ids = resolve_ids(site_ids, sites)  # a name or alias gives its site's id
     assessed = {str(s.get("site_id")) for s in payload.get("sites", []) if isinstance(s, dict)}
     known = assessed | {s.id for s in sites}
     missing = [i for i in site_ids if i not in known]
