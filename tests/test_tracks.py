@@ -468,10 +468,10 @@ def test_read_states_warns_about_bad_rows(tmp_path: Path) -> None:
         states = read_states(path)
     messages = [str(w.message) for w in record]
     assert all(str(path) in m for m in messages)
-    assert any("row 4 repeat an earlier row" in m for m in messages)
-    assert any("row 3 go back in time" in m for m in messages)
-    assert any("row 5 have no valid position" in m for m in messages)
-    assert any("row 6 lack a valid timestamp or icao24" in m for m in messages)
+    assert any("row 4 repeats an earlier row" in m for m in messages)
+    assert any("row 3 goes back in time for its aircraft" in m for m in messages)
+    assert any("row 5 has no valid position" in m for m in messages)
+    assert any("row 6 lacks a valid timestamp or icao24" in m for m in messages)
     assert states["timestamp"].is_monotonic_increasing and len(states) == 3
 
 

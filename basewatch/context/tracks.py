@@ -273,28 +273,36 @@ def _row_names(path: Path, index: pd.Index) -> str:
     )
 
 
+def _verb(index: pd.Index, one: str, many: str) -> str:
+    """``one`` when ``index`` names a single row, else ``many`` ("lacks" / "lack")."""
+    return one if len(index) == 1 else many
+
+
 def _drop_and_warn(out: pd.DataFrame, path: Path) -> pd.DataFrame:
     """Warn about bad rows (naming file and rows); drop exact duplicates."""
     where = f"ADS-B state file {str(path)!r}"
     bad_time = out.index[out["timestamp"].isna() | out["icao24"].isna()]
     if len(bad_time):
         warnings.warn(
-            f"{where}: {_row_names(path, bad_time)} lack a valid timestamp or icao24; ignored",
+            f"{where}: {_row_names(path, bad_time)} {_verb(bad_time, 'lacks', 'lack')} a valid "
+            "timestamp or icao24; ignored",
             TrackWarning,
             stacklevel=4,
         )
     no_fix = out.index[out["latitude"].isna() & out["timestamp"].notna()]
     if len(no_fix):
         warnings.warn(
-            f"{where}: {_row_names(path, no_fix)} have no valid position (null or out of "
-            "range); they count for time and altitude only",
+            f"{where}: {_row_names(path, no_fix)} {_verb(no_fix, 'has', 'have')} no valid position "
+            f"(null or out of range); {_verb(no_fix, 'it counts', 'they count')} for time and "
+            "altitude only",
             TrackWarning,
             stacklevel=4,
         )
     dupes = out.index[out.duplicated(keep="first")]
     if len(dupes):
         warnings.warn(
-            f"{where}: {_row_names(path, dupes)} repeat an earlier row exactly; dropped",
+            f"{where}: {_row_names(path, dupes)} {_verb(dupes, 'repeats', 'repeat')} an "
+            "earlier row exactly; dropped",
             TrackWarning,
             stacklevel=4,
         )
@@ -302,9 +310,10 @@ def _drop_and_warn(out: pd.DataFrame, path: Path) -> pd.DataFrame:
     valid = out.dropna(subset=["timestamp", "icao24"])
     backwards = valid.groupby("icao24", sort=False)["timestamp"].diff().dt.total_seconds() < 0
     if backwards.any():
+        back = valid.index[backwards.to_numpy()]
         warnings.warn(
-            f"{where}: {_row_names(path, valid.index[backwards.to_numpy()])} go back in time "
-            "for their aircraft; states were sorted by time",
+            f"{where}: {_row_names(path, back)} {_verb(back, 'goes', 'go')} back in time for "
+            f"{_verb(back, 'its', 'their')} aircraft; states were sorted by time",
             TrackWarning,
             stacklevel=4,
         )
