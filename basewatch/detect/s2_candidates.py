@@ -171,7 +171,8 @@ def extract(
         logs[b], level[b], contrast[b] = lg, bg, np.where(ok, lg - bg, 0.0)
     peak_map = np.max([contrast[b] for b in present], axis=0)
     smooth = ndimage.gaussian_filter(peak_map, SMOOTH_PX)
-    near = ndimage.distance_transform_edt(~water) * px <= NEAR_WATER_M if water.any() else ok
+    to_water = ndimage.distance_transform_edt(~water) * px if water.any() else None
+    near = to_water <= NEAR_WATER_M if to_water is not None else ok
     search = ok & near
     win = max(3, int(round(2 * PEAK_M / px)) | 1)
     is_peak = (smooth == ndimage.maximum_filter(smooth, size=win)) & (smooth >= seed_contrast)
@@ -191,7 +192,7 @@ def extract(
         feats[f"{b}_log"] = logs[b][rows, cols]
         feats[f"{b}_bg"] = level[b][rows, cols]
         feats[f"{b}_contrast"] = contrast[b][rows, cols]
-        feats[f"{b}_contrast_max3"] = ndimage.maximum_filter(contrast[b], 3)[rows, cols]
+        feats[f"{b}_contrast_max3"] = _max3_at(contrast[b], rows, cols)
         feats[f"{b}_excess"] = refl[b][rows, cols] - (np.exp(level[b][rows, cols]) - EPS)
         feats[f"{b}_z"] = feats[f"{b}_contrast_max3"] / _noise(contrast[b], water)
 
@@ -229,7 +230,7 @@ def extract(
         width_px = max(2, int(round(side_m / px)))
         th = smooth - ndimage.grey_opening(smooth, size=(width_px, width_px), mode="nearest")
         tophats[side_m] = th
-        feats[f"tophat{side_m:g}"] = ndimage.maximum_filter(th, 3)[rows, cols]
+        feats[f"tophat{side_m:g}"] = _max3_at(th, rows, cols)
     blob_map = tophats[BLOB_TOPHAT_M]
     noise = _noise(smooth, water)
     feats["water_noise"] = np.full(n, noise, np.float32)
@@ -253,8 +254,8 @@ def extract(
     for size in (5, 11, 25):
         s = max(3, int(round(size * 10.0 / px)) | 1)
         feats[f"water{size}"] = _window_mean(water.astype(np.float32), s)[rows, cols]
-    if water.any() and (~water).any():
-        feats["to_water_m"] = (ndimage.distance_transform_edt(~water) * px)[rows, cols]
+    if to_water is not None and (~water).any():
+        feats["to_water_m"] = to_water[rows, cols]
         land = ok & ~water
         to_land, nearest = ndimage.distance_transform_edt(~land, return_indices=True)
         feats["to_land_m"] = (to_land * px)[rows, cols]
@@ -274,6 +275,18 @@ def extract(
         geometry=geometry,
         centroids=centroids,
     )
+
+
+def _max3_at(values: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``ndimage.maximum_filter(values, 3)[rows, cols]``, computed at those pixels only (the
+    filter's border mode repeats the edge pixel, as clipping the neighbours' indices does)."""
+    out = values[rows, cols].copy()
+    last_row, last_col = values.shape[0] - 1, values.shape[1] - 1
+    for dr in (-1, 0, 1):
+        r = np.clip(rows + dr, 0, last_row)
+        for dc in (-1, 0, 1):
+            np.maximum(out, values[r, np.clip(cols + dc, 0, last_col)], out=out)
+    return out
 
 
 def _noise(values: np.ndarray, water: np.ndarray) -> float:

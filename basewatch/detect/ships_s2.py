@@ -3,9 +3,11 @@
 The model (``basewatch/models/ships_s2.onnx``, trained by :mod:`basewatch.train.ships`) is
 the shared CenterNet-style network (:mod:`basewatch.detect.centernet`) run at 10 m on the
 blue, green, red, near-infrared and (when present) SWIR 1.6 um reflectances (0-1 floats).
-Any of these bands may be missing: a missing band is passed as :data:`MISSING` (-1) and the
-network, trained with band dropout on ports that lack bands, works from the others (at least
-one of :data:`MIN_BANDS` is needed). Its normalisation is inside the ONNX graph and fixed
+The shipped 1.0.0 network needs blue, green, red and nir. A network trained with band
+dropout (``basewatch train ships --detector cnn``, metadata ``missing_value``) takes a
+missing band as :data:`MISSING` (-1) and works from the others, and so does the two-stage
+detector (``--detector two-stage``, :func:`_two_stage`); both need at least one of
+:data:`MIN_BANDS`. Its normalisation is inside the ONNX graph and fixed
 (log reflectance, local contrast, NDWI/MNDWI, band availability), so it does not depend on
 the scene's mix of land and water and works the same on a whole port and on a small pipeline
 chip. Its heatmap has one cell per 10 m pixel, so ships moored side by side 20-30 m apart
@@ -46,7 +48,8 @@ VERSION = "1.0.0"
 """Detector version; part of an observation's identity."""
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "ships_s2.onnx"
-"""The model shipped in the package (trained on seven sen2ships ports; MIT + Copernicus)."""
+"""The model shipped in the package (1.0.0: the CNN trained on the Athens, Cartagena and
+Casablanca sen2ships ports, 4 bands; MIT + Copernicus)."""
 
 BANDS = ("blue", "green", "red", "nir", "swir16")
 """Input bands of the network, in order (reflectance 0-1; any may be missing)."""
