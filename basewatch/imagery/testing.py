@@ -47,6 +47,8 @@ class ServerStats:
     """Body bytes sent."""
     paths: list[str] = field(default_factory=list)
     """Path of every request, in order."""
+    per_path: dict[str, int] = field(default_factory=dict)
+    """Requests received per path."""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     """Guards the counters."""
 
@@ -56,7 +58,10 @@ class Faults:
     """Errors a loopback server injects (changeable while it runs)."""
 
     fail_every: int = 0
-    """Answer every n-th request with ``status`` (2 = half of them; 0 = never)."""
+    """Answer the 1st, (n+1)-th, (2n+1)-th... request *of each path* with ``status`` (2 = half
+    of them; 0 = never). Counted per path, so that a client's retry of a failed request is
+    answered whatever other threads request in between (a server-wide count let two
+    reading threads in lockstep take every failure of one of them)."""
     fail_all: bool = False
     """Answer every request with ``status``."""
     status: int = 503
@@ -84,7 +89,8 @@ class _Handler(BaseHTTPRequestHandler):
         with self.stats.lock:
             self.stats.requests += 1
             self.stats.paths.append(self.path)
-            n = self.stats.requests
+            n = self.stats.per_path.get(self.path, 0)
+            self.stats.per_path[self.path] = n + 1
             fail = self.faults.only in self.path and (
                 self.faults.fail_all
                 or (self.faults.fail_every > 0 and n % self.faults.fail_every == 0)
