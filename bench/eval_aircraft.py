@@ -390,7 +390,7 @@ def main() -> None:
         from dataclasses import replace
 
         from basewatch.train.aircraft import AIRCRAFT_CONFIG, prepare, train_prepared
-        from basewatch.train.ships import set_metadata
+        from basewatch.train.centernet import set_metadata
 
         large_m, iou, threshold = (float(v) for v in np.median(np.array(settings), axis=0))
         if not args.final.is_file():

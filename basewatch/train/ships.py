@@ -50,7 +50,14 @@ from basewatch.detect.ships_s2 import (
 )
 from basewatch.errors import InputError
 from basewatch.train import centernet
-from basewatch.train.centernet import CenterNet, NetSpec, Prepared, TrainConfig, TrainResult
+from basewatch.train.centernet import (
+    CenterNet,
+    NetSpec,
+    Prepared,
+    TrainConfig,
+    TrainResult,
+    set_metadata,
+)
 
 SEN2SHIPS_SCALE = 1.0 / 65535.0
 """Sentinel Hub "Raw" UINT16 files hold reflectance x 65535."""
@@ -643,16 +650,3 @@ def calibrate_threshold(model: Path, scenes: Sequence[ShipScene]) -> tuple[float
         if f1 > best[1]:
             best = (threshold, f1)
     return best
-
-
-def set_metadata(path: Path, entries: dict[str, str]) -> None:
-    """Set (replace or add) ``metadata_props`` entries of an ONNX file."""
-    import onnx
-
-    model = onnx.load(str(path))
-    kept = [(p.key, p.value) for p in model.metadata_props if p.key not in entries]
-    del model.metadata_props[:]
-    for key, value in [*kept, *entries.items()]:
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(model, str(path))
