@@ -195,8 +195,41 @@ def test_side_lobes_of_a_bright_target_are_dropped() -> None:
     kept = sar.detect(image, pixel_size_m=PX, target="any")
     assert len(kept) == 1
     assert kept[0].centroid_px[1] == pytest.approx(60, abs=0.5)
-    raw = sar.detect(image, pixel_size_m=PX, target="any", params=sar.CfarParams(sidelobe_ratio=0))
+    # The four pixels at 200 read as a clip, so the faint lobes also fail the clip rule:
+    # switch both off to see them.
+    raw = sar.detect(
+        image,
+        pixel_size_m=PX,
+        target="any",
+        params=sar.CfarParams(sidelobe_ratio=0, clip_margin_db=None),
+    )
     assert len(raw) == 7
+
+
+def _clipped_scene(clip: float | None) -> np.ndarray:
+    """Sea with one ship that saturates and one faint piling-like return 10 dB below it."""
+    rng = np.random.default_rng(11)
+    refl = np.full((200, 200), 0.01)
+    refl[50:53, 40:70] = 5.0  # a 60 m ship, bright
+    refl[150:152, 140:148] = 0.5  # a faint 16 m return (a piling, a wake's crest)
+    image = refl * rng.gamma(ENL, 1 / ENL, size=refl.shape)
+    if clip is not None:  # display scaling clips everything above the ship's level
+        image = np.minimum(image, clip)
+    return image.astype(np.float32)
+
+
+def test_in_a_clipped_image_objects_must_reach_the_clip() -> None:
+    clipped = _clipped_scene(clip=2.0)
+    kept = sar.detect(clipped, pixel_size_m=PX, target="ship")
+    assert [round(d.centroid_px[1]) for d in kept] == [51]
+    # 3 dB of margin still leaves the faint return (10 dB down) out; the rule off keeps it.
+    loose = sar.detect(clipped, pixel_size_m=PX, params=sar.CfarParams(clip_margin_db=3.0))
+    assert len(loose) == 1
+    off = sar.detect(clipped, pixel_size_m=PX, params=sar.CfarParams(clip_margin_db=None))
+    assert sorted(round(d.centroid_px[1]) for d in off) == [51, 150]
+    # Calibrated input repeats no maximum: no clip, so the faint return is a ship there.
+    calibrated = sar.detect(_clipped_scene(clip=None), pixel_size_m=PX)
+    assert sorted(round(d.centroid_px[1]) for d in calibrated) == [51, 150]
 
 
 def test_detection_fields_are_consistent() -> None:

@@ -46,7 +46,7 @@ from basewatch.errors import InputError
 
 NAME = "sar-cfar"
 """Detector name recorded with every observation."""
-VERSION = "0.3.0"
+VERSION = "0.4.0"
 """Detector version; part of an observation's identity."""
 
 TARGETS = ("ship", "vehicle", "aircraft", "any")
@@ -194,6 +194,13 @@ class CfarParams:
     shore_min_length_m: float = 50.0
     """...and are kept only when at least this long (moored warships and auxiliaries are;
     bright corners of buildings and quays seldom are). 0 disables the rule."""
+    clip_margin_db: float | None = 0.0
+    """In a clipped (display-scaled) image, objects whose brightest pixel lies more than this
+    many dB below the clip level are dropped: the stretch that makes such an image clips on
+    ships' hulls and superstructures, while pilings, breakwater rubble, wakes and sea spikes
+    stay well below it. 0 (the default): an object must hold a clipped pixel. None disables
+    the rule; it never applies to unclipped (calibrated) images, whose maximum is not shared
+    by :data:`SATURATION_MIN_PIXELS` pixels."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -542,7 +549,7 @@ def detect(
     labels = _split_at_valleys(arr, labels, core_level, params, px)
     objects = _measure(arr, labels, mean, eligible, px, core_level, sat)
     objects = _drop_inside_oversized(objects, labels, cfg, params, px)
-    objects = [o for o in objects if _keep(o, cfg, px, params)]
+    objects = [o for o in objects if _keep(o, cfg, px, params, sat)]
     if search_mask is not None and target == "ship" and params.shore_min_length_m > 0:
         objects = _drop_small_near_shore(objects, eligible | ~valid, params, px)
     objects = _drop_sidelobes(objects, params, px)
@@ -764,11 +771,17 @@ def _db_ratio(value: float, reference: float) -> float:
     return 10.0 * math.log10(value / reference)
 
 
-def _keep(obj: _Object, cfg: dict[str, float], px: float, params: CfarParams) -> bool:
+def _keep(
+    obj: _Object, cfg: dict[str, float], px: float, params: CfarParams, clip: float | None
+) -> bool:
     """Whether an object is bright enough and its size fits the target (one pixel of
     tolerance for blur and partial pixels; saturated objects may be
-    ``saturated_size_factor`` times longer and wider: their clipped lobes count)."""
+    ``saturated_size_factor`` times longer and wider: their clipped lobes count). In an image
+    clipped at ``clip``, its peak must come within ``clip_margin_db`` of the clip."""
     if obj.area_px < params.min_pixels or not (obj.peak_db >= cfg["min_peak_db"] or obj.has_core):
+        return False
+    margin = params.clip_margin_db
+    if clip is not None and margin is not None and _db_ratio(obj.peak, clip) < -margin:
         return False
     return obj.length_m + px >= cfg["min_length_m"] and not _oversized(obj, cfg, params, px)
 
