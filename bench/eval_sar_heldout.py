@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -28,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from eval_ships import DATA, Score, hrsid_chips, match, report  # noqa: E402
 
 from basewatch.detect import sar  # noqa: E402
-from basewatch.detect.run import Raster  # noqa: E402
+from basewatch.detect.run import Raster, read_sar  # noqa: E402
 
 GRID = {
     "pfa": (1e-5, 1e-6, 1e-7, 1e-8),
@@ -117,7 +118,27 @@ def main(argv: list[str] | None = None) -> None:
         f"  defaults on all chips (in-sample): F1 "
         f"{_pooled_f1([table[(default, n)] for n in chips]):.3f}"
     )
+    jpeg(root, chips, args.hrsid_gsd)
     speed(chips, args.hrsid_gsd)
+
+
+def jpeg(root: Path, chips: dict[str, tuple[Raster, list[list[float]]]], gsd: float) -> None:
+    """The defaults on the chips re-encoded as JPEG (HRSID itself ships JPEG; unseen chips
+    may be compressed harder than these PNGs)."""
+    from PIL import Image
+
+    print("\nDefaults on the chips re-encoded as JPEG (in-sample settings)")
+    with tempfile.TemporaryDirectory() as tmp:
+        for quality in (95, 80):
+            scores = []
+            for name, (_, boxes) in chips.items():
+                source = next(root.glob(f"{name}_*[0-9].png"))
+                path = Path(tmp) / f"{name}_q{quality}.jpg"
+                Image.open(source).convert("L").save(path, quality=quality)
+                raster = read_sar(path, None)
+                scores.append(_score(name, raster, boxes, sar.CfarParams(), gsd))
+            parts = ", ".join(f"{s.name} {s.tp}/{s.n_det}" for s in scores)
+            print(f"  quality {quality}: F1 {_pooled_f1(scores):.3f} ({parts} correct/detections)")
 
 
 def speed(chips: dict[str, tuple[Raster, list[list[float]]]], gsd: float) -> None:
