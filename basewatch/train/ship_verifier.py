@@ -231,7 +231,14 @@ def choose_settings(
 
 def to_onnx(verifier: Verifier, out: Path, meta: dict[str, str]) -> None:
     """Write the trees as ONNX: input ``features`` ``(n, len(FEATURES))`` float32 (NaN for
-    missing), output ``score`` ``(n, 1)`` ship probability."""
+    missing), output ``score`` ``(n, 1)`` ship probability.
+
+    Written by hand from the fitted predictors' node tables because skl2onnx, the library
+    for this, fails on them: skl2onnx 1.20.0 with scikit-learn 1.9.1 stops with "AttributeProto
+    .ints: Expected an int, got a boolean" (the nodes' ``missing_go_to_left`` is now a
+    boolean). Replace this with ``skl2onnx.convert_sklearn`` once it converts them; the test
+    that compares these scores with scikit-learn's (NaN features included) says whether it
+    does."""
     import onnx
     from onnx import TensorProto, helper
 
