@@ -8,7 +8,7 @@ chips, the best (pooled F1; ties to the setting with the most defaults) is appli
 held-out chip, and the held-out results are pooled: leave-one-chip-out precision, recall
 and F1.
 
-Run: ``.venv/bin/python bench/eval_sar_heldout.py [--data DIR] [--hrsid-gsd M]``.
+Run: ``.venv/bin/python bench/eval_sar_heldout.py [--data DIR] [--hrsid-gsd M] [--figures DIR]``.
 Figures only; nothing is asserted.
 """
 
@@ -86,6 +86,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--hrsid-gsd", type=float, default=2.0)
+    parser.add_argument(
+        "--figures",
+        type=Path,
+        default=None,
+        help="folder for one picture per held-out chip (labels green, detections magenta)",
+    )
     args = parser.parse_args(argv)
     root = args.data / "sar_ships_hrsid_sample"
     if not root.is_dir():
@@ -112,6 +118,9 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(f"  {name}: chosen on the other chips: {_label(settings[best])}")
         held_out.append(table[(best, name)])
+        if args.figures is not None:
+            raster, boxes = chips[name]
+            figure(raster, boxes, settings[best], args.hrsid_gsd, args.figures / f"{name}.png")
     report(f"HRSID, leave one chip out ({sar.NAME} {sar.VERSION})", held_out)
     default = next(k for k, p in enumerate(settings) if p == sar.CfarParams())
     print(
@@ -120,6 +129,31 @@ def main(argv: list[str] | None = None) -> None:
     )
     jpeg(root, chips, args.hrsid_gsd)
     speed(chips, args.hrsid_gsd)
+
+
+def figure(
+    raster: Raster, boxes: list[list[float]], params: sar.CfarParams, gsd: float, out: Path
+) -> None:
+    """The chip (its own water mask tinted blue), labelled boxes in green and the held-out
+    detections as magenta circles."""
+    from PIL import Image, ImageDraw
+
+    image = np.where(raster.valid, raster.bands["vv"], np.nan)
+    dets = sar.detect_ships(image, pixel_size_m=gsd, params=params, calibrated=False)
+    water = sar.water_mask(image, pixel_size_m=gsd, calibrated=False)
+    grey = np.nan_to_num(image)
+    grey = np.clip(grey / np.percentile(grey, 99.5) * 255, 0, 255).astype(np.uint8)
+    rgb = np.stack([grey, grey, np.where(water, np.maximum(grey, 60), grey)], axis=-1)
+    picture = Image.fromarray(rgb)
+    draw = ImageDraw.Draw(picture)
+    for x, y, w, h in boxes:
+        draw.rectangle([x, y, x + w, y + h], outline=(0, 255, 0), width=2)
+    for det in dets:
+        c, r = det.centroid_px
+        draw.ellipse([c - 6, r - 6, c + 6, r + 6], outline=(255, 0, 255), width=2)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    picture.quantize(32, method=Image.Quantize.MAXCOVERAGE).save(out, optimize=True)
+    print(f"    picture: {out} ({len(dets)} detections)")
 
 
 def jpeg(root: Path, chips: dict[str, tuple[Raster, list[list[float]]]], gsd: float) -> None:
