@@ -16,8 +16,9 @@ Run: ``nice -n 10 .venv/bin/python bench/eval_ships.py [--data DIR] [--hrsid-gsd
     ``--keep`` keeps the fold models and writes one ``fold_<port>.json`` per fold,
     ``--summary DIR`` prints the tables from such files (folds run in separate processes);
     ``--no-lopo`` skips it;
-  * the shipped model (``optical.detect_ships``) on all seven ports: these are its training
-    ports, so the figures are marked "seen";
+  * the shipped detectors (``optical.detect_ships``) on all seven ports: the CNN on the
+    4-band ports, the two-stage detector (``models/ships_s2_partial.onnx``) on the ports that
+    lack a band; these are their training ports, so the figures are marked "seen";
   * the classical contrast detector (``optical.detect_ships_contrast``) on the 4-band ports.
 - HRSID SAR chips (``sar_ships_hrsid_sample/``), 8-bit amplitude PNGs read with
   ``--sensor sar``'s reader; the pixel size is not recorded per chip (0.5-3 m), ``--hrsid-gsd``
@@ -407,7 +408,12 @@ def s2_bench(
         )
         run = leave_one_port_out_two_stage if detector == "two-stage" else leave_one_port_out
         scores = run(data, keep, folds)
-        report(f"Sentinel-2 ships, held-out ports ({ships_s2.NAME} {ships_s2.VERSION})", scores)
+        name = (
+            f"{ships_s2.PARTIAL_NAME} configuration"
+            if detector == "two-stage"
+            else f"{ships_s2.NAME} configuration"
+        )
+        report(f"Sentinel-2 ships, held-out ports ({name})", scores)
     ports = s2_ports(data)
     scores = []
     for port, (raster, boxes) in ports.items():
@@ -416,11 +422,13 @@ def s2_bench(
         except InputError as exc:  # a 4-band model on a port that lacks bands
             print(f"  {port}: shipped model not run ({exc})")
             continue
-        scores.append(Score(f"{port}*", match(dets, boxes, edges=True), len(dets), len(boxes)))
+        tag = "*" if ships_s2.identity(raster.bands)[0] == ships_s2.NAME else "+"
+        scores.append(Score(f"{port}{tag}", match(dets, boxes, edges=True), len(dets), len(boxes)))
         scores[-1].seconds, scores[-1].cpu_seconds = secs, cpu
     report(
-        f"Sentinel-2 ships, shipped model on its training ports (* = seen in training; "
-        f"{ships_s2.NAME} {ships_s2.VERSION})",
+        "Sentinel-2 ships, shipped models on their training ports (seen in training; "
+        f"* = {ships_s2.NAME} {ships_s2.VERSION}, the 4-band ports; + = "
+        f"{ships_s2.PARTIAL_NAME} {ships_s2.PARTIAL_VERSION}, ports lacking a band)",
         scores,
     )
     athens, _ = ports["athens"]

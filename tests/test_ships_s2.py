@@ -322,6 +322,37 @@ def test_shipped_model_finds_moored_ships_in_piraeus_and_nothing_on_land() -> No
     assert ships_s2.detect_ships_s2(land, pixel_size_m=px, water=everywhere) == []
 
 
+def test_ports_lacking_a_band_run_the_shipped_two_stage_detector() -> None:
+    """Los Angeles (nir and swir16 only): the CNN cannot run, so ``basewatch detect`` runs the
+    shipped two-stage detector, names it in its output, and finds most labelled ships (its
+    training port: 39 of 57 at 100 detections when shipped)."""
+    assert ships_s2.identity(["blue", "green", "red", "nir"]) == (ships_s2.NAME, ships_s2.VERSION)
+    assert ships_s2.identity(["blue", "green", "red", "nir", "swir16"])[0] == ships_s2.NAME
+    assert ships_s2.identity(["green", "red", "nir", "swir16"]) == (
+        ships_s2.PARTIAL_NAME,
+        ships_s2.PARTIAL_VERSION,
+    )
+    _, info = ships_s2.load_model(ships_s2.PARTIAL_MODEL)
+    assert ships_s2.is_verifier(info)
+    coco_path = DATA / "coco_annotations.json"
+    if not (DATA / "los_angeles").is_dir() or not coco_path.exists():
+        pytest.skip(f"sen2ships Los Angeles not found at {DATA} (shared data folder absent)")
+    coco = json.loads(coco_path.read_text())
+    (image,) = [i for i in coco["images"] if i["file_name"] == "los_angeles_rgb.tiff"]
+    boxes = [a["bbox"] for a in coco["annotations"] if a["image_id"] == image["id"]]
+    result = detect_image(DATA / "los_angeles", sensor="s2")
+    assert result.detector == f"{ships_s2.PARTIAL_NAME}/{ships_s2.PARTIAL_VERSION}"
+    hits = set()
+    for d in result.detections:
+        col, row = d.centroid_px[0] + 0.5, d.centroid_px[1] + 0.5
+        for i, (x, y, w, h) in enumerate(boxes):
+            if i not in hits and x <= col <= x + w and y <= row <= y + h:
+                hits.add(i)
+                break
+    assert len(hits) >= 0.5 * len(boxes), (len(hits), len(boxes), len(result.detections))
+    assert len(result.detections) <= 2 * len(boxes)
+
+
 def test_shipped_model_is_independent_of_the_crop_around_a_ship() -> None:
     """Fixed normalisation: a ship scores the same in a small chip as in the whole port."""
     bands, valid, boxes, px = _athens()

@@ -29,7 +29,7 @@ import json
 import math
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -647,10 +647,13 @@ def detect_highres(
     return aircraft.detect_aircraft(rgb8, gsd_m, model, search_mask=raster.valid), None
 
 
-def _detector_name(sensor: str) -> str:
-    """``name/version`` of the detector behind ``sensor``."""
+def _detector_name(sensor: str, bands: Mapping[str, object] | None = None) -> str:
+    """``name/version`` of the detector behind ``sensor``; for Sentinel-2 with the shipped
+    models, the one that runs on ``bands`` (:func:`basewatch.detect.ships_s2.identity`)."""
     from basewatch.detect import aircraft, sar, ships_s2
 
+    if sensor == "s2" and bands is not None:
+        return "/".join(ships_s2.identity(bands))
     module = {"s1": sar, "sar": sar, "s2": ships_s2, "highres": aircraft}[sensor]
     return f"{module.NAME}/{module.VERSION}"
 
@@ -724,7 +727,7 @@ def detect_image(
     return DetectResult(
         source=str(src),
         sensor=sensor,
-        detector=_detector_name(sensor),
+        detector=_detector_name(sensor, raster.bands if model_path is None else None),
         detections=detections,
         transform=raster.transform,
         crs=raster.crs,

@@ -22,7 +22,7 @@ inland are not ships).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,17 @@ VERSION = "1.0.0"
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "ships_s2.onnx"
 """The model shipped in the package (1.0.0: the CNN trained on the Athens, Cartagena and
 Casablanca sen2ships ports, 4 bands; MIT + Copernicus)."""
+PARTIAL_MODEL = Path(__file__).resolve().parents[1] / "models" / "ships_s2_partial.onnx"
+"""The shipped detector for images that lack a band the CNN needs (Sentinel Hub exports of
+some bands only): the two-stage detector (candidates + verifier trees) trained by
+``basewatch train ships`` on all seven sen2ships ports; it works from any of
+:data:`MIN_BANDS`."""
+PARTIAL_NAME = "s2-ships-two-stage"
+"""Detector name recorded when :data:`PARTIAL_MODEL` runs."""
+PARTIAL_VERSION = "1.0.0"
+"""Version of :data:`PARTIAL_MODEL`."""
+CNN_BANDS = ("blue", "green", "red", "nir")
+"""Bands the shipped CNN needs; without one of them :data:`PARTIAL_MODEL` runs instead."""
 
 BANDS = ("blue", "green", "red", "nir", "swir16")
 """Input bands of the network, in order (reflectance 0-1; any may be missing)."""
@@ -95,6 +106,15 @@ def load_model(model: Path | str | None = None, *, threads: int = 0) -> tuple[An
     """
     session, info = _load(model, threads)
     return session, info
+
+
+def identity(bands: Iterable[str]) -> tuple[str, str]:
+    """``(name, version)`` of the shipped detector that runs on an image with ``bands``: the
+    CNN when it has all of :data:`CNN_BANDS`, else the two-stage :data:`PARTIAL_MODEL`."""
+    have = set(bands)
+    if all(b in have for b in CNN_BANDS):
+        return NAME, VERSION
+    return PARTIAL_NAME, PARTIAL_VERSION
 
 
 def accepts_missing(session: Any) -> bool:
@@ -223,7 +243,9 @@ def detect_ships_s2(
         pixel_size_m: pixel size in metres (5-20 m).
         valid: True where pixels are usable; None: all finite pixels.
         water: water mask; None: :func:`water_any` of ``bands``.
-        model: an ONNX file from ``basewatch train ships`` (default: the shipped model).
+        model: an ONNX file from ``basewatch train ships`` (default: the shipped CNN, or
+            :data:`PARTIAL_MODEL` when a band the CNN needs is missing; :func:`identity`
+            names the one that runs).
         threshold: minimum score (default: the model's).
         threads: onnxruntime intra-op threads (0: its default).
 
@@ -235,6 +257,8 @@ def detect_ships_s2(
             f"bands must be a mapping of band name -> 2-D array, got {type(bands).__name__}; "
             "pass {'blue': ..., 'green': ..., 'red': ..., 'nir': ...}"
         )
+    if model is None and identity(bands)[0] == PARTIAL_NAME:
+        model = PARTIAL_MODEL
     session, info = load_model(model, threads=threads)
     order = info.bands or BANDS
     present = [b for b in order if b in bands]
