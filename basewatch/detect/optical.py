@@ -327,7 +327,9 @@ def detect_ships(
     """Ships in a Sentinel-2 image with the trained model (:mod:`basewatch.detect.ships_s2`).
 
     Args:
-        bands: reflectance arrays (0-1) keyed ``blue``, ``green``, ``red``, ``nir`` on one grid.
+        bands: reflectance arrays (0-1) keyed ``blue``, ``green``, ``red``, ``nir`` (and
+            optionally ``swir16``) on one grid; with one of the first four missing the shipped
+            two-stage detector runs (:data:`basewatch.detect.ships_s2.PARTIAL_MODEL`).
         pixel_size_m: pixel size in metres.
         valid: True where pixels are usable; None: all finite pixels.
         water: water mask; None: :func:`water_mask` of ``bands``.

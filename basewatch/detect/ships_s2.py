@@ -3,7 +3,8 @@
 The model (``basewatch/models/ships_s2.onnx``, trained by :mod:`basewatch.train.ships`) is
 the shared CenterNet-style network (:mod:`basewatch.detect.centernet`) run at 10 m on the
 blue, green, red, near-infrared and (when present) SWIR 1.6 um reflectances (0-1 floats).
-The shipped 1.0.0 network needs blue, green, red and nir. A network trained with band
+The shipped 1.0.0 network needs blue, green, red and nir; an image that lacks one of them
+runs the shipped two-stage detector (:data:`PARTIAL_MODEL`) instead. A network trained with band
 dropout (``basewatch train ships --detector cnn``, metadata ``missing_value``) takes a
 missing band as :data:`MISSING` (-1) and works from the others, and so does the two-stage
 detector (``--detector two-stage``, :func:`_two_stage`); both need at least one of
