@@ -419,7 +419,7 @@ def s2_bench(
     for port, (raster, boxes) in ports.items():
         try:
             dets, secs, cpu = timed(lambda r=raster: detect_s2(r))
-        except InputError as exc:  # a 4-band model on a port that lacks bands
+        except InputError as exc:  # a port with none of blue, green, red, nir
             print(f"  {port}: shipped model not run ({exc})")
             continue
         tag = "*" if ships_s2.identity(raster.bands)[0] == ships_s2.NAME else "+"

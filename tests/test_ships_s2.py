@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from rasterio.transform import from_origin
 from scipy import ndimage
 
-from basewatch.detect import optical, ships_s2
+from basewatch.detect import Detection, optical, ships_s2
 from basewatch.detect.run import _detector_name, detect_image, read_s2
 from basewatch.errors import InputError
 from basewatch.observe import detector_identity
@@ -281,13 +281,30 @@ def test_pipeline_and_detect_record_the_ship_model() -> None:
     assert info.gsd_m == ships_s2.MODEL_GSD_M and info.kind == "ships-s2-centernet"
 
 
-def _athens() -> tuple[dict[str, np.ndarray], np.ndarray, list[list[float]], float]:
+def _labels(port: str) -> list[list[float]]:
+    """The labelled boxes ``[x, y, w, h]`` of a shared sen2ships port (skip when absent)."""
     coco_path = DATA / "coco_annotations.json"
-    if not coco_path.exists():
-        pytest.skip(f"sen2ships subset not found at {DATA} (shared data folder absent)")
+    if not coco_path.exists() or not (DATA / port).is_dir():
+        pytest.skip(f"sen2ships {port} not found at {DATA} (shared data folder absent)")
     coco = json.loads(coco_path.read_text())
-    (image,) = [i for i in coco["images"] if i["file_name"] == "athens_rgb.tiff"]
-    boxes = [a["bbox"] for a in coco["annotations"] if a["image_id"] == image["id"]]
+    (image,) = [i for i in coco["images"] if i["file_name"] == f"{port}_rgb.tiff"]
+    return [a["bbox"] for a in coco["annotations"] if a["image_id"] == image["id"]]
+
+
+def _hits(dets: list[Detection], boxes: list[list[float]]) -> set[int]:
+    """Boxes ``[x, y, w, h]`` holding a detection's centre, one detection per box."""
+    hits: set[int] = set()
+    for d in dets:
+        col, row = d.centroid_px[0] + 0.5, d.centroid_px[1] + 0.5
+        for i, (x, y, w, h) in enumerate(boxes):
+            if i not in hits and x <= col <= x + w and y <= row <= y + h:
+                hits.add(i)
+                break
+    return hits
+
+
+def _athens() -> tuple[dict[str, np.ndarray], np.ndarray, list[list[float]], float]:
+    boxes = _labels("athens")
     raster = read_s2(DATA / "athens", 1 / 65535)
     return raster.bands, raster.valid, boxes, float(raster.pixel_size_m or PX)
 
@@ -302,13 +319,7 @@ def test_shipped_model_finds_moored_ships_in_piraeus_and_nothing_on_land() -> No
         for x, y, w, h in boxes
         if c0 <= x and x + w <= c1 and r0 <= y and y + h <= r1
     ]
-    hits = set()
-    for d in dets:
-        col, row = d.centroid_px[0] + 0.5, d.centroid_px[1] + 0.5
-        for i, (x, y, w, h) in enumerate(inside):
-            if i not in hits and x <= col <= x + w and y <= row <= y + h:
-                hits.add(i)
-                break
+    hits = _hits(dets, inside)
     assert len(inside) >= 15
     assert len(hits) >= 0.6 * len(inside), (len(hits), len(inside), len(dets))
     assert len(dets) <= 2 * len(inside)
@@ -325,7 +336,7 @@ def test_shipped_model_finds_moored_ships_in_piraeus_and_nothing_on_land() -> No
 def test_ports_lacking_a_band_run_the_shipped_two_stage_detector() -> None:
     """Los Angeles (nir and swir16 only): the CNN cannot run, so ``basewatch detect`` runs the
     shipped two-stage detector, names it in its output, and finds most labelled ships (its
-    training port: 39 of 57 at 100 detections when shipped)."""
+    training port; bench/eval_ships.py: 39 of 57 at 100 detections)."""
     assert ships_s2.identity(["blue", "green", "red", "nir"]) == (ships_s2.NAME, ships_s2.VERSION)
     assert ships_s2.identity(["blue", "green", "red", "nir", "swir16"])[0] == ships_s2.NAME
     assert ships_s2.identity(["green", "red", "nir", "swir16"]) == (
@@ -334,21 +345,10 @@ def test_ports_lacking_a_band_run_the_shipped_two_stage_detector() -> None:
     )
     _, info = ships_s2.load_model(ships_s2.PARTIAL_MODEL)
     assert ships_s2.is_verifier(info)
-    coco_path = DATA / "coco_annotations.json"
-    if not (DATA / "los_angeles").is_dir() or not coco_path.exists():
-        pytest.skip(f"sen2ships Los Angeles not found at {DATA} (shared data folder absent)")
-    coco = json.loads(coco_path.read_text())
-    (image,) = [i for i in coco["images"] if i["file_name"] == "los_angeles_rgb.tiff"]
-    boxes = [a["bbox"] for a in coco["annotations"] if a["image_id"] == image["id"]]
+    boxes = _labels("los_angeles")
     result = detect_image(DATA / "los_angeles", sensor="s2")
     assert result.detector == f"{ships_s2.PARTIAL_NAME}/{ships_s2.PARTIAL_VERSION}"
-    hits = set()
-    for d in result.detections:
-        col, row = d.centroid_px[0] + 0.5, d.centroid_px[1] + 0.5
-        for i, (x, y, w, h) in enumerate(boxes):
-            if i not in hits and x <= col <= x + w and y <= row <= y + h:
-                hits.add(i)
-                break
+    hits = _hits(result.detections, boxes)
     assert len(hits) >= 0.5 * len(boxes), (len(hits), len(boxes), len(result.detections))
     assert len(result.detections) <= 2 * len(boxes)
 
