@@ -141,6 +141,46 @@ def test_zone_grid_is_stable_for_the_same_zone(s2_scene: tuple[Scene, Zone]) -> 
     assert utm_crs(-70.0, -33.0).to_epsg() == 32719
 
 
+@pytest.mark.parametrize("shift_m", [(0, 0), (-2_000, 0), (2_000, -1_800), (10, -30)])
+def test_grid_of_the_image_is_read_without_warping_and_gives_the_warped_pixels(
+    s2_scene: tuple[Scene, Zone], tmp_path: Path, shift_m: tuple[float, float]
+) -> None:
+    """A zone grid on the image's own pixels (10 m bands, and the 20 m SCL by nearest) is
+    read as a window, and gives exactly what GDAL's warper gives: values, nodata holes,
+    and the parts of the grid that lie off the image (the shifts put the grid half off the
+    west edge and over the south-east corner)."""
+    from pyproj import CRS
+    from rasterio.enums import Resampling
+
+    from basewatch.imagery.load import _grid_step, _read_vrt, _warp
+
+    scene, zone = s2_scene
+    crs, transform, width, height, _ = zone_grid(zone.geometry, resolution_m=10, margin_m=300)
+    transform = Affine.translation(*shift_m) @ transform
+    holes = tmp_path / "holes.tif"  # a band with nodata holes in it
+    data = (np.arange(400 * 400).reshape(400, 400) % 997).astype(np.uint16)  # 0: nodata
+    with rasterio.open(scene.assets["nir"]) as src:
+        _write_band(holes, data, src.transform)
+    for path, nearest in ((holes, False), (scene.assets["scl"], True), (holes, True)):
+        with rasterio.open(path) as src:
+            step = _grid_step(src, crs, transform, nearest)
+            assert step == (2 if path == scene.assets["scl"] else 1)
+            fast, fast_valid = _warp(str(path), src, crs, transform, width, height, nearest, None)
+            method = Resampling.nearest if nearest else Resampling.bilinear
+            warped, valid = _read_vrt(src, crs, transform, width, height, method, 0, None)
+        assert fast.dtype == warped.dtype
+        np.testing.assert_array_equal(fast, warped)
+        np.testing.assert_array_equal(fast_valid, valid)
+        if path == holes:  # the holes (and the off-image part) are not valid
+            assert 0 < valid.sum() < valid.size
+    with rasterio.open(holes) as src:  # grids that are not the image's: warped as before
+        off = Affine.translation(5, 0) @ transform
+        assert _grid_step(src, crs, off, False) is None
+        assert _grid_step(src, CRS.from_epsg(32637), transform, False) is None
+    with rasterio.open(scene.assets["scl"]) as src:  # 20 m onto 10 m bilinear: interpolated
+        assert _grid_step(src, crs, transform, False) is None
+
+
 @pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 def test_corrupt_asset_is_a_clear_imagery_error(
     s2_scene: tuple[Scene, Zone], tmp_path: Path

@@ -4,6 +4,7 @@ use by ``basewatch detect --sensor s2`` and the pipeline."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -260,6 +261,9 @@ def test_train_ships_cli_exports_a_model_the_detector_runs(tmp_path: Path) -> No
     # --model replaces the shipped model in `basewatch detect --sensor s2`
     via_cli = detect_image(tmp_path / "data" / "south", sensor="s2", model=out, scale=1 / 65535)
     assert via_cli.reason is None
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()[:12]  # never the shipped model's name
+    user = f"s2-ships-cnn/{info.version} (user model ships.onnx, sha256 {digest})"
+    assert via_cli.detector == user
     bad = CliRunner().invoke(cli, [*args, "--ports", "athens"])
     assert isinstance(bad.exception, InputError) and "choose from north, south" in str(
         bad.exception

@@ -3,6 +3,7 @@ targets, and a one-epoch CLI run on a tiny synthetic dataset that exports a usab
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -17,6 +18,7 @@ pytest.importorskip("onnx")
 
 from basewatch.cli import cli  # noqa: E402
 from basewatch.detect.aircraft import STRIDE, detect_aircraft, load_model  # noqa: E402
+from basewatch.detect.run import detect_image  # noqa: E402
 from basewatch.errors import InputError  # noqa: E402
 from basewatch.train import aircraft as tr  # noqa: E402
 from basewatch.train.labels import load_labels  # noqa: E402
@@ -142,6 +144,11 @@ def test_one_epoch_cli_run_exports_a_model_the_detector_loads(tmp_path: Path) ->
     image = np.full((300, 300, 3), 150, np.uint8)
     dets = detect_aircraft(image, 0.5, out, threshold=0.99)
     assert isinstance(dets, list)
+    # `basewatch detect --model` names the user's file, never the shipped model
+    image_path = tmp_path / "data" / "images" / "img0.jpg"
+    named = detect_image(image_path, sensor="highres", gsd_m=0.5, model=out).detector
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()[:12]
+    assert named == f"highres-aircraft-cnn/{info.version} (user model model.onnx, sha256 {digest})"
 
 
 def test_cli_rejects_bad_arguments(tmp_path: Path) -> None:

@@ -647,15 +647,38 @@ def detect_highres(
     return aircraft.detect_aircraft(rgb8, gsd_m, model, search_mask=raster.valid), None
 
 
-def _detector_name(sensor: str, bands: Mapping[str, object] | None = None) -> str:
+def _detector_name(
+    sensor: str, bands: Mapping[str, object] | None = None, model: Path | None = None
+) -> str:
     """``name/version`` of the detector behind ``sensor``; for Sentinel-2 with the shipped
-    models, the one that runs on ``bands`` (:func:`basewatch.detect.ships_s2.identity`)."""
+    models, the one that runs on ``bands`` (:func:`basewatch.detect.ships_s2.identity`);
+    with a user's ``model`` file, :func:`_user_model_name`."""
     from basewatch.detect import aircraft, sar, ships_s2
 
+    if model is not None:
+        return _user_model_name(sensor, model)
     if sensor == "s2" and bands is not None:
         return "/".join(ships_s2.identity(bands))
     module = {"s1": sar, "sar": sar, "s2": ships_s2, "highres": aircraft}[sensor]
     return f"{module.NAME}/{module.VERSION}"
+
+
+def _user_model_name(sensor: str, model: Path) -> str:
+    """``name/version`` of a user's model file (``--model``): the detector it runs in and the
+    version its metadata give, then the file's name and the start of its SHA-256, so that
+    detections of different weights never carry the shipped model's name."""
+    import hashlib
+
+    from basewatch.detect import aircraft, ships_s2
+
+    if sensor == "s2":
+        _, info = ships_s2.load_model(model)
+        name = ships_s2.PARTIAL_NAME if ships_s2.is_verifier(info) else ships_s2.NAME
+    else:
+        _, info = aircraft.load_model(model)
+        name = aircraft.NAME
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()[:12]
+    return f"{name}/{info.version} (user model {model.name}, sha256 {digest})"
 
 
 DISPATCH: dict[str, tuple[Reader, Detector]] = {
@@ -727,7 +750,7 @@ def detect_image(
     return DetectResult(
         source=str(src),
         sensor=sensor,
-        detector=_detector_name(sensor, raster.bands if model_path is None else None),
+        detector=_detector_name(sensor, raster.bands, model_path),
         detections=detections,
         transform=raster.transform,
         crs=raster.crs,

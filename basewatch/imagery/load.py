@@ -243,7 +243,6 @@ def _warp(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """``(data, valid mask)`` of ``src`` on the grid; mask None when ``data`` is final."""
     from rasterio.enums import Resampling
-    from rasterio.vrt import WarpedVRT
 
     _check_georeference(href, src)
     nodata = src.nodata if src.nodata is not None else (0 if src.dtypes[0] == "uint16" else None)
@@ -251,6 +250,25 @@ def _warp(
     if src.crs is None:
         return _read_gcp(src, crs, transform, width, height, resampling, nodata, indexes), None
     _check_overlap(href, src, crs, transform, width, height)
+    step = _grid_step(src, crs, transform, nearest)
+    if step is not None:
+        return _read_aligned(src, transform, width, height, step, nodata, indexes)
+    return _read_vrt(src, crs, transform, width, height, resampling, nodata, indexes)
+
+
+def _read_vrt(
+    src: Any,
+    crs: CRS,
+    transform: Affine,
+    width: int,
+    height: int,
+    resampling: Any,
+    nodata: float | None,
+    indexes: tuple[int, ...] | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(data, valid mask)`` of ``src`` warped onto the grid by GDAL's warper."""
+    from rasterio.vrt import WarpedVRT
+
     with WarpedVRT(
         src,
         crs=crs.to_wkt(),
@@ -264,6 +282,74 @@ def _warp(
         data = vrt.read(list(indexes) if indexes else None)
         mask = vrt.dataset_mask() > 0 if nodata is not None else np.ones(data.shape[1:], bool)
     return data, mask
+
+
+def _grid_step(src: Any, crs: CRS, transform: Affine, nearest: bool) -> int | None:
+    """``k`` when the grid is ``src``'s own pixel grid, each source pixel split into k x k
+    grid pixels (k = 1, or any whole k with nearest resampling); None otherwise.
+
+    On such a grid every grid pixel's centre lies inside one source pixel, so warping
+    (bilinear weights 1 and 0, or nearest) gives that pixel's value: a plain windowed read
+    gives the same array without GDAL's warper (which costs more CPU than decoding the
+    tiles). Sentinel-1 and -2 COGs in the zone's UTM zone are on such grids (10 m pixels on
+    multiples of 10 m, 20 m bands k = 2).
+    """
+    st = src.transform
+    if st.b or st.d or transform.b or transform.d or st.e != -st.a or transform.e != -transform.a:
+        return None
+    r = transform.a
+    ratio = st.a / r
+    step = round(ratio)
+    if step < 1 or abs(ratio - step) > 1e-9 or (step > 1 and not nearest):
+        return None
+    cols, rows = (transform.c - st.c) / r, (st.f - transform.f) / r
+    if abs(cols - round(cols)) > 1e-6 or abs(rows - round(rows)) > 1e-6:
+        return None
+    if src.crs.to_string() != crs.to_string():  # e.g. "EPSG:32636" for both; else warp
+        return None
+    return step
+
+
+def _read_aligned(
+    src: Any,
+    transform: Affine,
+    width: int,
+    height: int,
+    step: int,
+    nodata: float | None,
+    indexes: tuple[int, ...] | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(data, valid mask)`` of ``src`` on a grid :func:`_grid_step` accepted, read as a
+    window of the source (no warping): what the warper gives there, pixel for pixel.
+
+    Grid pixels outside the image get ``nodata`` (0 without one) and, with a nodata value,
+    are not valid; a pixel is valid when any band holds data (GDAL's dataset mask).
+    """
+    from rasterio.windows import Window
+
+    st = src.transform
+    col0 = round((transform.c - st.c) / transform.a)
+    row0 = round((st.f - transform.f) / transform.a)
+    src_cols = np.floor_divide(col0 + np.arange(width), step)  # the source pixel of each
+    src_rows = np.floor_divide(row0 + np.arange(height), step)
+    inside_c = np.flatnonzero((src_cols >= 0) & (src_cols < src.width))
+    inside_r = np.flatnonzero((src_rows >= 0) & (src_rows < src.height))
+    bands = list(indexes) if indexes else list(range(1, src.count + 1))
+    out = np.full((len(bands), height, width), 0 if nodata is None else nodata, src.dtypes[0])
+    if inside_c.size and inside_r.size:  # contiguous runs: the grid's part over the image
+        cols, rows = src_cols[inside_c], src_rows[inside_r]
+        c0, r0 = int(cols[0]), int(rows[0])
+        window = Window(c0, r0, int(cols[-1]) + 1 - c0, int(rows[-1]) + 1 - r0)
+        block = src.read(bands, window=window)
+        if step > 1:
+            block = block[:, rows - r0][:, :, cols - c0]
+        out[:, inside_r[0] : inside_r[-1] + 1, inside_c[0] : inside_c[-1] + 1] = block
+    if nodata is None:
+        return out, np.ones((height, width), bool)
+    valid = np.zeros((height, width), bool)
+    for band in out:
+        valid |= ~np.isnan(band) if np.isnan(nodata) else band != nodata
+    return out, valid
 
 
 class _Sources:
