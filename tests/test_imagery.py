@@ -145,10 +145,10 @@ def test_zone_grid_is_stable_for_the_same_zone(s2_scene: tuple[Scene, Zone]) -> 
 def test_grid_of_the_image_is_read_without_warping_and_gives_the_warped_pixels(
     s2_scene: tuple[Scene, Zone], tmp_path: Path, shift_m: tuple[float, float]
 ) -> None:
-    """A zone grid on the image's own pixels (10 m bands, and the 20 m SCL by nearest) is
-    read as a window, and gives exactly what GDAL's warper gives: values, nodata holes,
-    and the parts of the grid that lie off the image (the shifts put the grid half off the
-    west edge and over the south-east corner)."""
+    """A zone grid on the image's own pixels (10 m bands; 20 m bands by nearest and by
+    bilinear) is computed from a window of the image and gives exactly what GDAL's warper
+    gives: values, nodata holes, and the parts of the grid that lie off the image (the
+    shifts put the grid half off the west edge and over the south-east corner)."""
     from pyproj import CRS
     from rasterio.enums import Resampling
 
@@ -157,28 +157,32 @@ def test_grid_of_the_image_is_read_without_warping_and_gives_the_warped_pixels(
     scene, zone = s2_scene
     crs, transform, width, height, _ = zone_grid(zone.geometry, resolution_m=10, margin_m=300)
     transform = Affine.translation(*shift_m) @ transform
-    holes = tmp_path / "holes.tif"  # a band with nodata holes in it
-    data = (np.arange(400 * 400).reshape(400, 400) % 997).astype(np.uint16)  # 0: nodata
+    rng = np.random.default_rng(5)
+    holes10, holes20 = tmp_path / "holes10.tif", tmp_path / "holes20.tif"  # 0: nodata
     with rasterio.open(scene.assets["nir"]) as src:
-        _write_band(holes, data, src.transform)
-    for path, nearest in ((holes, False), (scene.assets["scl"], True), (holes, True)):
+        data = (np.arange(400 * 400).reshape(400, 400) % 997).astype(np.uint16)
+        _write_band(holes10, data, src.transform)
+    with rasterio.open(scene.assets["scl"]) as src:
+        data = rng.integers(0, 3_000, (200, 200)).astype(np.uint16)
+        data[rng.random(data.shape) < 0.05] = 0
+        _write_band(holes20, data, src.transform)
+    cases = ((holes10, False, 1), (holes10, True, 1), (holes20, False, 2), (holes20, True, 2))
+    for path, nearest, k in (*cases, (Path(scene.assets["scl"]), True, 2)):
         with rasterio.open(path) as src:
-            step = _grid_step(src, crs, transform, nearest)
-            assert step == (2 if path == scene.assets["scl"] else 1)
+            assert _grid_step(src, transform) == k
             fast, fast_valid = _warp(str(path), src, crs, transform, width, height, nearest, None)
             method = Resampling.nearest if nearest else Resampling.bilinear
             warped, valid = _read_vrt(src, crs, transform, width, height, method, 0, None)
         assert fast.dtype == warped.dtype
         np.testing.assert_array_equal(fast, warped)
         np.testing.assert_array_equal(fast_valid, valid)
-        if path == holes:  # the holes (and the off-image part) are not valid
+        if path != Path(scene.assets["scl"]):  # the holes (and the off-image part) are not valid
             assert 0 < valid.sum() < valid.size
-    with rasterio.open(holes) as src:  # grids that are not the image's: warped as before
-        off = Affine.translation(5, 0) @ transform
-        assert _grid_step(src, crs, off, False) is None
-        assert _grid_step(src, CRS.from_epsg(32637), transform, False) is None
-    with rasterio.open(scene.assets["scl"]) as src:  # 20 m onto 10 m bilinear: interpolated
-        assert _grid_step(src, crs, transform, False) is None
+    with rasterio.open(holes10) as src:  # grids that are not the image's: warped as before
+        assert _grid_step(src, Affine.translation(5, 0) @ transform) is None
+        assert _grid_step(src, Affine.scale(1.5) @ transform) is None
+        with pytest.raises(ImageryError, match="does not overlap"):  # the grid's CRS counts
+            _warp(str(holes10), src, CRS.from_epsg(32637), transform, width, height, False, None)
 
 
 @pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
@@ -258,3 +262,17 @@ def test_one_malformed_item_is_skipped_with_a_warning(
         scenes = usable_scenes(items, "test-catalogue")
     assert [s.id for s in scenes] == ["good-1", "good-2"]
     assert "test-catalogue" in caplog.text and "'bad'" in caplog.text
+
+
+def test_percentile_prefilter_never_hides_a_percentile_above_the_limit() -> None:
+    """The count that spares the reflectance check its percentiles says False only where
+    the percentile is at most the limit (random sizes, limits on and between the values)."""
+    from basewatch.imagery.bands import _percentile_may_exceed
+
+    rng = np.random.default_rng(3)
+    for _ in range(3_000):
+        values = rng.gamma(2.0, 0.05, int(rng.integers(1, 400))).astype(np.float32)
+        q = float(rng.choice([1, 5, 50, 95, 99]))
+        limit = float(rng.choice(values)) if rng.random() < 0.5 else float(rng.uniform(0, 0.5))
+        if float(np.percentile(values, q)) > limit:
+            assert _percentile_may_exceed(values, q, limit)

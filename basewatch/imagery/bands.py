@@ -105,7 +105,7 @@ def implausible_reflectance(bands: Mapping[str, np.ndarray]) -> str | None:
         if arr is None:
             continue
         values = arr[np.isfinite(arr) & (arr > 0)]
-        if values.size < 100:
+        if values.size < 100 or not _percentile_may_exceed(values, 99, MAX_PLAUSIBLE_REFLECTANCE):
             continue
         top = float(np.percentile(values, 99))
         if top > MAX_PLAUSIBLE_REFLECTANCE:
@@ -115,11 +115,22 @@ def implausible_reflectance(bands: Mapping[str, np.ndarray]) -> str | None:
         ok = np.isfinite(green) & np.isfinite(nir) & (green > 0) & (nir > 0)
         with np.errstate(invalid="ignore", divide="ignore"):
             water = ok & ((green - nir) / (green + nir) > 0.3)
-        if water.sum() >= max(100, 0.01 * ok.sum()):
+        if water.sum() >= max(100, 0.01 * ok.sum()) and _percentile_may_exceed(
+            nir[water], 5, MAX_WATER_NIR
+        ):
             dark = float(np.percentile(nir[water], 5))
             if dark > MAX_WATER_NIR:
                 return f"open water reads {dark:.2f} in the near infrared (clear water < 0.05)"
     return None
+
+
+def _percentile_may_exceed(values: np.ndarray, q: float, limit: float) -> bool:
+    """False when ``np.percentile(values, q)`` (linear interpolation) is surely <= ``limit``:
+    it lies between the sorted values at ``floor(i)`` and ``floor(i) + 1`` (i = q% of n - 1),
+    so it can exceed ``limit`` only when at least ``n - floor(i) - 1`` values do. A count is
+    far cheaper than the partial sort the percentile needs, and most chips are plausible."""
+    n = values.size
+    return int(np.count_nonzero(values > limit)) >= n - int(q / 100 * (n - 1)) - 1
 
 
 def suggest_scale(bands: Mapping[str, np.ndarray], applied: float) -> float | None:

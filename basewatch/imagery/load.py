@@ -11,6 +11,7 @@ logging them is reading (a thread-local name, :func:`reading`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -143,8 +144,22 @@ def cache_dir_for(scene: Scene, params: LoadParams) -> Path | None:
 
 def utm_crs(lon: float, lat: float) -> CRS:
     """The WGS 84 / UTM CRS of the zone containing ``(lon, lat)``."""
+    return _epsg_crs(_utm_code(lon, lat))
+
+
+def _utm_code(lon: float, lat: float) -> int:
     number = min(int((lon + 180.0) // 6.0) + 1, 60)
-    return CRS.from_epsg((32600 if lat >= 0 else 32700) + number)
+    return (32600 if lat >= 0 else 32700) + number
+
+
+@functools.lru_cache(maxsize=128)
+def _epsg_crs(code: int) -> CRS:
+    return CRS.from_epsg(code)
+
+
+@functools.lru_cache(maxsize=128)
+def _from_wgs84(code: int) -> Transformer:
+    return Transformer.from_crs("EPSG:4326", _epsg_crs(code), always_xy=True)
 
 
 def zone_grid(
@@ -156,8 +171,8 @@ def zone_grid(
     different scenes line up pixel for pixel.
     """
     c = geometry.centroid
-    crs = utm_crs(c.x, c.y)
-    to_utm = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    code = _utm_code(c.x, c.y)
+    crs, to_utm = _epsg_crs(code), _from_wgs84(code)
     projected = shapely.transform(geometry, lambda xy: np.column_stack(to_utm.transform(*xy.T)))
     minx, miny, maxx, maxy = projected.bounds
     r = resolution_m
@@ -249,10 +264,11 @@ def _warp(
     resampling = Resampling.nearest if nearest else Resampling.bilinear
     if src.crs is None:
         return _read_gcp(src, crs, transform, width, height, resampling, nodata, indexes), None
-    _check_overlap(href, src, crs, transform, width, height)
-    step = _grid_step(src, crs, transform, nearest)
+    same_crs = src.crs.to_string() == crs.srs  # "EPSG:32636" for both (zone grids: EPSG codes)
+    _check_overlap(href, src, crs if not same_crs else None, transform, width, height)
+    step = _grid_step(src, transform) if same_crs else None
     if step is not None:
-        return _read_aligned(src, transform, width, height, step, nodata, indexes)
+        return _read_aligned(src, transform, width, height, step, nearest, nodata, indexes)
     return _read_vrt(src, crs, transform, width, height, resampling, nodata, indexes)
 
 
@@ -284,15 +300,13 @@ def _read_vrt(
     return data, mask
 
 
-def _grid_step(src: Any, crs: CRS, transform: Affine, nearest: bool) -> int | None:
-    """``k`` when the grid is ``src``'s own pixel grid, each source pixel split into k x k
-    grid pixels (k = 1, or any whole k with nearest resampling); None otherwise.
+def _grid_step(src: Any, transform: Affine) -> int | None:
+    """``k`` when the grid (in ``src``'s CRS) is ``src``'s own pixel grid, each source pixel
+    split into k x k grid pixels (k a whole number); else None.
 
-    On such a grid every grid pixel's centre lies inside one source pixel, so warping
-    (bilinear weights 1 and 0, or nearest) gives that pixel's value: a plain windowed read
-    gives the same array without GDAL's warper (which costs more CPU than decoding the
-    tiles). Sentinel-1 and -2 COGs in the zone's UTM zone are on such grids (10 m pixels on
-    multiples of 10 m, 20 m bands k = 2).
+    On such a grid the warper's result can be had without it (:func:`_read_aligned`), which
+    costs far less CPU than GDAL's warper. Sentinel-1 and -2 COGs in the zone's UTM zone lie
+    on such grids (10 m pixels on multiples of 10 m; the 20 m bands k = 2).
     """
     st = src.transform
     if st.b or st.d or transform.b or transform.d or st.e != -st.a or transform.e != -transform.a:
@@ -300,12 +314,10 @@ def _grid_step(src: Any, crs: CRS, transform: Affine, nearest: bool) -> int | No
     r = transform.a
     ratio = st.a / r
     step = round(ratio)
-    if step < 1 or abs(ratio - step) > 1e-9 or (step > 1 and not nearest):
+    if step < 1 or abs(ratio - step) > 1e-9:
         return None
     cols, rows = (transform.c - st.c) / r, (st.f - transform.f) / r
     if abs(cols - round(cols)) > 1e-6 or abs(rows - round(rows)) > 1e-6:
-        return None
-    if src.crs.to_string() != crs.to_string():  # e.g. "EPSG:32636" for both; else warp
         return None
     return step
 
@@ -316,26 +328,55 @@ def _read_aligned(
     width: int,
     height: int,
     step: int,
+    nearest: bool,
     nodata: float | None,
     indexes: tuple[int, ...] | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(data, valid mask)`` of ``src`` on a grid :func:`_grid_step` accepted, read as a
-    window of the source (no warping): what the warper gives there, pixel for pixel.
+    """``(data, valid mask)`` of ``src`` on a grid :func:`_grid_step` accepted, computed from
+    a window of the source as GDAL's warper computes it, pixel for pixel.
 
-    Grid pixels outside the image get ``nodata`` (0 without one) and, with a nodata value,
-    are not valid; a pixel is valid when any band holds data (GDAL's dataset mask).
+    Nearest (and bilinear at k = 1, where its weights are 1 and 0) takes the source pixel
+    under each grid pixel's centre; bilinear at k > 1 weighs the four source pixels around
+    the centre, leaving out those off the image or nodata and renormalising the weights,
+    and rounds to the nearest integer for integer data. Grid pixels without data get
+    ``nodata`` (0 without one) and, with a nodata value, are not valid; a pixel is valid
+    when any band holds data (GDAL's dataset mask).
     """
-    from rasterio.windows import Window
-
+    bands = list(indexes) if indexes else list(range(1, src.count + 1))
     st = src.transform
     col0 = round((transform.c - st.c) / transform.a)
     row0 = round((st.f - transform.f) / transform.a)
-    src_cols = np.floor_divide(col0 + np.arange(width), step)  # the source pixel of each
+    fill = 0 if nodata is None else nodata
+    if nearest or step == 1:
+        out = _nearest_window(src, bands, col0, row0, width, height, step, fill)
+    else:
+        out = _bilinear_window(src, bands, col0, row0, width, height, step, nodata)
+    if nodata is None:
+        return out, np.ones((height, width), bool)
+    valid = np.zeros((height, width), bool)
+    for band in out:
+        valid |= ~np.isnan(band) if np.isnan(nodata) else band != nodata
+    return out, valid
+
+
+def _nearest_window(
+    src: Any,
+    bands: list[int],
+    col0: int,
+    row0: int,
+    width: int,
+    height: int,
+    step: int,
+    fill: float,
+) -> np.ndarray:
+    """The source pixel under each grid pixel's centre (``fill`` off the image)."""
+    from rasterio.windows import Window
+
+    src_cols = np.floor_divide(col0 + np.arange(width), step)
     src_rows = np.floor_divide(row0 + np.arange(height), step)
     inside_c = np.flatnonzero((src_cols >= 0) & (src_cols < src.width))
     inside_r = np.flatnonzero((src_rows >= 0) & (src_rows < src.height))
-    bands = list(indexes) if indexes else list(range(1, src.count + 1))
-    out = np.full((len(bands), height, width), 0 if nodata is None else nodata, src.dtypes[0])
+    out = np.full((len(bands), height, width), fill, src.dtypes[0])
     if inside_c.size and inside_r.size:  # contiguous runs: the grid's part over the image
         cols, rows = src_cols[inside_c], src_rows[inside_r]
         c0, r0 = int(cols[0]), int(rows[0])
@@ -344,12 +385,71 @@ def _read_aligned(
         if step > 1:
             block = block[:, rows - r0][:, :, cols - c0]
         out[:, inside_r[0] : inside_r[-1] + 1, inside_c[0] : inside_c[-1] + 1] = block
-    if nodata is None:
-        return out, np.ones((height, width), bool)
-    valid = np.zeros((height, width), bool)
-    for band in out:
-        valid |= ~np.isnan(band) if np.isnan(nodata) else band != nodata
-    return out, valid
+    return out
+
+
+def _bilinear_window(
+    src: Any,
+    bands: list[int],
+    col0: int,
+    row0: int,
+    width: int,
+    height: int,
+    step: int,
+    nodata: float | None,
+) -> np.ndarray:
+    """Bilinear interpolation of the source at each grid pixel's centre, as GDAL's warper
+    does it: only where the source pixel under the centre holds data, from its valid
+    neighbours with their weights renormalised, integers rounded to the nearest."""
+    from rasterio.windows import Window
+
+    at_c = (col0 + np.arange(width) + 0.5) / step - 0.5  # centres in source pixel units
+    at_r = (row0 + np.arange(height) + 0.5) / step - 0.5
+    cols, rows = np.floor(at_c).astype(np.int64), np.floor(at_r).astype(np.int64)
+    col_w, row_w = at_c - cols, at_r - rows
+    c0, c1 = max(int(cols[0]), 0), min(int(cols[-1]) + 2, src.width)
+    r0, r1 = max(int(rows[0]), 0), min(int(rows[-1]) + 2, src.height)
+    dtype = np.dtype(src.dtypes[0])
+    out = np.full((len(bands), height, width), 0 if nodata is None else nodata, dtype)
+    if c1 <= c0 or r1 <= r0:
+        return out
+    block = src.read(bands, window=Window(c0, r0, c1 - c0, r1 - r0)).astype(np.float64)
+    under_c = np.floor_divide(col0 + np.arange(width), step) - c0
+    under_r = np.floor_divide(row0 + np.arange(height), step) - r0
+    for i, values in enumerate(block):
+        if nodata is None:
+            ok = np.ones(values.shape, bool)
+        else:
+            ok = ~np.isnan(values) if np.isnan(nodata) else values != nodata
+        total = np.zeros((height, width))
+        weight = np.zeros((height, width))
+        for dr, wr in ((0, 1 - row_w), (1, row_w)):
+            for dc, wc in ((0, 1 - col_w), (1, col_w)):
+                v, has = _pick(values, ok, rows + dr - r0, cols + dc - c0)
+                w = np.where(has, np.outer(wr, wc), 0.0)
+                total += w * v
+                weight += w
+        _, centre = _pick(values, ok, under_r, under_c)
+        good = centre & (weight >= 1e-5)
+        value = total[good] / weight[good]
+        if dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            value = np.clip(np.floor(value + 0.5), info.min, info.max)
+        out[i][good] = value.astype(dtype)
+    return out
+
+
+def _pick(
+    values: np.ndarray, ok: np.ndarray, rows: np.ndarray, cols: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``values[rows][:, cols]`` (0 where not held) and where it holds data (``ok`` and
+    inside ``values``)."""
+    on_r = (rows >= 0) & (rows < values.shape[0])
+    on_c = (cols >= 0) & (cols < values.shape[1])
+    r = np.clip(rows, 0, values.shape[0] - 1)
+    c = np.clip(cols, 0, values.shape[1] - 1)
+    has = ok[r][:, c] & on_r[:, None] & on_c[None, :]
+    return np.where(has, values[r][:, c], 0.0), has
 
 
 class _Sources:
@@ -395,9 +495,10 @@ class _Sources:
 
 
 def _check_overlap(
-    href: str, src: Any, crs: CRS, transform: Affine, width: int, height: int
+    href: str, src: Any, crs: CRS | None, transform: Affine, width: int, height: int
 ) -> None:
-    """Raise ImageryError when the image lies wholly outside the window it should cover.
+    """Raise ImageryError when the image lies wholly outside the window it should cover
+    (``crs`` the grid's CRS, None when it is the image's own).
 
     The scene was chosen because its catalogue footprint covers the zone, so an image that
     does not even overlap the window has a wrong CRS or geotransform.
@@ -406,10 +507,12 @@ def _check_overlap(
 
     west, north = transform @ (0, 0)
     east, south = transform @ (width, height)
-    try:
-        left, bottom, right, top = transform_bounds(crs, src.crs, west, south, east, north)
-    except Exception:  # noqa: BLE001 - CRS pairs GDAL cannot relate: let the warp decide
-        return
+    left, bottom, right, top = west, south, east, north
+    if crs is not None:
+        try:
+            left, bottom, right, top = transform_bounds(crs, src.crs, west, south, east, north)
+        except Exception:  # noqa: BLE001 - CRS pairs GDAL cannot relate: let the warp decide
+            return
     b = src.bounds
     if right < b.left or left > b.right or top < b.bottom or bottom > b.top:
         raise ImageryError(
@@ -551,7 +654,7 @@ def _load_one(scene: Scene, zone: Zone, p: LoadParams, sources: _Sources) -> Chi
         if scene.sensor == "sentinel-2":
             _check_reflectance(scene, bands)
         valid = _valid_mask(bands, scene.sensor)
-        zone_mask = _rasterize(projected, transform, width, height)
+        zone_mask = _zone_mask(projected.wkb, tuple(transform), width, height).copy()
         if cache is not None:
             write_cached(cache, key, bands, valid, zone_mask)
     return Chip(
@@ -630,6 +733,13 @@ def _valid_mask(bands: dict[str, np.ndarray], sensor: str) -> np.ndarray:
     if sensor == "highres":
         valid &= (bands["red"] + bands["green"] + bands["blue"]) > 0
     return np.asarray(valid, dtype=bool)
+
+
+@functools.lru_cache(maxsize=512)
+def _zone_mask(wkb: bytes, transform: tuple[float, ...], width: int, height: int) -> np.ndarray:
+    """The zone (UTM geometry as WKB) rasterized on the grid; cached, as a zone is cut from
+    every scene on the same grid (copy before changing it)."""
+    return _rasterize(shapely.from_wkb(wkb), Affine(*transform[:6]), width, height)
 
 
 def _rasterize(geometry: BaseGeometry, transform: Affine, width: int, height: int) -> np.ndarray:
