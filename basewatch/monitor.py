@@ -42,10 +42,11 @@ from basewatch.observe import (
 from basewatch.observe import detector_threads as current_detector_threads
 from basewatch.reference import refresh_references
 from basewatch.sites import Registry, Zone
-from basewatch.store import ChipOutcome, SceneRecord, Store
 
 if TYPE_CHECKING:
     from distributed import Client, Future
+
+    from basewatch.store import ChipOutcome, Store
 
 Progress = Callable[[int, int], None]
 """Callback ``progress(done, total)``."""
@@ -487,6 +488,8 @@ def _check_params(params: MonitorParams) -> None:
 
 
 def _store_scenes(store: Store, registry: Registry, scenes: Sequence[Scene]) -> None:
+    from basewatch.store import SceneRecord  # the store is not imported on Dask workers
+
     store.upsert_sites(registry.sites)
     store.upsert_scenes(  # one transaction (one a scene took 21 s for 1,838 scenes, loaded)
         SceneRecord(
@@ -531,6 +534,8 @@ def _todo(store: Store, tasks: Sequence[ChipTask]) -> list[ChipTask]:
 
 def _outcome(task: ChipTask, obs: Observation | None, error: str) -> ChipOutcome:
     """One chip's outcome: ``done`` with its observation, or ``failed`` with the error."""
+    from basewatch.store import ChipOutcome
+
     site_id, zone_id, scene_id = task.key
     if obs is None:
         return ChipOutcome(

@@ -888,10 +888,15 @@ class Store:
 
     def upsert_scenes(self, scenes: Iterable[SceneRecord]) -> None:
         """Insert or update scene records, all in one transaction."""
+        latest = {scene.id: _scene_columns(scene) for scene in scenes}  # the last one wins
+        ids = list(latest)
         with self._session("store scenes", write=True) as session:
-            for scene in scenes:
-                columns = _scene_columns(scene)
-                row = session.get(SceneRow, scene.id)
+            stored: dict[str, SceneRow] = {}
+            for i in range(0, len(ids), 500):  # one query per 500 ids, not a lookup each
+                chunk = select(SceneRow).where(SceneRow.id.in_(ids[i : i + 500]))
+                stored.update((row.id, row) for row in session.scalars(chunk))
+            for scene_id, columns in latest.items():
+                row = stored.get(scene_id)
                 if row is None:
                     session.add(SceneRow(**columns))
                 else:

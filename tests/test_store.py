@@ -373,6 +373,29 @@ def test_scene_upsert_round_trip(store: Store) -> None:
     assert got.time.tzinfo is UTC
 
 
+def test_scenes_upsert_in_bulk_inserts_updates_and_keeps_the_last_of_an_id(store: Store) -> None:
+    """Many scenes at once (more than one lookup query's 500 ids): new ones inserted, stored
+    ones updated, and of two records with one id the later is kept."""
+    base = SceneRecord(
+        id="S2A_0000",
+        collection="sentinel-2-l2a",
+        sensor="sentinel-2",
+        time=datetime(2024, 12, 1, 8, 20, tzinfo=UTC),
+        href="/data/0.json",
+        cloud_cover=10.0,
+        bbox=(35.1, 34.2, 36.9, 35.8),
+    )
+    first = [replace(base, id=f"S2A_{i:04d}", href=f"/data/{i}.json") for i in range(700)]
+    store.upsert_scenes(first)
+    again = [replace(r, cloud_cover=50.0) for r in first[600:]]  # stored: updated
+    new = [replace(base, id=f"S2B_{i:04d}") for i in range(3)]
+    store.upsert_scenes([*again, *new, replace(new[0], href="/data/later.json")])
+    got = {r.id: r for r in store.scenes()}
+    assert len(got) == 703
+    assert got["S2A_0599"].cloud_cover == 10.0 and got["S2A_0600"].cloud_cover == 50.0
+    assert got["S2B_0000"].href == "/data/later.json" and got["S2B_0001"] == new[1]
+
+
 def test_sites_upsert_replaces_zones(store: Store) -> None:
     stored = {s.id: s for s in store.sites()}
     assert set(stored) == {"khmeimim", "tartus"}
