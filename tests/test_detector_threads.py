@@ -52,3 +52,26 @@ def test_one_thread_finds_the_same_ships_as_the_default_in_piraeus() -> None:
     one = ships_s2.detect_ships_s2(crop, pixel_size_m=px, valid=valid, threads=1)
     assert len(default) >= 10
     assert one == default
+
+
+def test_in_process_run_gives_the_detectors_the_cores_the_readers_leave(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The in-process monitor sets the detectors' threads for its run (cores left by the
+    reading threads, at least one) and restores them; a value set by the user is kept."""
+    from basewatch import monitor
+    from basewatch.imagery.load import LoadParams
+
+    monkeypatch.setattr(monitor.os, "sched_getaffinity", lambda _: set(range(2)), raising=False)
+    assert monitor.in_process_detector_threads(2) == 1
+    monkeypatch.setattr(monitor.os, "sched_getaffinity", lambda _: set(range(16)), raising=False)
+    assert monitor.in_process_detector_threads(2) == 14
+    seen: list[int] = []
+    monkeypatch.setattr(
+        monitor, "_pipeline", lambda tasks, load: iter(seen.append(detector_threads()) or [])
+    )
+    list(monitor._in_process([], LoadParams(io_threads=4)))
+    assert detector_threads() == 0  # onnxruntime's default again after the run
+    set_detector_threads(3)
+    list(monitor._in_process([], LoadParams(io_threads=4)))
+    assert seen == [12, 3] and detector_threads() == 3
