@@ -113,7 +113,14 @@ def run_child(
     """
     from basewatch.imagery.catalog import open_catalog
     from basewatch.imagery.load import LoadParams
-    from basewatch.monitor import MonitorParams, by_group, parse_day, plan, run_monitor
+    from basewatch.monitor import (
+        MonitorParams,
+        by_group,
+        in_process_detector_threads,
+        parse_day,
+        plan,
+        run_monitor,
+    )
     from basewatch.observe import detector_threads as current_threads
     from basewatch.observe import set_detector_threads
     from basewatch.sites import load_registry
@@ -147,7 +154,9 @@ def run_child(
     t1 = time.perf_counter()
     result: dict[str, Any] = {
         "workers": workers,
-        "detector_threads": current_threads(),
+        # what this process's detectors ran with (the in-process run sets its own for the run)
+        "detector_threads": current_threads()
+        or (in_process_detector_threads(io_threads) if workers == 1 else 0),
         "run_cpu_s": _cpu_s() - cpu_start,  # this process and its reaped Dask workers
         "chips": summary.observed,
         "failed": summary.failed,
