@@ -66,6 +66,7 @@ from sqlalchemy import (
     inspect,
     make_url,
     select,
+    update,
 )
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
@@ -928,7 +929,7 @@ class Store:
         if not prepared:
             return 0
         with self._session("store observations", write=True) as session:
-            return sum(_write_prepared(session, p) for p in prepared.values())
+            return _write_prepared(session, list(prepared.values()))
 
     def has_observation(
         self, *, site_id: str, zone_id: str, scene_id: str, detector: str, detector_version: str
@@ -1006,10 +1007,11 @@ class Store:
         if not statuses:
             return 0
         with self._session("record chips", write=True) as session:
-            changed = sum(_write_prepared(session, p) for p in prepared.values())
+            changed = _write_prepared(session, list(prepared.values()))
             now = datetime.now(UTC)
+            stored = _stored_statuses(session, list(statuses))
             for key, out in statuses.items():
-                row = session.get(ChipStatusRow, key)
+                row = stored.get(key)
                 if row is None:
                     session.add(
                         ChipStatusRow(
@@ -1206,29 +1208,94 @@ def _key_filter(key: ObservationKey) -> list[Any]:
     ]
 
 
-def _write_prepared(session: Session, prepared: _PreparedObservation) -> int:
-    """Insert, replace or skip one observation; 1 if the database changed, 0 otherwise."""
-    found = session.execute(
-        select(ObservationRow.id, ObservationRow.content_hash).where(*_key_filter(prepared.key))
-    ).first()
-    if found is not None and found.content_hash == prepared.columns["content_hash"]:
-        return 0
-    if found is None:
-        row = ObservationRow(**dict(zip(_KEY_NAMES, prepared.key, strict=True)), **prepared.columns)
-        session.add(row)
-        session.flush()
-        observation_id = row.id
-    else:
-        observation_id = found.id
-        row = session.get_one(ObservationRow, observation_id)
-        _assign(row, prepared.columns)
-        session.execute(delete(DetectionRow).where(DetectionRow.observation_id == observation_id))
-    if prepared.detections:
-        session.execute(
-            insert(DetectionRow),
-            [{**d, "observation_id": observation_id} for d in prepared.detections],
+_LOOKUP_CHUNK = 500
+"""Keys looked up with one query (bound parameters stay well under every driver's limit)."""
+
+
+def _stored_observations(
+    session: Session, keys: Sequence[ObservationKey]
+) -> dict[ObservationKey, tuple[int, str]]:
+    """``key -> (id, content hash)`` of the stored observations among ``keys``.
+
+    One query per :data:`_LOOKUP_CHUNK` keys, selecting by site, zone and scene (the unique
+    index's leading columns) and keeping the exact keys.
+    """
+    wanted = set(keys)
+    found: dict[ObservationKey, tuple[int, str]] = {}
+    ordered = sorted(wanted)
+    columns = [getattr(ObservationRow, name) for name in _KEY_NAMES]
+    for i in range(0, len(ordered), _LOOKUP_CHUNK):
+        chunk = ordered[i : i + _LOOKUP_CHUNK]
+        query = select(ObservationRow.id, ObservationRow.content_hash, *columns).where(
+            ObservationRow.site_id.in_({k[0] for k in chunk}),
+            ObservationRow.zone_id.in_({k[1] for k in chunk}),
+            ObservationRow.scene_id.in_({k[2] for k in chunk}),
         )
-    return 1
+        for row_id, content_hash, *key in session.execute(query):
+            k = (key[0], key[1], key[2], key[3], key[4])
+            if k in wanted:
+                found[k] = (row_id, content_hash)
+    return found
+
+
+def _stored_statuses(
+    session: Session, keys: Sequence[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], ChipStatusRow]:
+    """The stored chip-status rows among ``keys`` (site, zone, scene), one query per 500."""
+    wanted = set(keys)
+    found: dict[tuple[str, str, str], ChipStatusRow] = {}
+    ordered = sorted(wanted)
+    for i in range(0, len(ordered), _LOOKUP_CHUNK):
+        chunk = ordered[i : i + _LOOKUP_CHUNK]
+        query = select(ChipStatusRow).where(
+            ChipStatusRow.site_id.in_({k[0] for k in chunk}),
+            ChipStatusRow.zone_id.in_({k[1] for k in chunk}),
+            ChipStatusRow.scene_id.in_({k[2] for k in chunk}),
+        )
+        for row in session.scalars(query):
+            key = (row.site_id, row.zone_id, row.scene_id)
+            if key in wanted:
+                found[key] = row
+    return found
+
+
+def _write_prepared(session: Session, batch: Sequence[_PreparedObservation]) -> int:
+    """Insert, replace or skip observations (distinct keys); how many rows changed.
+
+    A handful of statements per batch whatever its size: one lookup per 500 keys, one
+    multi-row insert of the new observations (ids returned in order), one update of the
+    changed ones by id, one delete of their old detections and one insert of all detections.
+    """
+    if not batch:
+        return 0
+    stored = _stored_observations(session, [p.key for p in batch])
+    new = [p for p in batch if p.key not in stored]
+    replaced = [
+        (stored[p.key][0], p)
+        for p in batch
+        if p.key in stored and stored[p.key][1] != p.columns["content_hash"]
+    ]
+    ids: list[int] = []
+    if new:
+        rows = [{**dict(zip(_KEY_NAMES, p.key, strict=True)), **p.columns} for p in new]
+        returning = insert(ObservationRow).returning(
+            ObservationRow.id, sort_by_parameter_order=True
+        )
+        ids = list(session.scalars(returning, rows))
+    if replaced:
+        session.execute(update(ObservationRow), [{"id": i, **p.columns} for i, p in replaced])
+        old = [i for i, _ in replaced]
+        for i in range(0, len(old), _LOOKUP_CHUNK):
+            chunk = old[i : i + _LOOKUP_CHUNK]
+            session.execute(delete(DetectionRow).where(DetectionRow.observation_id.in_(chunk)))
+    detections = [
+        {**d, "observation_id": observation_id}
+        for observation_id, p in [*zip(ids, new, strict=True), *replaced]
+        for d in p.detections
+    ]
+    if detections:
+        session.execute(insert(DetectionRow), detections)
+    return len(new) + len(replaced)
 
 
 def _site_columns(site: Site) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:

@@ -22,6 +22,7 @@ from alembic.runtime.migration import MigrationContext
 from shapely.geometry import Point, Polygon, box
 from sqlalchemy import create_engine, func, inspect, select, text
 
+import basewatch.store as store_module
 from basewatch.errors import InputError, StoreError
 from basewatch.observe import Observation
 from basewatch.sites import Site, Zone
@@ -30,6 +31,7 @@ from basewatch.store import (
     EXPORT_COLUMNS,
     Base,
     ChipOutcome,
+    ChipStatusRow,
     DetectionRow,
     ObservationRow,
     SceneRecord,
@@ -264,6 +266,37 @@ def test_changed_value_replaces_row_and_detections(store: Store) -> None:
     assert got == changed
 
 
+def _mixed_batch(store: Store) -> list[Observation]:
+    """Store 12 observations, then write one batch of 4 unchanged, 4 changed (fewer, more or
+    no detections) and 8 new ones; return what the store must then hold."""
+    observations = make_observations(seed=5)
+    first, later = observations[:12], observations[12:]
+    assert store.write_observations(first) == 12
+    changed = [
+        replace(first[4], value=0.0, detections=[]),
+        replace(first[5], value=1.0, detections=first[5].detections[:1]),
+        replace(first[6], flags=("partial",)),
+        replace(first[7], detections=[*first[7].detections, *first[8].detections]),
+    ]
+    assert store.write_observations([*first[:4], *changed, *later]) == 12
+    assert store.write_observations([*first[:4], *changed, *later]) == 0
+    return sorted([*first[:4], *changed, *first[8:], *later], key=_stored_order)
+
+
+def _stored_order(o: Observation) -> tuple[Any, ...]:
+    return (o.site_id, o.zone_id, o.time, o.sensor, o.detector)
+
+
+def test_one_batch_inserts_replaces_and_skips_with_chunked_lookups(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "_LOOKUP_CHUNK", 3)  # several lookup queries a batch
+    expected = _mixed_batch(store)
+    assert store.observations() == expected
+    assert count(store, ObservationRow) == 20
+    assert count(store, DetectionRow) == sum(len(o.detections) for o in expected)
+
+
 def test_observations_round_trip_exactly(store: Store) -> None:
     observations = make_observations(seed=3)
     store.write_observations(reversed(observations))
@@ -450,6 +483,24 @@ def test_chips_are_recorded_with_their_observations_in_one_transaction(store: St
     assert store.record_chips([done(observations[0], message="no count: cloudy")]) == 0
     with pytest.raises(InputError, match="'ok'"):
         store.record_chips([replace(failed, status="ok")])
+
+
+def test_chip_statuses_of_a_batch_are_looked_up_in_chunks(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Statuses already stored are updated (never duplicated) when a batch spans several
+    lookup queries."""
+    monkeypatch.setattr(store_module, "_LOOKUP_CHUNK", 2)
+
+    def chip(scene: str, status: str, message: str = "") -> ChipOutcome:
+        return ChipOutcome(site_id="tartus", zone_id="piers", scene_id=scene, status=status,
+                           message=message)  # fmt: skip
+
+    store.record_chips([chip(f"S1A_{i}", "failed", "HTTP 503") for i in range(7)])
+    assert len(store.failed_chips()) == 7
+    store.record_chips([chip(f"S1A_{i}", "done") for i in range(0, 7, 2)])
+    assert store.failed_chips() == [("tartus", "piers", f"S1A_{i}", "HTTP 503") for i in (1, 3, 5)]
+    assert count(store, ChipStatusRow) == 7
 
 
 def test_evidence_is_idempotent(store: Store) -> None:
@@ -711,6 +762,22 @@ def test_postgres_matches_sqlite(tmp_path: Path, postgis_url: str) -> None:
                 assert compare_metadata(context, Base.metadata) == []
     assert outputs[0] == outputs[1]
     assert [z.geometry for s in outputs[0][2] for z in s.zones] == [APRON, PIERS]
+
+
+def test_postgres_batches_like_sqlite(
+    tmp_path: Path, postgis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batched insert (ids returned in order), update and delete hold on PostgreSQL."""
+    monkeypatch.setattr(store_module, "_LOOKUP_CHUNK", 3)
+    with open_store(tmp_path / "lite.db") as lite:
+        expected = _mixed_batch(lite)
+        assert lite.observations() == expected
+    with open_store(postgis_url) as pg:
+        with pg._engine.begin() as conn:  # the database is shared with the test above
+            conn.execute(text("DELETE FROM detections"))
+            conn.execute(text("DELETE FROM observations"))
+        assert _mixed_batch(pg) == expected
+        assert pg.observations() == expected
 
 
 def test_detection_geometry_is_stored_canonical(store: Store) -> None:
