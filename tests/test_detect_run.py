@@ -437,6 +437,27 @@ def test_sentinel_hub_raw_names_are_scaled_by_65535_and_say_so(tmp_path: Path) -
     assert collection["basewatch"]["scale"] == pytest.approx(1 / 65535)
 
 
+def test_zero_in_one_band_is_dark_water_and_zero_in_all_is_outside_the_image(
+    tmp_path: Path,
+) -> None:
+    """Exports without a no-data value: clear water reads 0 in the near infrared (real
+    sen2ships ports do), and is searched like any water; only pixels 0 in every band (the
+    strip outside the footprint) are unusable."""
+    bands = s2_scene(24)
+    reference = run.detect_image(s2_folder(tmp_path, bands, "plain"), sensor="s2")
+    dark = bands["nir"] < 0.03  # open water, not the hulls (nir 0.2) nor the land
+    bands["nir"] = np.where(dark, 0.0, bands["nir"])
+    for b in bands:
+        bands[b][:, 190:] = 0.0  # outside the footprint: 10 columns of zeros in every band
+    raster = run.read_s2(s2_folder(tmp_path, bands, "dark"), None)
+    assert dark[:, :190].mean() > 0.5
+    assert raster.valid[:, :190].all() and not raster.valid[:, 190:].any()
+    result = run.detect_image(tmp_path / "dark", sensor="s2")
+    assert result.extra["clear_fraction"] == pytest.approx(0.95)
+    assert_two_ships(result)
+    assert len(reference.detections) == 2
+
+
 def test_x65535_values_without_the_name_stop_and_name_the_scale(tmp_path: Path) -> None:
     bands = s2_scene(21)
     bands = {b: v * 6.5535 for b, v in bands.items()}  # x 65535 stored, read as x 10000
@@ -493,6 +514,7 @@ def test_real_athens_raw_export_is_read_right_without_scale(tmp_path: Path) -> N
     auto = run.detect_image(athens, sensor="s2")
     given = run.detect_image(athens, sensor="s2", scale=1 / 65535)
     assert auto.extra["scale"] == pytest.approx(1 / 65535)
+    assert auto.extra["clear_fraction"] > 0.99  # its 35,000 px of 0 in nir or red are water
     assert abs(len(auto.detections) - len(given.detections)) <= 2
     assert len(given.detections) >= 20
     renamed = tmp_path / "renamed"

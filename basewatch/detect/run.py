@@ -332,10 +332,7 @@ def _read_s2_sources(
     if shape is None:
         raise InputError(f"{path}: no band to read; give blue, green, red and nir")
     notes = _check_scale(path, bands, origins)
-    valid = np.ones(shape, dtype=bool)
-    for name in S2_REQUIRED:
-        if name in bands:  # a band folder may lack some (the ship model copes)
-            valid &= np.isfinite(bands[name]) & (bands[name] > 0)
+    valid = s2_data_mask([v for n, v in bands.items() if n != "scl"])  # those it has
     scl = bands.pop("scl", None)
     if scl is not None:
         valid &= ~np.isin(np.nan_to_num(scl, nan=0).astype(int), SCL_UNUSABLE)
@@ -351,6 +348,20 @@ def _read_s2_sources(
         pixel_size_m=px,
         notes=notes,
     )
+
+
+def s2_data_mask(bands: Sequence[np.ndarray]) -> np.ndarray:
+    """Pixels that hold data in every band given: finite (the file's no-data reads as NaN)
+    and not zero in all of them at once.
+
+    A zero in one band is a real value, not missing data: clear water is often 0 in the near
+    infrared or red of an export without a no-data value (82,000 pixels of the Los Angeles
+    sen2ships port), and ships in that water must be searched. Only a pixel that is zero in
+    every band lies outside the image's footprint (the monitor's rule too).
+    """
+    valid = np.logical_and.reduce([np.isfinite(b) for b in bands])
+    valid &= np.add.reduce([np.where(np.isfinite(b), np.abs(b), 0.0) for b in bands]) > 0
+    return np.asarray(valid, dtype=bool)
 
 
 def _check_scale(
