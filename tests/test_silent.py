@@ -496,6 +496,22 @@ def test_gdal_warnings_name_the_file_the_thread_reads(caplog: pytest.LogCaptureF
     ]
 
 
+def test_real_sentinel_hub_export_gives_no_gdal_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """sen2ships' exports make GDAL warn three times a file about their GeoTIFF keys (datum
+    code 1, EPSG:4326 spelt otherwise) with unchanged coordinates: detect prints no warning
+    (other GDAL warnings still do: the test above)."""
+    athens = Path(__file__).resolve().parents[2] / "shared/data/s2_ships_sen2ships_ports/athens"
+    if not athens.is_dir():
+        pytest.skip(f"shared sen2ships ports not found in {athens}")
+    out = tmp_path / "athens.geojson"
+    assert main(["detect", str(athens), "--sensor", "s2", "--out", str(out)]) in (0, None)
+    err = capsys.readouterr().err
+    assert "GDAL" not in err and "warning" not in err, err
+    assert json.loads(out.read_text())["basewatch"]["count"] > 0
+
+
 def test_zone_masks_are_rasterized_one_thread_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """rasterio.features.rasterize silences its own NotGeoreferencedWarning with
     warnings.catch_warnings (not thread-safe): run by two reading threads at once, the

@@ -64,14 +64,29 @@ def reading(href: str) -> Iterator[None]:
         _current.href = previous
 
 
+BENIGN_GDAL_WARNINGS = (
+    "got from GeoTIFF keys is not the same as the one from the EPSG registry",
+    "internal_proj_create_from_database: datum not found: EPSG:1",
+    "internal_proj_create_from_database: ellipsoid not found: EPSG:1",
+)
+"""GDAL warnings that are logged at debug level only. Sentinel Hub exports (every sen2ships
+port) carry datum and ellipsoid code 1 (no such EPSG code) beside geographic CRS 4326 in their
+GeoTIFF keys; GDAL says so three times on every open, although the coordinates are the same
+either way (checked on the Athens export: identical longitude and latitude with
+``GTIFF_SRS_SOURCE`` set to ``EPSG`` and to the file's keys)."""
+
+
 class _NameTheFile(logging.Handler):
     """Logs the warnings of rasterio's loggers (GDAL's CE_Warning messages) again as
-    basewatch warnings that start with the file the logging thread is reading."""
+    basewatch warnings that start with the file the logging thread is reading (those in
+    :data:`BENIGN_GDAL_WARNINGS` as debug messages)."""
 
     def emit(self, record: logging.LogRecord) -> None:
         href = getattr(_current, "href", None)
         text = " ".join(record.getMessage().split())
-        if href:
+        if any(benign in text for benign in BENIGN_GDAL_WARNINGS):
+            log.debug("%s: GDAL: %s", href or "(reading)", text)
+        elif href:
             log.warning("%s: GDAL: %s", href, text)
         else:
             log.warning("GDAL: %s", text)
