@@ -237,6 +237,9 @@ def test_sar_png_without_georeference_needs_gsd_and_gives_null_geometry(tmp_path
         run.detect_image(path, sensor="sar")
     result = run.detect_image(path, sensor="sar", gsd_m=PX)
     assert_two_ships(result)
+    for gsd in (0.01, 1e6):  # was: 0 detections and exit 0
+        with pytest.raises(InputError, match=r"chip\.png.*outside 0\.1-100 m.*--gsd"):
+            run.detect_image(path, sensor="sar", gsd_m=gsd)
     collection = run.to_feature_collection(result)
     assert collection["basewatch"]["georeferenced"] is False
     assert all(f["geometry"] is None for f in collection["features"])
@@ -456,6 +459,54 @@ def test_zero_in_one_band_is_dark_water_and_zero_in_all_is_outside_the_image(
     assert result.extra["clear_fraction"] == pytest.approx(0.95)
     assert_two_ships(result)
     assert len(reference.detections) == 2
+
+
+def test_a_given_scale_that_makes_no_reflectance_is_refused(tmp_path: Path) -> None:
+    """--scale is obeyed when it gives reflectance; a guess that does not (x 1e-4 on a
+    x 65535 export: 489 detections on real Athens, 48 right; or far too small) stops with the
+    file and the scale to give."""
+    bands = s2_scene(25)
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    for band, code in S2_CODES.items():
+        dn = np.round(bands[band] * 65535)
+        write_tif(folder / f"2024-12-01_Sentinel-2_L2A_{code}_Raw.tiff", [dn], "uint16")
+    assert len(run.detect_image(folder, sensor="s2", scale=1 / 65535).detections) == 2
+    with pytest.raises(ImageryError, match=r"raw \(--scale 0\.0001\).*--scale 1\.5259e-05"):
+        run.detect_image(folder, sensor="s2", scale=1e-4)
+    with pytest.raises(ImageryError, match=r"raw: with --scale 1e-09.*too small"):
+        run.detect_image(folder, sensor="s2", scale=1e-9)
+
+
+def test_bands_of_two_places_in_one_folder_are_refused(tmp_path: Path) -> None:
+    """A folder whose nir band covers other ground than its blue band (two scenes' files
+    mixed) was resampled onto one grid and detected on; now it stops naming both files."""
+    bands = s2_scene(26)
+    folder = s2_folder(tmp_path, bands, "mixed")
+    nir = next(folder.glob("*_B08.tiff"))
+    with rasterio.open(nir) as src:
+        profile, data = src.profile, src.read(1)
+    profile["transform"] = from_origin(ORIGIN[0] + 5000, ORIGIN[1], PX, PX)  # 5 km east
+    with rasterio.open(nir, "w", **profile) as dst:
+        dst.write(data, 1)
+    with pytest.raises(InputError, match=r"mixed: band nir \(.*_B08\.tiff\) does not cover"):
+        run.detect_image(folder, sensor="s2")
+
+
+def test_missing_bands_are_named_in_the_output_and_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bands = s2_scene(27)
+    full = run.detect_image(s2_folder(tmp_path, bands, "full"), sensor="s2")
+    assert full.extra["bands"] == ["blue", "green", "red", "nir"]
+    folder = s2_folder(tmp_path, bands, "partial")
+    next(folder.glob("*_B04.tiff")).unlink()
+    with caplog.at_level("WARNING", logger="basewatch.detect.run"):
+        partial = run.detect_image(folder, sensor="s2")
+    assert partial.extra["bands"] == ["blue", "green", "nir"]
+    assert "no red band" in caplog.text and "s2-ships-two-stage" in caplog.text
+    collection = run.to_feature_collection(partial)
+    assert collection["basewatch"]["bands"] == ["blue", "green", "nir"]
 
 
 def test_x65535_values_without_the_name_stop_and_name_the_scale(tmp_path: Path) -> None:

@@ -82,6 +82,9 @@ def test_airbus_and_coco_labels_read_the_same_boxes(tmp_path: Path) -> None:
     assert from_coco[0].boxes.tolist() == items[1].boxes.tolist()
     with pytest.raises(InputError, match="annotations.csv"):
         load_labels(tmp_path / "airbus" / "images")
+    for gsd in (0.0, -1.0, float("nan"), 30.0):  # was a ZeroDivisionError / numpy traceback
+        with pytest.raises(InputError, match=r"--gsd .*0\.05-5 m"):
+            load_labels(tmp_path / "airbus", gsd_m=gsd)
 
 
 @pytest.mark.parametrize("seed", range(6))

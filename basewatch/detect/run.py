@@ -26,6 +26,7 @@ water) give an empty result whose ``reason`` says why.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import warnings
@@ -39,6 +40,8 @@ import numpy as np
 
 from basewatch.detect import Detection
 from basewatch.errors import ImageryError, InputError
+
+log = logging.getLogger(__name__)
 
 SENSORS = ("s1", "sar", "s2", "highres")
 """Values accepted for ``sensor``."""
@@ -306,6 +309,7 @@ def _read_s2_sources(
     bands: dict[str, np.ndarray] = {}
     georef: tuple[Any, str | None, float | None] = (None, None, None)
     shape: tuple[int, int] | None = None
+    first: tuple[str, str, Any, Any] = ("", "", None, None)
     origins: dict[str, tuple[float, str]] = {}
     for name in S2_BANDS:
         if name not in sources:
@@ -316,6 +320,9 @@ def _read_s2_sources(
                 if shape is None:
                     shape = (src.height, src.width)
                     georef = _georef(src)
+                    first = (name, href, src.crs, src.bounds)
+                else:
+                    _check_same_ground(path, first, (name, href, src.crs, src.bounds), src.res)
                 arr = _read_band(src, index, shape)
                 if name != "scl":
                     if name in item_scales and scale is None:
@@ -364,6 +371,26 @@ def s2_data_mask(bands: Sequence[np.ndarray]) -> np.ndarray:
     return np.asarray(valid, dtype=bool)
 
 
+def _check_same_ground(
+    path: Path, first: tuple[str, str, Any, Any], band: tuple[str, str, Any, Any], res: Any
+) -> None:
+    """Refuse a band whose georeferenced footprint differs from the first band's by more
+    than a pixel (bands of another scene or place in the same folder): it would be resampled
+    onto the first band's grid as if it covered the same ground."""
+    name0, href0, crs0, bounds0 = first
+    name, href, crs, bounds = band
+    if crs0 is None or crs is None:
+        return  # not georeferenced: nothing to compare but the shapes, which may differ
+    tol = 1.5 * max(abs(float(r)) for r in res)
+    if crs != crs0 or max(abs(a - b) for a, b in zip(bounds, bounds0, strict=True)) > tol:
+        raise InputError(
+            f"{path}: band {name} ({Path(href).name}) does not cover the ground of band {name0} "
+            f"({Path(href0).name}): bounds {tuple(round(v) for v in bounds)} against "
+            f"{tuple(round(v) for v in bounds0)}; the bands of one image must come from one "
+            "scene: give each scene's bands in a folder of their own"
+        )
+
+
 def _check_scale(
     path: Path, bands: dict[str, np.ndarray], origins: dict[str, tuple[float, str]]
 ) -> dict[str, Any]:
@@ -373,8 +400,12 @@ def _check_scale(
     Raises :class:`ImageryError` naming the file and the ``--scale`` to give."""
     from basewatch.imagery.bands import check_s2_reflectance
 
+    given = {f for f, o in origins.values() if o == "user"}
+    if given:
+        _check_given_scale(path, bands, next(iter(given)))
+        return {}
     guessed = {o for _, o in origins.values()} & {"name", "default"}
-    if not guessed or any(o == "user" for _, o in origins.values()):
+    if not guessed:
         return {}
     factors = {f for f, o in origins.values() if o in ("name", "default")}
     applied = next(iter(factors)) if len(factors) == 1 else None
@@ -388,6 +419,32 @@ def _check_scale(
             "x 65535 (give --scale to override)",
         }
     return {"scale": applied, "scale_reason": "not in the file: reflectance x 10000 assumed"}
+
+
+MIN_BRIGHTEST_REFLECTANCE = 0.005
+"""With a scale the user gave, the brightest 1 % of at least one band must exceed this: land,
+ships and even clear water (blue 0.02-0.1) do, values 20 times too dark do not."""
+
+
+def _check_given_scale(path: Path, bands: dict[str, np.ndarray], scale: float) -> None:
+    """Stop, naming ``path`` and the fix, when the user's ``--scale`` makes values that are
+    not reflectance: too bright (as for a guessed scale) or far too dark."""
+    from basewatch.imagery.bands import check_s2_reflectance
+
+    reflectance = {b: v for b, v in bands.items() if b != "scl"}
+    check_s2_reflectance(reflectance, source=f"{path} (--scale {scale:g})", applied=scale)
+    tops = [
+        float(np.percentile(v[ok], 99))
+        for v in reflectance.values()
+        if (ok := np.isfinite(v) & (v > 0)).sum() >= 100
+    ]
+    if tops and max(tops) < MIN_BRIGHTEST_REFLECTANCE:
+        raise ImageryError(
+            f"{path}: with --scale {scale:g} even the brightest 1 % of every band reads below "
+            f"{max(tops):.2g} (land, ships and water read 0.02-1): the scale is too small; "
+            "give the reflectance per stored value (1e-4 for L2A x 10000, 1.5259e-05 for "
+            "Sentinel Hub UINT16 exports) or leave out --scale"
+        )
 
 
 def cloud_mask(bands: dict[str, np.ndarray]) -> np.ndarray:
@@ -562,6 +619,12 @@ def detect_radar(
     """Ships in a radar raster with :func:`basewatch.detect.sar.detect` over its own water."""
     from basewatch.detect import sar
 
+    lo, hi = RADAR_GSD_RANGE_M
+    if not lo <= gsd_m <= hi:
+        raise InputError(
+            f"{raster.source}: a radar pixel of {gsd_m:g} m is outside {lo:g}-{hi:g} m (Sentinel-1 "
+            "IW GRD 10 m, HRSID-like chips 0.5-3 m); give the image's pixel size with --gsd"
+        )
     image = np.where(raster.valid, raster.bands["vv"], np.nan)
     if not np.isfinite(image).any() or float(np.nanmax(image)) <= 0:
         return [], "no data in the image"
@@ -571,6 +634,8 @@ def detect_radar(
     return sar.detect(image, pixel_size_m=gsd_m, search_mask=water, target="ship"), None
 
 
+RADAR_GSD_RANGE_M = (0.1, 100.0)
+"""Radar pixel sizes the ship detector accepts (metres): spotlight modes to wide swaths."""
 COAST_BUFFER_M = 200.0
 """GSHHG land closer than this to its coastline stays searchable (quays, piers, moles that
 the 1:250 000 coastline draws as land; ships moored alongside)."""
@@ -751,6 +816,18 @@ def detect_image(
     if model_path is not None and not model_path.exists():
         raise InputError(f"{model_path}: no such model file; check --model")
     extra: dict[str, Any] = {"clear_fraction": round(float(raster.valid.mean()), 4)}
+    if sensor == "s2":
+        extra["bands"] = [b for b in S2_BANDS if b in raster.bands]
+        missing = [b for b in S2_REQUIRED if b not in raster.bands]
+        if missing:
+            log.warning(
+                "%s: no %s band: the band-robust detector %s runs on %s (it finds fewer ships "
+                "than the four-band one; see README)",
+                src,
+                ", ".join(missing),
+                _detector_name(sensor, raster.bands, model_path),
+                ", ".join(extra["bands"]),
+            )
     if coastline and sensor in ("s1", "sar"):
         raster, extra["coastline"] = _without_inland(raster, px)
     if not raster.valid.any():

@@ -101,6 +101,11 @@ def load_labels(data: Path | str, *, gsd_m: float = 0.5) -> list[LabelledImage]:
     images are looked up next to the JSON or in its ``images/`` folder. Only images whose
     file exists are returned (an Airbus label file may cover more images than are present).
     """
+    if not (math.isfinite(gsd_m) and 0.05 <= gsd_m <= 5.0):
+        raise InputError(
+            f"--gsd {gsd_m:g}: the labelled images' pixel size must be 0.05-5 m (the Airbus "
+            "Pleiades airports are 0.5 m); give their ground sample distance in metres"
+        )
     root = Path(data)
     if root.is_file() and root.suffix.lower() == ".json":
         return _load_coco(root, gsd_m)
