@@ -136,6 +136,31 @@ def test_folder_errors_name_the_file_and_the_fix(tmp_path: Path) -> None:
         open_catalog(tmp_path, sensor="radar")
 
 
+def test_a_file_whose_pixels_the_sensor_cannot_have_is_refused(tmp_path: Path) -> None:
+    """0.5 m RGB images given as Sentinel-1 were counted by the radar detector (0 vehicles
+    where the sub-metre detector counts 5); now the file is refused, naming the sensor that
+    fits. A 10 m stack told to be sub-metre likewise."""
+    rgb = np.random.default_rng(3).integers(0, 255, (3, 40, 40), dtype=np.uint8)
+    fine = {"crs": "EPSG:32636", "transform": Affine(0.5, 0, X0, 0, -0.5, Y0)}
+    _write(tmp_path / "apron_20241201.tif", rgb, **fine)
+    assert scene_from_file(tmp_path / "apron_20241201.tif").sensor == "highres"
+    with pytest.raises(CatalogError, match=r"apron_20241201\.tif: its pixels are 0\.5 m.*"
+                       r"sentinel-1.*give --sensor highres"):  # fmt: skip
+        scene_from_file(tmp_path / "apron_20241201.tif", sensor="sentinel-1")
+    catalog = open_catalog(tmp_path, sensor="sentinel-1")
+    assert isinstance(catalog, FolderCatalog)
+    everywhere = (-180, -90, 180, 90)
+    assert catalog.search(bbox=everywhere, start=parse_day("2024-01-01"),
+                          end=parse_day("2025-01-01")) == []  # fmt: skip
+    assert "give --sensor highres" in catalog.failures[0]
+    coarse = {"crs": "EPSG:32636", "transform": Affine(10, 0, X0, 0, -10, Y0)}
+    _write(tmp_path / "s2_20241201.tif", _s2_stack(np.random.default_rng(4)), **coarse)
+    with pytest.raises(
+        CatalogError, match=r"pixels are 9\.99 m, which highres.*--sensor sentinel-2"
+    ):
+        scene_from_file(tmp_path / "s2_20241201.tif", sensor="highres")
+
+
 def _counting_scene(tmp_path: Path) -> Scene:
     rng = np.random.default_rng(2)
     grid = {"crs": "EPSG:32636", "transform": Affine(10, 0, X0, 0, -10, Y0)}

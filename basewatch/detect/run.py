@@ -40,6 +40,7 @@ import numpy as np
 
 from basewatch.detect import Detection
 from basewatch.errors import ImageryError, InputError
+from basewatch.imagery.load import ground_pixel_size
 
 log = logging.getLogger(__name__)
 
@@ -164,24 +165,6 @@ def _georef(src: Any) -> tuple[Any, str | None, float | None]:
     else:
         return None, None, None
     return transform, crs, ground_pixel_size(transform, crs, src.width, src.height)
-
-
-def ground_pixel_size(transform: Any, crs: str, width: int, height: int) -> float:
-    """Geodesic size (metres) of one pixel at the image centre, the mean of both axes.
-
-    Web Mercator "metres" are not ground metres (a 10 m EPSG:3857 pixel is 7.9 m at 38 N);
-    this measures the real size on the WGS84 ellipsoid.
-    """
-    from pyproj import Geod, Transformer
-
-    to_wgs = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    c, r = width / 2.0, height / 2.0
-    pts = [transform @ (c, r), transform @ (c + 1, r), transform @ (c, r + 1)]
-    lon, lat = to_wgs.transform([p[0] for p in pts], [p[1] for p in pts])
-    geod = Geod(ellps="WGS84")
-    _, _, dx = geod.inv(lon[0], lat[0], lon[1], lat[1])
-    _, _, dy = geod.inv(lon[0], lat[0], lon[2], lat[2])
-    return float((abs(dx) + abs(dy)) / 2.0)
 
 
 def _scale_of(src: Any, band: int, user: float | None) -> tuple[float, str]:

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from basewatch.errors import CatalogError, InputError
 from basewatch.imagery.bands import REQUIRED_BANDS, canonical_band, s2_file_scale
@@ -119,8 +120,10 @@ def _scene_from_file(path: Path, *, sensor: str | None = None) -> Scene:
             descriptions = list(src.descriptions)
             gcps, gcp_crs = src.gcps
             gridded = src.crs is not None
+            pixel_m = None
             if src.crs is not None:
                 bbox = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
+                pixel_m = _pixel_m(src)
             elif gcps and gcp_crs is not None:
                 xs, ys = [g.x for g in gcps], [g.y for g in gcps]
                 bbox = transform_bounds(gcp_crs, "EPSG:4326", min(xs), min(ys), max(xs), max(ys))
@@ -146,6 +149,7 @@ def _scene_from_file(path: Path, *, sensor: str | None = None) -> Scene:
             f"{path}: cannot tell the sensor from {count} {dtype} band(s); "
             f"give --sensor ({', '.join(SENSORS)})"
         )
+    _check_pixel_size(path, kind, pixel_m, given=sensor is not None)
     bands = _band_names(descriptions, kind)
     missing = [b for b in REQUIRED_BANDS.get(kind, ()) if b not in bands and kind != "highres"]
     if missing:
@@ -183,6 +187,38 @@ def _scene_from_file(path: Path, *, sensor: str | None = None) -> Scene:
         href=href,
         georeferencing="grid" if gridded else "gcp",
         band_index=index,
+    )
+
+
+SENSOR_PIXEL_M = {"sentinel-2": (5.0, 70.0), "sentinel-1": (2.0, 100.0), "highres": (0.05, 5.0)}
+"""Ground pixel sizes (metres) a file of each sensor can have: Sentinel-2 10-60 m, Sentinel-1
+from its strip-map modes to wide swaths, sub-metre and metre imagery."""
+
+
+def _pixel_m(src: Any) -> float | None:
+    """Ground pixel size (metres) of an open gridded dataset, None where it cannot be told."""
+    from basewatch.imagery.load import ground_pixel_size
+
+    try:
+        return ground_pixel_size(src.transform, src.crs.to_string(), src.width, src.height)
+    except (ValueError, RuntimeError):  # pyproj cannot use the CRS: the check is skipped
+        return None
+
+
+def _check_pixel_size(path: Path, kind: str, pixel_m: float | None, *, given: bool) -> None:
+    """Refuse a file whose pixels cannot be ``kind``'s (0.5 m images given as Sentinel-1):
+    its detector would count nothing, or nonsense, without a word."""
+    if pixel_m is None or kind not in SENSOR_PIXEL_M:
+        return
+    lo, hi = SENSOR_PIXEL_M[kind]
+    if lo <= pixel_m <= hi:
+        return
+    fits = [k for k, (a, b) in SENSOR_PIXEL_M.items() if a <= pixel_m <= b]
+    how = "--sensor" if given else "the sensor told from its bands"
+    hint = f"; give --sensor {fits[0]}" if fits else ""
+    raise CatalogError(
+        f"{path}: its pixels are {pixel_m:.3g} m, which {kind} images do not have "
+        f"({lo:g}-{hi:g} m; {kind} from {how}){hint}"
     )
 
 

@@ -173,7 +173,7 @@ def read_port(folder: Path, scale: float | None = None) -> tuple[np.ndarray, flo
     import rasterio
     from rasterio.enums import Resampling
 
-    from basewatch.detect.run import ground_pixel_size
+    from basewatch.imagery.load import ground_pixel_size
 
     files = band_files(folder)
     if not any(b in files for b in MIN_BANDS):
