@@ -285,6 +285,9 @@ def test_one_image_writes_the_file_several_write_a_folder(tmp_path: Path) -> Non
     assert path == existing / "tartus-b.geojson"
     with pytest.raises(InputError, match="is a file but 2 images"):
         run.run_detect([a, b], sensor="s2", out=single)
+    with pytest.raises(InputError, match="names a file but 2 images.*give a folder"):
+        run.run_detect([a, b], sensor="s2", out=tmp_path / "new.geojson")  # was made a folder
+    assert not (tmp_path / "new.geojson").exists()
 
 
 def test_cli_detect_and_its_one_line_errors(

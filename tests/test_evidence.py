@@ -59,6 +59,15 @@ def test_make_entry_normalises_and_validates() -> None:
         make_entry(**_entry(time="yesterday"))
     with pytest.raises(InputError, match="no claim"):
         make_entry(**_entry(claim="  "))
+    with pytest.raises(InputError, match="time 2030-12-03 is in the future"):
+        make_entry(**_entry(time="2030-12-03"))
+    with pytest.raises(InputError, match="url 'notaurl' is not a web address.*https://"):
+        make_entry(**_entry(url="notaurl"))
+    assert make_entry(**_entry(url=" https://example.org/x ")).url == "https://example.org/x"
+    assert make_entry(**_entry(url="t.me/rybar/6543")).url == "t.me/rybar/6543"
+    for bad in ("javascript:alert('x.y')", "file:///etc/passwd", "see the article"):
+        with pytest.raises(InputError, match="not a web address"):
+            make_entry(**_entry(url=bad))
 
 
 def test_store_round_trip_and_regrade(tmp_path: Path) -> None:

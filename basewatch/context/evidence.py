@@ -18,9 +18,10 @@ import csv
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from basewatch.errors import InputError
 
@@ -139,6 +140,16 @@ def _parse_time(value: Any, where: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def _web_address(link: str) -> bool:
+    """Whether ``link`` is an http(s) address, or one written without its scheme
+    (``t.me/channel/123``); never another scheme (``javascript:``, ``file:``), which a report
+    or the dashboard would otherwise turn into a link."""
+    scheme = urlsplit(link).scheme.lower()
+    if scheme:
+        return scheme in ("http", "https") and not any(c.isspace() for c in link)
+    return not any(c.isspace() for c in link) and "." in link.split("/")[0]
+
+
 def make_entry(
     *,
     site_id: str,
@@ -163,11 +174,22 @@ def make_entry(
         raise InputError(f"{where}: no claim; write what the source says")
     kind, _notice = normalise_kind(kind, where=where)
     reliability, credibility = parse_grade(grade or "F6", where=f"{where}: grade")
+    moment = _parse_time(time, where)
+    if moment > datetime.now(UTC) + timedelta(days=1):
+        raise InputError(
+            f"{where}: time {moment:%Y-%m-%d} is in the future; give when the source said it"
+        )
+    link = str(url or "").strip()
+    if link and not _web_address(link):
+        raise InputError(
+            f"{where}: url {link!r} is not a web address; give it with http:// or https://, "
+            "or leave it out"
+        )
     return EvidenceEntry(
         site_id=site_id,
-        time=_parse_time(time, where),
+        time=moment,
         source=source,
-        url=str(url or "").strip(),
+        url=link,
         kind=kind,
         claim=str(claim).strip(),
         reliability=reliability,

@@ -905,6 +905,11 @@ def output_paths(images: Sequence[Path], out: Path) -> list[Path]:
         raise InputError(
             f"--out {out} is a file but {len(images)} images were given; give a folder"
         )
+    if not out.exists() and out.suffix.lower() in (".geojson", ".json"):
+        raise InputError(
+            f"--out {out} names a file but {len(images)} images were given; give a folder "
+            "(each image gets FOLDER/<image>.geojson) or one image"
+        )
     paths = [out / f"{image.stem if image.is_file() else image.name}.geojson" for image in images]
     seen: dict[Path, Path] = {}
     for image, target in zip(images, paths, strict=True):
