@@ -196,8 +196,9 @@ def test_gsd_checks() -> None:
         detect_aircraft(image, 10.0)
     with pytest.raises(InputError, match="positive"):
         detect_aircraft(image, -0.5)
-    with pytest.warns(UserWarning, match="far from the model"):
+    with pytest.warns(UserWarning, match="far from the model") as caught:
         detect_aircraft(image, 0.1)
+    assert len(caught) == 1  # once, not once per pass (it was printed three times)
     with pytest.warns(UserWarning, match="unknown"):
         detect_aircraft(image, None)
 

@@ -340,14 +340,15 @@ def check_gsd(gsd_m: float | None, model_gsd_m: float) -> float:
     gsd = check_pixel_size(gsd_m, name="gsd_m")
     if gsd > GSD_MAX_M:
         raise InputError(
-            f"gsd_m={gsd} m is too coarse for the aircraft model (trained at {model_gsd_m} m, "
-            f"usable up to {GSD_MAX_M} m); use Sentinel-2 apron counts for such images"
+            f"a pixel of {gsd} m (--gsd) is too coarse for the aircraft model (trained at "
+            f"{model_gsd_m} m, usable up to {GSD_MAX_M} m); use Sentinel-2 apron counts for such "
+            "images"
         )
     ratio = max(gsd / model_gsd_m, model_gsd_m / gsd)
     if ratio > GSD_WARN_RATIO:
         warnings.warn(
-            f"gsd_m={gsd} m is far from the model's {model_gsd_m} m; the image is resampled "
-            "but detections may be unreliable",
+            f"a pixel of {gsd} m (--gsd) is far from the model's {model_gsd_m} m; the image is "
+            "resampled but detections may be unreliable",
             UserWarning,
             stacklevel=3,
         )
@@ -399,8 +400,24 @@ def detect_boxes(
     :func:`detect_aircraft` merges; the bench stores them).
     """
     rgb = to_rgb8(image)
-    session, info = load_model(model)
+    _, info = load_model(model)
     gsd = check_gsd(gsd_m, info.gsd_m)
+    return _pass(rgb, gsd, model, threshold=threshold, nms_iou=nms_iou, scale=scale, tiles=tiles)
+
+
+def _pass(
+    rgb: np.ndarray,
+    gsd: float,
+    model: Path | None,
+    *,
+    threshold: float | None,
+    nms_iou: float | None,
+    scale: float = 1.0,
+    tiles: TileSpec = DEFAULT_TILES,
+) -> np.ndarray:
+    """:func:`detect_boxes` on an RGB uint8 image whose ``gsd`` was checked (and warned
+    about) once by the caller."""
+    session, info = load_model(model)
     factor = info.gsd_m * scale / gsd
     boxes = run_tiled(
         session,
@@ -447,9 +464,9 @@ def detect_aircraft(
     gsd = check_gsd(gsd_m, info.gsd_m)
     large = info.large_m if large_m is None else float(large_m)
     kw: dict[str, Any] = {"threshold": threshold, "nms_iou": nms_iou, "tiles": tiles}
-    boxes = detect_boxes(rgb, gsd, model, **kw)
+    boxes = _pass(rgb, gsd, model, **kw)
     if large > 0:
-        coarse = detect_boxes(rgb, gsd, model, scale=COARSE_SCALE, **kw)
+        coarse = _pass(rgb, gsd, model, scale=COARSE_SCALE, **kw)
         boxes = merge_scales(boxes, coarse, large_px=large / gsd)
     dets = (to_detection(b, factor=1.0, gsd_m=gsd, cls="aircraft") for b in boxes)
     return [d for d in dets if centre_inside(d, mask)]
