@@ -531,6 +531,7 @@ def assess(
     """Judge every stored site (posture, changes, indicators) into assessment.json."""
     from basewatch.pipeline import assess as run
 
+    _check_observed(db, site_ids, as_of)
     payload = run(
         db=db,
         site_ids=list(site_ids),
@@ -549,6 +550,65 @@ def assess(
             click.echo(f"  {s['corridor']['sentence']}")
     _warn_unobserved(payload, db)
     click.echo(f"wrote {out}")
+
+
+def _check_observed(db: str, site_ids: tuple[str, ...], as_of: str | None) -> None:
+    """Before anything is written: refuse an assess that would judge nothing (a store without
+    observations, an ``--as-of`` before every observation of the chosen sites), naming the
+    dates the store holds; warn when ``--as-of`` lies after the last observation by more
+    than the posture's staleness window (every zone would be 'unknown' for want of a recent
+    observation)."""
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from basewatch.analysis.posture import PostureParams
+    from basewatch.errors import InputError
+    from basewatch.monitor import parse_day
+    from basewatch.sites import resolve_ids
+    from basewatch.store import ObservationRow, open_store, require_contents
+
+    cutoff = parse_day(as_of, end_of_day=True) if as_of is not None else None
+    store = open_store(db, create=False)
+    try:
+        require_contents(store, "sites", command="assess")
+        require_contents(store, "observations", command="assess")
+        ids: list[str] = []
+        if site_ids:
+            sites = store.sites()
+            try:
+                ids = resolve_ids(list(site_ids), sites)
+            except BasewatchError:
+                ids = []
+            if not ids or set(ids) - {s.id for s in sites}:
+                return  # the assessment itself names the unknown site
+        times = select(func.min(ObservationRow.time), func.max(ObservationRow.time))
+        if ids:
+            times = times.where(ObservationRow.site_id.in_(ids))
+        with store._session("read the observation dates") as session:
+            first, last = session.execute(times).one()
+    finally:
+        store.close()
+    which = f"observation of {', '.join(ids)}" if ids else "site has an observation"
+    if first is None:
+        raise InputError(
+            f"assess: the store {db} holds no observation of {', '.join(ids)}; run 'basewatch "
+            f"monitor --sites REGISTRY --catalog CATALOG --db {db}' for it first"
+        )
+    held = f"{first:%Y-%m-%d} to {last:%Y-%m-%d}"
+    if cutoff is not None and cutoff < first:
+        raise InputError(
+            f"assess --as-of {as_of}: no {which} up to that day in {db} "
+            f"(it holds observations from {held}); give --as-of {first:%Y-%m-%d} or later"
+        )
+    stale = PostureParams().stale_days
+    if cutoff is not None and cutoff - last > timedelta(days=stale):
+        _warn(
+            f"--as-of {as_of} is {(cutoff - last).days} days after the last observation in "
+            f"{db} ({last:%Y-%m-%d}); a zone without a clear observation in the {stale:g} days "
+            "before --as-of is 'unknown'; run 'basewatch monitor' for later scenes or give an "
+            "earlier --as-of"
+        )
 
 
 def _warn_unobserved(payload: dict[str, Any], db: str) -> None:
@@ -761,6 +821,7 @@ def exposure(
 ) -> None:
     """Geodesic distance of each site to the front and the weapons that reach it."""
     from basewatch.context.threat import (
+        check_hostile,
         exposure_geojson,
         exposure_over_time,
         load_front,
@@ -772,6 +833,7 @@ def exposure(
     reg = load_registry(registry).select(list(site_ids))
     catalogue = load_weapons(weapons)
     loaded = [load_front(resolve_front(f), hostile=list(hostile)) for f in fronts]
+    check_hostile(loaded, hostile)
     rows = exposure_over_time(list(reg), loaded, catalogue)
     if fmt == "json":
         click.echo(json.dumps([r.to_json() for r in rows], indent=1))

@@ -239,20 +239,22 @@ def test_read_commands_work_on_a_filled_store(
 def test_assess_says_which_sites_were_never_observed(
     filled: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A store of sites only (``sites import``) judges every site 'unknown': said, not silent."""
+    """A store of sites only (``sites import``), or an --as-of before every observation,
+    would judge every site 'unknown': an error naming the store and the fix (it used to be a
+    warning and exit 0); nothing is written."""
     db = f"sqlite:///{tmp_path / 'sites.db'}"
     assert bw(capsys, "sites", "import", "syria-2024", "--db", db)[0] == 0
     code, out, err = bw(capsys, "assess", "--db", db, "--out", str(tmp_path / "a.json"))
-    assert code == 0 and "khmeimim: unknown (confidence 0.00)" in out
+    assert code == 1 and out == ""
     assert (
-        f"basewatch: warning: 2 sites without any observation in {db} (khmeimim, tartus): "
-        f"'unknown' means not observed; run 'basewatch monitor --sites REGISTRY --catalog "
-        f"CATALOG --db {db}' to observe them" in err
+        f"assess: the store {db} holds no observations (only 2 sites); run 'basewatch monitor "
+        f"--sites REGISTRY --catalog CATALOG --db {db}' first" in error_line(err)
     )
     code, _, err = bw(
         capsys, "assess", "--db", filled, "--out", str(tmp_path / "b.json"), "--as-of", "2024-11-30"
     )  # before the first scene
-    assert code == 0 and "2 sites without any observation" in err and "up to 2024-11-30" in err
+    assert code == 1 and "--as-of 2024-11-30: no site has an observation" in error_line(err)
+    assert not (tmp_path / "a.json").exists() and not (tmp_path / "b.json").exists()
     code, _, err = bw(capsys, "assess", "--db", filled, "--out", str(tmp_path / "c.json"))
     assert code == 0 and "without any observation" not in err
 

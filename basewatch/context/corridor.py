@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -319,6 +319,11 @@ def bundled_roads() -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.glob("*.geojson"))}
 
 
+def bundled_hint(bundled: Mapping[str, Path]) -> str:
+    """``check the path or give a bundled name (a, b)``: the fix of a file that is missing."""
+    return f"check the path or give a bundled name ({', '.join(sorted(bundled)) or 'none'})"
+
+
 def load_control_areas(paths: str | Path | Sequence[str | Path]) -> ControlMap:
     """Read control areas and places from GeoJSON files (or bundled names, e.g. ``syria-2024``).
 
@@ -366,7 +371,7 @@ def _read_json(file: Path) -> Any:
     except OSError as exc:
         raise InputError(
             f"control-area file {str(file)!r} cannot be read ({exc.strerror or exc}); "
-            "check the path or give a bundled name (syria-2024)"
+            f"{bundled_hint(bundled_areas())}"
         ) from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(
@@ -469,7 +474,8 @@ def read_roads(path: str | Path, *, layer: str | None = None) -> list[LineString
     file = bundled_roads().get(str(path), Path(path))
     if not file.exists():
         raise InputError(
-            f"road file {str(file)!r} does not exist; pass a GeoPackage or OSM extract"
+            f"road file {str(file)!r} does not exist; pass a GeoPackage or OSM extract, or "
+            f"{bundled_hint(bundled_roads())}"
         )
     osm = file.name.lower().endswith((".osm.pbf", ".osm"))
     try:
@@ -967,7 +973,17 @@ def corridors(
     skip_without_anchor: bool = False,
 ) -> list[Corridor]:
     """:func:`corridor` for each site; with ``skip_without_anchor`` sites that have no
-    anchor (property or ``anchor``) are left out instead of raising."""
+    anchor (property or ``anchor``) are left out instead of raising.
+
+    ``allies`` and ``anchor`` given here (the ``--allies``/``--anchor`` options) are checked
+    first: an ally that holds no area, or a LON,LAT anchor outside every area (farther than
+    the network reaches), raises :class:`InputError` listing the actors / suggesting the
+    swapped order when that point lies inside an area."""
+    if allies is not None:
+        _check_allies(allies, control)
+    if anchor not in (None, ""):
+        snap = 25.0 if roads is not None else max(5.0, 2 * cell_km)
+        _check_anchor(anchor, control, snap_km=snap)
     out = []
     for site in sites:
         if skip_without_anchor and anchor in (None, "") and not site.properties.get("anchor"):
@@ -985,3 +1001,44 @@ def corridors(
             )
         )
     return out
+
+
+def _check_allies(allies: Sequence[str], control: ControlMap) -> None:
+    """Raise when an ally holds no area of ``control`` (a misspelt ``--allies``)."""
+    actors = sorted({a.actor for a in control.areas})
+    unknown = [a for a in allies if a not in actors]
+    if unknown:
+        raise InputError(
+            f"--allies {', '.join(unknown)}: no area of {control.source} is held by "
+            f"{'it' if len(unknown) == 1 else 'them'} (actors there: {', '.join(actors)}); "
+            "check the spelling"
+        )
+
+
+def _land_km(land: BaseGeometry, point: tuple[float, float]) -> float:
+    """Geodesic distance from ``point`` to ``land``, km (0 inside)."""
+    from basewatch.context.threat import nearest_on
+
+    return nearest_on(land, point[0], point[1])[0]
+
+
+def _check_anchor(anchor: Any, control: ControlMap, *, snap_km: float) -> None:
+    """Raise when a coordinate ``--anchor`` lies outside every area of ``control`` (on any
+    date) by more than ``snap_km``: no land path can reach it. Suggest LON,LAT when the
+    swapped point lies inside the areas (LAT,LON given)."""
+    if isinstance(anchor, str) and control.place(anchor) is not None:
+        return  # a place of the areas file
+    name, (lon, lat) = resolve_anchor(anchor, control, where="--anchor")
+    land = shapely.union_all([a.geometry for a in control.areas])
+    if _land_km(land, (lon, lat)) <= snap_km:
+        return
+    hint = (
+        "give --anchor LON,LAT inside the areas or a place of the areas file "
+        f"({', '.join(sorted(p.name for p in control.places)) or 'none'})"
+    )
+    if -90 <= lon <= 90 and _land_km(land, (lat, lon)) <= snap_km:
+        hint = f"did you mean --anchor {lat:g},{lon:g} (LON,LAT)? that point lies inside them"
+    raise InputError(
+        f"--anchor {name} (lon {lon:g}, lat {lat:g}) is outside every control area of "
+        f"{control.source}; {hint}"
+    )

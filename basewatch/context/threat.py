@@ -100,6 +100,8 @@ class Front:
     """Situation date (file ``date`` property, else the latest feature date, else '')."""
     source: str = ""
     """File the front was read from."""
+    controllers: tuple[str, ...] = ()
+    """Every controller the file names (hostile or not), sorted."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -261,7 +263,21 @@ def load_front(path: str | Path, *, hostile: Sequence[str] | None = None) -> Fro
         )
     date = str(doc.get("date") or "") if isinstance(doc, dict) else ""
     date = date or max((f.date for f in kept), default="")
-    return Front(features=kept, date=date, source=str(file))
+    controllers = tuple(sorted({f.controller for f in features if f.controller}))
+    return Front(features=kept, date=date, source=str(file), controllers=controllers)
+
+
+def check_hostile(fronts: Sequence[Front], hostile: Sequence[str]) -> None:
+    """Raise :class:`InputError` when a ``hostile`` controller occurs in none of ``fronts``
+    (a misspelt ``--hostile`` would otherwise select nothing, silently), listing those that do."""
+    known = sorted({c for front in fronts for c in front.controllers})
+    unknown = [h for h in dict.fromkeys(hostile) if h not in known]
+    if unknown:
+        sources = ", ".join(front.source for front in fronts) or "the fronts"
+        raise InputError(
+            f"--hostile {', '.join(unknown)}: no such controller in {sources} (controllers "
+            f"there: {', '.join(known) or 'none'}); check the spelling"
+        )
 
 
 def _raw_features(file: Path, doc: Any) -> list[Any]:

@@ -69,10 +69,10 @@ def build_report(
     the tracks (aircraft classified with ``aircraft_db``, OpenSky layout, when given), so the
     report summarises flights by type class instead of listing them.
     """
-    from basewatch.context.threat import load_front, load_weapons
+    from basewatch.context.threat import check_hostile, load_front, load_weapons
     from basewatch.report.html import write_report
     from basewatch.report.pdf import find_chromium, html_to_pdf
-    from basewatch.store import open_store
+    from basewatch.store import open_store, require_contents
 
     if pdf is not None:
         if Path(pdf).suffix.lower() != ".pdf":
@@ -81,6 +81,7 @@ def build_report(
     from basewatch.report.maps import resolve_front
 
     loaded_fronts = [load_front(resolve_front(f), hostile=list(hostile)) for f in fronts]
+    check_hostile(loaded_fronts, hostile)
     arsenal = load_weapons(weapons) if loaded_fronts else ()
     store = open_store(db, create=False)  # a mistyped --db is an error, never a new store
     try:
@@ -88,7 +89,8 @@ def build_report(
         all_sites = list(sites)
         payload = _read_assessment(Path(assessment)) if assessment else store.latest_assessment()
         evidence = store.evidence()
-        if payload is None:
+        if payload is None:  # judging now needs observations: never a report of nothing
+            require_contents(store, "observations", command="report")
             from basewatch.pipeline import assess
 
             payload = assess(db=db)
@@ -138,8 +140,33 @@ def _read_assessment(path: Path) -> dict[str, Any]:
             f"{path}: cannot read the assessment ({exc}); run 'basewatch assess'"
         ) from exc
     if not isinstance(payload, dict):
-        raise InputError(f"{path}: not an assessment.json (a {type(payload).__name__})")
-    return payload
+        what = f"a JSON {type(payload).__name__}"
+    elif payload.get("type") in ("FeatureCollection", "Feature"):
+        what = "a GeoJSON file, e.g. a sites registry"
+    elif not isinstance(payload.get("sites"), list):
+        keys = ", ".join(sorted(map(str, payload))[:6]) or "none"
+        what = f'no "sites" list; its keys: {keys}'
+    elif not payload["sites"]:
+        what = "its sites list is empty"
+    else:
+        bad = next(
+            (
+                k
+                for k, s in enumerate(payload["sites"])
+                if not isinstance(s, dict)
+                or not isinstance(s.get("site_id"), str)
+                or not isinstance(s.get("posture"), str)
+            ),
+            None,
+        )
+        if bad is None:
+            return payload
+        what = f"sites[{bad}] lacks a site_id or a posture"
+    raise InputError(
+        f"{path}: not an assessment.json ({what}); an assessment holds "
+        '{"sites": [{"site_id": ..., "posture": ..., "confidence": ..., "zones": [...]}, ...]} '
+        "as written by 'basewatch assess --db URL --out assessment.json'"
+    )
 
 
 def _select(

@@ -50,10 +50,18 @@ def bundled_fronts() -> dict[str, Path]:
 
 def resolve_front(spec: str | Path) -> Path:
     """A front file: an existing path, else a bundled front's name (``syria-2024-12-07``)."""
+    from basewatch.context.corridor import bundled_hint
+    from basewatch.errors import InputError
+
     path = Path(spec)
     if path.exists():
         return path
-    return bundled_fronts().get(str(spec), path)  # a missing path fails in load_front
+    bundled = bundled_fronts()
+    if str(spec) in bundled:
+        return bundled[str(spec)]
+    raise InputError(
+        f"front {str(spec)!r} is neither a file nor a bundled front; {bundled_hint(bundled)}"
+    )
 
 
 def latest_clear(

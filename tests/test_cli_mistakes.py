@@ -1,0 +1,258 @@
+"""User mistakes that used to give a plausible empty answer with exit 0 (the mistake probe).
+
+Each command is run in process through ``main``, so the exit codes are the real ones: a
+file that is not an assessment, a store without observations, an ``--as-of`` outside the
+stored dates, a misspelt ``--hostile``/``--allies``, an anchor given LAT,LON and an unknown
+bundled front must each fail (or warn) with one line naming the input and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from basewatch.cli import main
+from basewatch.observe import Observation
+from basewatch.sites import load_registry
+from basewatch.store import open_store
+
+
+def bw(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run ``basewatch ARGS`` in process: (exit status, stdout, stderr)."""
+    capsys.readouterr()
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def error_line(err: str) -> str:
+    """The one ``basewatch: error:`` line of ``err`` (asserting there is exactly one)."""
+    lines = [ln for ln in err.splitlines() if ln.startswith("basewatch: error:")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+FIRST = datetime(2024, 11, 1, 10, tzinfo=UTC)
+"""First synthetic observation; then one every 2 days, 20 in all (last 2024-12-09)."""
+
+
+@pytest.fixture
+def sites_db(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """A store of the bundled sites only (``sites import``), no observation."""
+    db = f"sqlite:///{tmp_path / 'sites.db'}"
+    assert bw(capsys, "sites", "import", "syria-2024", "--db", db)[0] == 0
+    return db
+
+
+@pytest.fixture
+def observed_db(sites_db: str) -> str:
+    """``sites_db`` with 20 clear observations of Tartus's piers (khmeimim never observed)."""
+    zone = load_registry("syria-2024").select(["tartus"]).sites[0].zones[0].id
+    obs = [
+        Observation(
+            site_id="tartus",
+            zone_id=zone,
+            scene_id=f"scene-{i}",
+            time=FIRST + timedelta(days=2 * i),
+            sensor="sentinel-1",
+            detector="sar",
+            detector_version="1",
+            metric="ship_count",
+            value=5.0,
+            clear_fraction=1.0,
+        )  # fmt: skip
+        for i in range(20)
+    ]
+    with open_store(sites_db, create=False) as store:
+        store.write_observations(obs)
+    return sites_db
+
+
+# ------------------------------------------------------------- 1. report
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "why"),
+    [
+        ("x.json", {"x": 1}, 'no "sites" list'),
+        ("empty.json", {"sites": []}, "sites list is empty"),
+        (
+            "sites.geojson",
+            {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}}]},
+            "GeoJSON",
+        ),
+        ("records.json", {"sites": [{"id": "tartus"}]}, "sites[0] lacks a site_id or a posture"),
+    ],
+)
+def test_report_refuses_a_file_that_is_not_an_assessment(
+    name: str,
+    content: object,
+    why: str,
+    sites_db: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / name
+    path.write_text(json.dumps(content), encoding="utf-8")
+    out = tmp_path / "r.html"
+    code, _, err = bw(
+        capsys, "report", "--db", sites_db, "--assessment", str(path), "--out", str(out)
+    )
+    assert code == 1
+    line = error_line(err)
+    assert str(path) in line and "not an assessment.json" in line and why in line
+    assert '"site_id"' in line and "basewatch assess" in line  # what it must hold, the fix
+    assert not out.exists()
+
+
+def test_report_on_a_store_without_observations_says_to_monitor(
+    sites_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r.html"
+    code, _, err = bw(capsys, "report", "--db", sites_db, "--out", str(out))
+    assert code == 1
+    line = error_line(err)
+    assert sites_db in line and "holds no observations" in line and "basewatch monitor" in line
+    assert not out.exists()
+
+
+# ------------------------------------------------------------- 2. assess --as-of
+
+
+def test_assess_on_a_store_of_sites_only_fails_and_writes_nothing(
+    sites_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "a.json"
+    code, stdout, err = bw(capsys, "assess", "--db", sites_db, "--out", str(out))
+    assert code == 1 and stdout == ""
+    line = error_line(err)
+    assert sites_db in line and "holds no observations" in line and "basewatch monitor" in line
+    assert not out.exists()
+    with open_store(sites_db, create=False) as store:
+        assert store.latest_assessment() is None  # nothing for report to pick up
+
+
+def test_assess_as_of_before_every_observation_fails_naming_the_stored_dates(
+    observed_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "a.json"
+    code, stdout, err = bw(
+        capsys, "assess", "--db", observed_db, "--out", str(out), "--as-of", "2010-01-01"
+    )
+    assert code == 1 and stdout == ""
+    line = error_line(err)
+    assert "--as-of 2010-01-01" in line and observed_db in line
+    assert "from 2024-11-01 to 2024-12-09" in line
+    assert not out.exists()
+    with open_store(observed_db, create=False) as store:
+        assert store.latest_assessment() is None
+
+
+def test_assess_as_of_long_after_the_last_observation_warns(
+    observed_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "a.json"
+    code, stdout, err = bw(
+        capsys, "assess", "--db", observed_db, "--out", str(out), "--as-of", "2025-03-01"
+    )
+    assert code == 0 and "tartus: unknown" in stdout
+    assert "warning: --as-of 2025-03-01 is" in err and "(2024-12-09)" in err
+    # within the staleness window: no warning; khmeimim (never observed) stays a
+    # single-site unknown with its own warning, exit 0
+    code, stdout, err = bw(
+        capsys, "assess", "--db", observed_db, "--out", str(out), "--as-of", "2024-12-20"
+    )
+    assert code == 0 and "tartus: present" in stdout and "khmeimim: unknown" in stdout
+    assert "after the last observation" not in err
+    assert "1 site without any observation" in err and "(khmeimim)" in err
+
+
+# ------------------------------------------------------------- 3. --hostile
+
+
+def test_exposure_rejects_a_hostile_controller_not_in_the_front(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = bw(
+        capsys, "exposure", "--sites", "syria-2024", "--front", "syria-2024-12-07",
+        "--hostile", "NOSUCH",
+    )  # fmt: skip
+    assert code == 1 and out == ""
+    line = error_line(err)
+    assert "--hostile NOSUCH" in line and "controllers there: HTS" in line
+    code, out, _ = bw(
+        capsys, "exposure", "--sites", "syria-2024", "--front", "syria-2024-12-07",
+        "--hostile", "HTS",
+    )  # fmt: skip
+    assert code == 0 and "khmeimim" in out
+
+
+def test_report_rejects_a_hostile_controller_not_in_the_front(
+    observed_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r.html"
+    code, _, err = bw(
+        capsys, "report", "--db", observed_db, "--out", str(out),
+        "--front", "syria-2024-12-07", "--hostile", "NOSUCH",
+    )  # fmt: skip
+    assert code == 1
+    assert "controllers there: HTS" in error_line(err)
+    assert not out.exists()
+
+
+# ------------------------------------------------------------- 4. corridor
+
+
+def test_corridor_rejects_unknown_allies_listing_the_actors(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = bw(
+        capsys, "corridor", "--sites", "syria-2024", "--areas", "syria-2024", "--allies", "NOSUCH"
+    )
+    assert code == 1 and out == ""
+    line = error_line(err)
+    assert "--allies NOSUCH" in line and "SY-GOV" in line and "HTS" in line
+
+
+def test_corridor_anchor_given_lat_lon_suggests_the_swapped_order(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = bw(
+        capsys, "corridor", "--sites", "syria-2024", "--areas", "syria-2024",
+        "--anchor", "33.5,36.3",
+    )  # fmt: skip
+    assert code == 1 and out == ""
+    line = error_line(err)
+    assert "outside every control area" in line and "did you mean --anchor 36.3,33.5" in line
+    code, _, err = bw(
+        capsys, "corridor", "--sites", "syria-2024", "--areas", "syria-2024", "--anchor", "10,10"
+    )
+    line = error_line(err)
+    assert "outside every control area" in line and "did you mean" not in line
+    assert "Damascus" in line  # the places it could name instead
+
+
+# ------------------------------------------------------------- 5. bundled front names
+
+
+def test_an_unknown_bundled_front_lists_the_bundled_names(
+    observed_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = bw(capsys, "exposure", "--sites", "syria-2024", "--front", "syria-2024-12-08")
+    assert code == 1
+    line = error_line(err)
+    assert "'syria-2024-12-08'" in line and "Errno" not in line
+    assert "syria-2024-11-26, syria-2024-12-07" in line
+    code, _, err = bw(
+        capsys, "report", "--db", observed_db, "--out", str(tmp_path / "r.html"),
+        "--front", "syria-2024-12-08",
+    )  # fmt: skip
+    assert code == 1 and "syria-2024-11-26, syria-2024-12-07" in error_line(err)
