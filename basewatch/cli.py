@@ -560,13 +560,11 @@ def _check_observed(db: str, site_ids: tuple[str, ...], as_of: str | None) -> No
     observation)."""
     from datetime import timedelta
 
-    from sqlalchemy import func, select
-
     from basewatch.analysis.posture import PostureParams
     from basewatch.errors import InputError
     from basewatch.monitor import parse_day
     from basewatch.sites import resolve_ids
-    from basewatch.store import ObservationRow, open_store, require_contents
+    from basewatch.store import open_store, require_contents
 
     cutoff = parse_day(as_of, end_of_day=True) if as_of is not None else None
     store = open_store(db, create=False)
@@ -582,19 +580,16 @@ def _check_observed(db: str, site_ids: tuple[str, ...], as_of: str | None) -> No
                 ids = []
             if not ids or set(ids) - {s.id for s in sites}:
                 return  # the assessment itself names the unknown site
-        times = select(func.min(ObservationRow.time), func.max(ObservationRow.time))
-        if ids:
-            times = times.where(ObservationRow.site_id.in_(ids))
-        with store._session("read the observation dates") as session:
-            first, last = session.execute(times).one()
+        span = store.observation_span(ids)
     finally:
         store.close()
     which = f"observation of {', '.join(ids)}" if ids else "site has an observation"
-    if first is None:
+    if span is None:
         raise InputError(
             f"assess: the store {db} holds no observation of {', '.join(ids)}; run 'basewatch "
             f"monitor --sites REGISTRY --catalog CATALOG --db {db}' for it first"
         )
+    first, last = span
     held = f"{first:%Y-%m-%d} to {last:%Y-%m-%d}"
     if cutoff is not None and cutoff < first:
         raise InputError(

@@ -951,6 +951,18 @@ class Store:
         with self._session("read observation keys") as session:
             return {(a, b, c, d, e) for a, b, c, d, e in session.execute(select(*columns))}
 
+    def observation_span(
+        self, site_ids: Sequence[str] | None = None
+    ) -> tuple[datetime, datetime] | None:
+        """Time of the first and the last stored observation (of ``site_ids`` when given),
+        or None when there is none."""
+        query = select(func.min(ObservationRow.time), func.max(ObservationRow.time))
+        if site_ids:
+            query = query.where(ObservationRow.site_id.in_(list(site_ids)))
+        with self._session("read the observation dates") as session:
+            first, last = session.execute(query).one()
+        return None if first is None else (first, last)
+
     def observations(
         self,
         *,

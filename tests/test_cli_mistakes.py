@@ -256,3 +256,22 @@ def test_an_unknown_bundled_front_lists_the_bundled_names(
         "--front", "syria-2024-12-08",
     )  # fmt: skip
     assert code == 1 and "syria-2024-11-26, syria-2024-12-07" in error_line(err)
+
+
+def test_serve_rejects_a_hostile_controller_not_in_the_front(
+    observed_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dashboard's maps take fronts too: a misspelt --hostile stops before the server
+    starts (uvicorn never runs)."""
+    import uvicorn
+
+    from basewatch.errors import InputError
+    from basewatch.web.app import serve
+
+    started: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: started.append(a))
+    with pytest.raises(InputError, match="--hostile NOSUCH.*controllers there: HTS"):
+        serve(observed_db, fronts=["syria-2024-12-07"], hostile=["NOSUCH"])
+    assert started == []
+    serve(observed_db, fronts=["syria-2024-12-07"], hostile=["HTS"])
+    assert len(started) == 1

@@ -360,6 +360,17 @@ def test_done_keys_and_has_observation(store: Store) -> None:
     )
 
 
+def test_observation_span(store: Store) -> None:
+    assert store.observation_span() is None
+    observations = make_observations()
+    store.write_observations(observations)
+    times = sorted(o.time for o in observations)
+    assert store.observation_span() == (times[0], times[-1])
+    tartus = sorted(o.time for o in observations if o.site_id == "tartus")
+    assert store.observation_span(["tartus"]) == (tartus[0], tartus[-1])
+    assert store.observation_span(["nowhere"]) is None
+
+
 def test_observation_filters(store: Store) -> None:
     observations = make_observations()
     store.write_observations(observations)

@@ -794,10 +794,12 @@ def serve(
         raise InputError(f"--port {port}: give a TCP port between 1 and 65535")
     import uvicorn
 
-    from basewatch.context.threat import load_front, load_weapons
+    from basewatch.context.threat import check_hostile, load_front, load_weapons
     from basewatch.report.maps import resolve_front
 
     loaded = [load_front(resolve_front(f), hostile=list(hostile)) for f in fronts]
+    if hostile and loaded:
+        check_hostile(loaded, hostile)
     app = create_app(
         db,
         token=token if token is not None else os.environ.get(TOKEN_ENV),
