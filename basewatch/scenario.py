@@ -2416,6 +2416,8 @@ def build_scenario(
         raise InputError(f"workers={workers}: give 1 or more worker processes")
     _check_dates(start, end)
     root = Path(out_dir)
+    if root.exists() and not root.is_dir():
+        raise InputError(f"--out {root} is a file; give a folder for the demo scenario")
     root.mkdir(parents=True, exist_ok=True)
     worlds = _worlds(seed, n_sites)
     paths = ScenarioPaths(

@@ -134,6 +134,10 @@ def test_folder_errors_name_the_file_and_the_fix(tmp_path: Path) -> None:
     assert [s.sensor for s in found] == ["sentinel-1"]
     with pytest.raises(InputError, match="--sensor radar"):
         open_catalog(tmp_path, sensor="radar")
+    (tmp_path / "catalog.json").write_text('{"type": "Catalog", "id": "c", "links": []}')
+    for stac in (str(tmp_path), "earth-search", "https://example.org/stac"):
+        with pytest.raises(InputError, match="only a folder of GeoTIFF files takes --sensor"):
+            open_catalog(stac, sensor="sentinel-1")  # was ignored: every sensor listed
 
 
 def test_a_file_whose_pixels_the_sensor_cannot_have_is_refused(tmp_path: Path) -> None:

@@ -420,6 +420,9 @@ def test_bad_arguments_raise_input_errors(tmp_path: Path) -> None:
         build_scenario(tmp_path, start=date(2023, 1, 1))
     with pytest.raises(InputError, match="workers"):
         build_scenario(tmp_path, workers=0)
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(InputError, match="afile is a file; give a folder"):  # was "File exists"
+        build_scenario(tmp_path / "afile")
 
 
 def _hashes(root: Path) -> dict[str, str]:

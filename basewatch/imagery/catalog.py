@@ -510,6 +510,19 @@ def open_catalog(
 
     net = net or DEFAULT_NETWORK
     text = str(spec)
+    path = Path(text)
+    stac = (
+        text in CATALOG_ALIASES
+        or text.startswith(("http://", "https://"))
+        or path.is_file()
+        or (path / "catalog.json").is_file()
+    )
+    if sensor and stac:
+        raise InputError(
+            f"--sensor {sensor}: only a folder of GeoTIFF files takes --sensor, and {text} is a "
+            "STAC catalogue, whose collections say their sensor; leave out --sensor (choose "
+            "collections with --collection)"
+        )
     if text in CATALOG_ALIASES:
         url, collections = CATALOG_ALIASES[text]
         return ApiCatalog(url, collections, sign=text == "planetary-computer", net=net)
@@ -517,7 +530,6 @@ def open_catalog(
         if text.endswith(".json"):
             return StaticCatalog(text, net=net)
         return ApiCatalog(text, net=net)
-    path = Path(text)
     if path.is_dir():
         candidate = path / "catalog.json"
         if candidate.is_file():
