@@ -1395,6 +1395,7 @@ def serve(
 
 def _check_port(host: str, port: int) -> None:
     """Fail with one line when ``host:port`` cannot be listened on (in use, not an address)."""
+    import errno
     import socket
 
     from basewatch.errors import InputError
@@ -1412,6 +1413,11 @@ def _check_port(host: str, port: int) -> None:
         try:
             probe.bind(address)
         except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise InputError(
+                    f"--host {host}: not an address of this machine ({exc.strerror}); give "
+                    "one of its addresses, e.g. 127.0.0.1 (this machine only) or 0.0.0.0 (all)"
+                ) from exc
             raise InputError(
                 f"cannot listen on {host}:{port} ({exc.strerror or exc}); another program "
                 "(perhaps another basewatch serve) uses the port: pick another --port or "

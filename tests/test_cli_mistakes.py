@@ -275,3 +275,21 @@ def test_serve_rejects_a_hostile_controller_not_in_the_front(
     assert started == []
     serve(observed_db, fronts=["syria-2024-12-07"], hostile=["HTS"])
     assert len(started) == 1
+
+
+def test_serve_names_a_host_that_is_not_this_machines_and_a_port_in_use(
+    observed_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An address of another machine was blamed on the port being in use."""
+    import socket
+
+    code, _, err = bw(capsys, "serve", "--db", observed_db, "--host", "192.0.2.1", "--port", "8765")
+    assert code == 1
+    line = error_line(err)
+    assert "--host 192.0.2.1: not an address of this machine" in line and "port" not in line
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        code, _, err = bw(capsys, "serve", "--db", observed_db, "--port", port)
+    assert code == 1 and "uses the port: pick another --port" in error_line(err)
