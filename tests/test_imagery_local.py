@@ -165,6 +165,25 @@ def test_a_file_whose_pixels_the_sensor_cannot_have_is_refused(tmp_path: Path) -
         scene_from_file(tmp_path / "s2_20241201.tif", sensor="highres")
 
 
+def test_the_window_note_says_how_the_days_were_chosen(tmp_path: Path) -> None:
+    from basewatch.imagery.catalog import window_note
+
+    grid = {"crs": "EPSG:32636", "transform": Affine(10, 0, X0, 0, -10, Y0)}
+    _write(tmp_path / "odd_20241201.tif", np.ones((1, 20, 20), np.int16), **grid)
+    unreadable = open_catalog(tmp_path)  # its one file cannot be told a sensor: no scene
+    assert window_note(unreadable, None, None) == " (default: the 365 days up to today)"
+    _write(tmp_path / "s1_20241203.tif", np.ones((2, 20, 20), np.float32), **grid)
+    listing = open_catalog(tmp_path)
+    assert window_note(listing, None, None) == " (default: the catalogue's own span)"
+    assert (
+        window_note(listing, None, "2024-12-31") == " (default: from the catalogue's first scene)"
+    )
+    assert (
+        window_note(listing, "2024-12-01", None) == " (default: up to the catalogue's last scene)"
+    )
+    assert window_note(listing, "2024-12-01", "2024-12-31") == ""
+
+
 def _counting_scene(tmp_path: Path) -> Scene:
     rng = np.random.default_rng(2)
     grid = {"crs": "EPSG:32636", "transform": Affine(10, 0, X0, 0, -10, Y0)}

@@ -293,8 +293,12 @@ def window_note(catalog: Catalog, start: object, end: object) -> str:
     both ``start`` and ``end`` were given."""
     if start is not None and end is not None:
         return ""
-    if is_listing(catalog):
-        return " (default: the catalogue's own span)"
+    if is_listing(catalog) and catalog_extent(catalog) is not None:
+        if start is None and end is None:
+            return " (default: the catalogue's own span)"
+        if start is None:
+            return " (default: from the catalogue's first scene)"
+        return " (default: up to the catalogue's last scene)"
     if start is None and end is None:
         return f" (default: the {DEFAULT_WINDOW_DAYS} days up to today)"
     if start is None:
