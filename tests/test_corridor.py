@@ -168,7 +168,7 @@ def test_anchor_forms_and_errors(tmp_path: Path) -> None:
         resolve_anchor("Atlantis", control, where="site 'base'")
     with pytest.raises(InputError, match="has no anchor"):
         corridor(_site(), control)
-    with pytest.raises(InputError, match="cell_km must be positive"):
+    with pytest.raises(InputError, match="--cell-km 0: give a positive number of km, e.g. 2"):
         corridor(_site(anchor="Capital"), control, cell_km=0)
 
 

@@ -830,13 +830,13 @@ def corridor(
     parameter is not positive.
     """
     where = f"site {site.id!r}"
-    for name, value in (
-        ("cell_km", cell_km),
-        ("choke_radius_km", choke_radius_km),
-        ("step_km", step_km),
+    for name, value, usual in (
+        ("--cell-km", cell_km, 2),
+        ("--choke-radius-km", choke_radius_km, 15),
+        ("step_km", step_km, 2),
     ):
         if not value > 0:
-            raise InputError(f"{name} must be positive, got {value!r}; pass e.g. 2")
+            raise InputError(f"{name} {value!r}: give a positive number of km, e.g. {usual}")
     spec = anchor if anchor not in (None, "") else site.properties.get("anchor")
     if spec in (None, ""):
         raise InputError(
