@@ -464,6 +464,17 @@ def test_zero_in_one_band_is_dark_water_and_zero_in_all_is_outside_the_image(
     assert len(reference.detections) == 2
 
 
+def test_a_sentinel2_band_given_as_radar_is_refused(tmp_path: Path) -> None:
+    """One band of an optical export read as radar amplitude gave 70 'ships' (Athens B02)."""
+    folder = s2_folder(tmp_path, s2_scene(28))
+    band = next(folder.glob("*_B02.tiff"))
+    for sensor in ("s1", "sar"):
+        with pytest.raises(InputError, match=r"_B02\.tiff: the name says Sentinel-2.*--sensor s2"):
+            run.detect_image(band, sensor=sensor, gsd_m=10.0)
+    radar = write_tif(tmp_path / "S1A_IW_GRDH_20241201_vv.tif", [radar_scene(29)], "float32")
+    assert len(run.detect_image(radar, sensor="s1").detections) == 2  # radar names pass
+
+
 def test_a_given_scale_that_makes_no_reflectance_is_refused(tmp_path: Path) -> None:
     """--scale is obeyed when it gives reflectance; a guess that does not (x 1e-4 on a
     x 65535 export: 489 detections on real Athens, 48 right; or far too small) stops with the

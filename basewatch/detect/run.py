@@ -445,10 +445,27 @@ def cloud_mask(bands: dict[str, np.ndarray]) -> np.ndarray:
     return ndimage.binary_opening(bright, structure=disk(CLOUD_MIN_WIDTH_PX // 2))
 
 
+_OPTICAL_NAME = re.compile(r"Sentinel-2|(?<![A-Za-z0-9])S2[ABC]_|_L[12][AC](?![A-Za-z0-9])")
+"""A file name that says Sentinel-2 (a band name of :data:`_BAND_IN_NAME` says it too)."""
+
+
+def _refuse_optical(path: Path, sensor: str) -> None:
+    """Stop when a radar ``--sensor`` is given a file whose name says it is a Sentinel-2
+    band: its reflectance would be read as radar amplitude (70 'ships' in one band of the
+    Athens export)."""
+    name = path.name
+    if _OPTICAL_NAME.search(name) or any(p.search(path.stem) for p in _BAND_IN_NAME.values()):
+        raise InputError(
+            f"{path}: the name says Sentinel-2 (optical), not radar; give --sensor s2 (with "
+            f"the folder of its bands), or rename the file if it is radar (--sensor {sensor})"
+        )
+
+
 def read_s1(path: Path, scale: float | None = None) -> Raster:
     """Read a Sentinel-1 sigma0 GeoTIFF (VV, optionally VH) as linear intensity."""
     from basewatch.imagery.bands import canonical_band
 
+    _refuse_optical(path, "s1")
     with _open(path) as src:
         if src.count > 2:
             raise InputError(
@@ -489,6 +506,7 @@ def _to_linear(arr: np.ndarray, integer: bool, scale: float | None) -> np.ndarra
 
 def read_sar(path: Path, scale: float | None = None) -> Raster:
     """Read any single-channel amplitude image (8-bit PNG included) as intensity."""
+    _refuse_optical(path, "sar")
     with _open(path) as src:
         if src.count == 0:
             raise ImageryError(f"{path}: the file holds no band; give an amplitude image")
