@@ -493,6 +493,13 @@ def _print_summary(summary: Any) -> None:
         click.echo(f"failed: {line}", err=True)
     if summary.failed > 20:
         click.echo(f"... and {summary.failed - 20} more failures (rerun to retry)", err=True)
+    if summary.failed and not summary.observed and not summary.skipped:
+        from basewatch.errors import ImageryError
+
+        raise ImageryError(
+            f"every chip failed ({summary.failed}), nothing was observed: see the failures "
+            "above; repair or remove those images (or fix the catalogue) and rerun"
+        )
 
 
 @cli.command()

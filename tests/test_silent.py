@@ -414,6 +414,24 @@ def test_a_bad_file_in_a_folder_is_failed_and_the_run_goes_on(
     assert "site-packages" not in err and "Traceback" not in err
 
 
+def test_a_run_whose_every_chip_fails_exits_non_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only unreadable images: '0 observed, 1 failed' used to exit 0, like a quiet success."""
+    sites = _folder_catalogue(tmp_path / "images")
+    good = tmp_path / "images" / "s1_20241203.tif"
+    whole = good.read_bytes()
+    good.write_bytes(whole[: len(whole) // 3])  # truncated: catalogued, fails when read
+    (tmp_path / "images" / "photo_20241204.tif").unlink()
+    code, out, err = bw(
+        capsys, "monitor", "--sites", str(sites), "--catalog", str(tmp_path / "images"),
+        "--db", f"sqlite:///{tmp_path / 'f.db'}", "--no-cache",
+    )  # fmt: skip
+    assert code == 1, out + err
+    assert out.startswith("1 scene, 1 chip: 0 observed, 0 already stored, 1 failed")
+    assert "every chip failed (1), nothing was observed" in error_line(err)
+
+
 def _jpeg_as_tif(path: Path) -> None:
     """A photo saved as JPEG under a .tif name: opens in GDAL, but has no georeference."""
     from PIL import Image
