@@ -516,3 +516,41 @@ def test_unknown_site_is_an_html_404_with_a_link_home(page: Page, server: str) -
     api = page.goto(server + "/api/sites/nowhere")
     assert api is not None and api.status == 404
     assert json.loads(page.inner_text("body"))["detail"].startswith("no site 'nowhere'")
+
+
+def test_map_tooltips_show_names_as_text_never_as_html(browser: Browser) -> None:
+    """A site or zone name from a registry or POST /api/sites is text on the maps: Leaflet
+    puts string tooltips in as HTML, and "<img src=x onerror=...>" ran in the dashboard."""
+    static = Path(__file__).resolve().parents[1] / "basewatch" / "web" / "static"
+    evil = '<img src=x onerror="window.__xss=1">Evil'
+    data = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [36.0, 35.0]},
+             "properties": {"role": "site", "id": "evil", "name": evil, "posture": "present",
+                            "href": "/sites/evil"}},
+            {"type": "Feature",
+             "geometry": {"type": "Polygon", "coordinates": [[[36.0, 35.0], [36.01, 35.0],
+                                                              [36.01, 35.01], [36.0, 35.0]]]},
+             "properties": {"role": "zone", "id": "z", "name": evil, "href": "/sites/evil"}},
+        ],
+    }  # fmt: skip
+    context = browser.new_context()
+    tab = context.new_page()
+    tab.set_content(
+        "<html><head><style>"
+        + (static / "leaflet" / "leaflet.css").read_text(encoding="utf-8")
+        + "</style></head><body><div id='map' style='width:600px;height:400px'></div><script>"
+        + (static / "leaflet" / "leaflet.js").read_text(encoding="utf-8")
+        + "</script><script>"
+        + (static / "bwmap.js").read_text(encoding="utf-8")
+        + "</script><script>window.bwHomeMap(document.getElementById('map'), "
+        + json.dumps(data)
+        + ");</script></body></html>"
+    )
+    tab.wait_for_timeout(300)  # let a broken image's onerror run, were it HTML
+    labels = tab.locator(".leaflet-tooltip").all_inner_texts()
+    assert any(evil in label for label in labels), labels
+    assert tab.evaluate("window.__xss") is None
+    assert tab.locator(".leaflet-tooltip img").count() == 0
+    context.close()

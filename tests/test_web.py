@@ -228,6 +228,23 @@ def test_bad_evidence_bodies_are_422(writable: TestClient, body: Any) -> None:
     assert writable.post("/api/evidence", json=body, headers=_auth()).status_code == 422
 
 
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (_evidence(time="2099-12-03T10:00:00Z"), "is in the future"),
+        (_evidence(claim="   "), "no claim"),
+        (_evidence(source="  "), "no source"),
+    ],
+)
+def test_evidence_the_checks_refuse_is_422_not_500(
+    writable: TestClient, body: Any, said: str
+) -> None:
+    """Past the schema, make_entry's own checks raised a bare 500 (traceback in the log)."""
+    response = writable.post("/api/evidence", json=body, headers=_auth())
+    assert response.status_code == 422 and said in response.json()["detail"]
+    assert writable.get(f"/api/sites/{body['site_id']}/evidence").json() == []
+
+
 def test_evidence_for_unknown_site_is_404(writable: TestClient) -> None:
     response = writable.post("/api/evidence", json=_evidence(site_id="atlantis"), headers=_auth())
     assert response.status_code == 404 and "atlantis" in response.json()["detail"]
@@ -244,6 +261,24 @@ def test_post_sites_validates_and_stores(writable: TestClient) -> None:
     assert [z["id"] for z in stored["zones"]] == ["apron"] and stored["posture"] == "unknown"
     page = writable.get("/sites/test-field")
     assert page.status_code == 200 and "Test Field" in page.text
+
+
+def test_post_sites_never_drops_stored_zones_silently(writable: TestClient) -> None:
+    """A site posted without its zone features (a rename) deleted its zones and orphaned
+    their observations; now refused, nothing changed. With its zones it is updated."""
+    assert writable.post("/api/sites", json=_new_site(), headers=_auth()).status_code == 201
+    renamed = _new_site()
+    renamed["features"] = renamed["features"][:1]
+    renamed["features"][0]["properties"]["name"] = "Renamed Field"
+    response = writable.post("/api/sites", json=renamed, headers=_auth())
+    assert response.status_code == 422
+    assert "delete its stored zones (apron)" in response.json()["detail"]
+    stored = writable.get("/api/sites/test-field").json()
+    assert [z["id"] for z in stored["zones"]] == ["apron"] and stored["name"] == "Test Field"
+    whole = _new_site()
+    whole["features"][0]["properties"]["name"] = "Renamed Field"
+    assert writable.post("/api/sites", json=whole, headers=_auth()).status_code == 201
+    assert writable.get("/api/sites/test-field").json()["name"] == "Renamed Field"
 
 
 # ----------------------------------------------------------------------------- pages
@@ -269,6 +304,8 @@ def test_vendored_leaflet_is_served(client: TestClient) -> None:
     assert script.status_code == 200 and "Leaflet 1.9.4" in script.text[:300]
     assert client.get("/static/leaflet/leaflet.css").status_code == 200
     assert "BSD" in client.get("/static/leaflet/LICENSE").text
+    for bad in ("bwmap.js%00.png", "..%2F..%2Fpyproject.toml", "x" * 5000):  # NUL was a 500
+        assert client.get(f"/static/{bad}").status_code == 404
 
 
 def test_site_page_reuses_report_charts(client: TestClient) -> None:

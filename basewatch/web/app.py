@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 from shapely.geometry import mapping
 
@@ -542,6 +542,17 @@ def _add_api_routes(app: FastAPI, ctx: _Context) -> None:
             registry = registry_from_features(body.features, source="POST /api/sites")
         except BasewatchError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
+        stored = {s.id: s for s in ctx.store.sites()}
+        for site in registry.sites:
+            old = stored.get(site.id)
+            if old is not None and old.zones and not site.zones:
+                names = ", ".join(z.id for z in old.zones)
+                raise HTTPException(
+                    status_code=422,
+                    detail=f"site {site.id!r}: the request has no zone features, which would "
+                    f"delete its stored zones ({names}) and orphan their observations; send "
+                    "the site with its zone features (a registry FeatureCollection)",
+                )
         ctx.store.upsert_sites(registry.sites)
         return {"sites": [s.id for s in registry.sites]}
 
@@ -646,6 +657,12 @@ def _add_error_pages(app: FastAPI) -> None:
     from starlette.exceptions import HTTPException as StarletteHTTPException
     from starlette.requests import Request
 
+    @app.exception_handler(InputError)
+    async def input_errors(request: Request, exc: InputError) -> Response:
+        """A request the checks behind the schema refuse (a time in the future, an empty
+        claim, ...): 422 naming it, as the schema's own errors do, never a bare 500."""
+        return JSONResponse({"detail": " ".join(str(exc).split())}, status_code=422)
+
     @app.exception_handler(StarletteHTTPException)
     async def html_errors(request: Request, exc: StarletteHTTPException) -> Response:
         path = request.url.path
@@ -740,8 +757,12 @@ def _with_fronts(collection: dict[str, Any], fronts: Sequence[Front]) -> dict[st
 def _static_file(path: str) -> Path:
     """The file ``path`` inside :data:`STATIC_DIR`; 404 for anything outside it or missing."""
     root = STATIC_DIR.resolve()
-    candidate = (root / path).resolve()
-    if not candidate.is_relative_to(root) or not candidate.is_file():
+    try:
+        candidate = (root / path).resolve()
+        found = candidate.is_relative_to(root) and candidate.is_file()
+    except (ValueError, OSError):  # an embedded NUL byte, a name too long
+        found = False
+    if not found:
         raise HTTPException(status_code=404, detail=f"no static file {path!r}")
     return candidate
 

@@ -13,6 +13,14 @@
 (function () {
   "use strict";
 
+  // Leaflet puts a string tooltip in as HTML: names come from registries and the API, so
+  // every tooltip is given as a text node instead (a name "<img onerror=...>" stays text).
+  function text(value) {
+    var span = document.createElement("span");
+    span.textContent = value === undefined || value === null ? "" : String(value);
+    return span;
+  }
+
   var POSTURE_COLOURS = {present: "#2e7d32", reduced: "#b7950b", withdrawing: "#d35400",
                          withdrawn: "#c0392b", reinforcing: "#1f5fa8", unknown: "#7f8c8d"};
   var STYLES = {
@@ -45,7 +53,7 @@
         var c = f.geometry.coordinates;
         L.circleMarker([c[1], c[0]], {pane: "bwcontext", radius: 3, color: "#333", weight: 1,
                                        fillColor: "#fff", fillOpacity: 1, interactive: false})
-          .bindTooltip(f.properties.name, {permanent: true, direction: "right",
+          .bindTooltip(text(f.properties.name), {permanent: true, direction: "right",
                                            className: "bw-place", offset: [4, 0]})
           .addTo(group);
       });
@@ -103,13 +111,13 @@
         onEachFeature: function (g, item) {
           var p = g.properties;
           if (p.role === "zone") {
-            item.bindTooltip(p.id + (p.name && p.name !== p.id ? " — " + p.name : ""),
+            item.bindTooltip(text(p.id + (p.name && p.name !== p.id ? " — " + p.name : "")),
                              {permanent: true, direction: "center", className: "bw-zone-label"});
           } else if (p.role === "site" && mode === "region") {
-            item.bindTooltip(p.name || p.id, {permanent: true, direction: "bottom",
+            item.bindTooltip(text(p.name || p.id), {permanent: true, direction: "bottom",
                                               className: "bw-site-label", offset: [0, 8]});
           } else {
-            item.bindTooltip(p.name || p.id);
+            item.bindTooltip(text(p.name || p.id));
           }
         }
       }).addTo(groups[role]);
@@ -196,7 +204,7 @@
         return {color: "#8e44ad", weight: f.properties.latest ? 3 : 2, dashArray: "8 6",
                 opacity: f.properties.latest ? 1 : 0.45};
       },
-      onEachFeature: function (f, item) { item.bindTooltip(f.properties.name); }
+      onEachFeature: function (f, item) { item.bindTooltip(text(f.properties.name)); }
     }).addTo(map);
     var sites = data.features.filter(function (f) {
       return f.properties.role === "site" || f.properties.role === "zone";
@@ -227,7 +235,7 @@
           p.role === "site" ? " (" + p.posture + ")" : " zone " + p.id));
         item.bindPopup(box);
         if (p.role === "site") {
-          item.bindTooltip((p.name || p.id) + ": " + p.posture,
+          item.bindTooltip(text((p.name || p.id) + ": " + p.posture),
                            {permanent: true, direction: "right", offset: [10, 0],
                             className: "bw-site-label posture-" + p.posture});
         }
