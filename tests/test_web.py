@@ -245,6 +245,30 @@ def test_evidence_the_checks_refuse_is_422_not_500(
     assert writable.get(f"/api/sites/{body['site_id']}/evidence").json() == []
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"site_id": "tartus", "time": "2024-12-03T10:00:00Z", "source": "s", "kind": "post",'
+        ' "claim": "c", "grade": NaN}',
+        '{"site_id": "tartus", "time": "2024-12-03T10:00:00Z", "source": "s", "kind": "post",'
+        ' "claim": "\\ud800 lone surrogate", "grade": "B2"}',
+        '{"site_id": "tartus", "time": "2024-12-03T10:00:00Z", "source": "s", "kind": "post",'
+        ' "claim": "' + "x" * 2_000_000 + '", "grade": "B2"}',
+    ],
+    ids=["nan", "surrogate", "2-MB-claim"],
+)
+def test_odd_evidence_bodies_get_a_short_json_error(writable: TestClient, raw: str) -> None:
+    """Each was a bare 500 or a 422 echoing the whole body; now a short JSON 4xx."""
+    response = writable.post(
+        "/api/evidence",
+        content=raw.encode("utf-8", "surrogatepass"),
+        headers={**_auth(), "Content-Type": "application/json"},
+    )
+    assert 400 <= response.status_code < 500, response.text[:300]
+    assert len(response.content) < 5000 and "detail" in response.json()
+    assert writable.get("/api/sites/tartus/evidence").json() == []
+
+
 def test_evidence_for_unknown_site_is_404(writable: TestClient) -> None:
     response = writable.post("/api/evidence", json=_evidence(site_id="atlantis"), headers=_auth())
     assert response.status_code == 404 and "atlantis" in response.json()["detail"]

@@ -654,8 +654,23 @@ def _add_error_pages(app: FastAPI) -> None:
     JSON ``{"detail": ...}`` errors.
     """
     from fastapi.exception_handlers import http_exception_handler
+    from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException as StarletteHTTPException
     from starlette.requests import Request
+
+    @app.exception_handler(RequestValidationError)
+    async def schema_errors(request: Request, exc: RequestValidationError) -> Response:
+        """FastAPI's 422 with each offending input shortened to a 200-character ``repr``: the
+        default echoed a 5 MB claim whole and failed (a bare 500) on a NaN or a lone
+        surrogate, which JSON cannot carry."""
+        detail = []
+        for error in exc.errors():
+            item = {k: v for k, v in error.items() if k in ("type", "loc", "msg")}
+            if "input" in error:
+                shown = repr(error["input"])
+                item["input"] = shown if len(shown) <= 200 else shown[:200] + "..."
+            detail.append(item)
+        return JSONResponse({"detail": detail}, status_code=422)
 
     @app.exception_handler(InputError)
     async def input_errors(request: Request, exc: InputError) -> Response:
