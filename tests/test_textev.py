@@ -55,7 +55,8 @@ GOLD: dict[str, list[Gold]] = {
         ("A second pass (7 Nov 2023)", "khmeimim", "2023-11-12", "2023-11-07", "article",
          [(3, "Il-76"), (1, "An-124")]),
         ("Seen at Tartous on Tuesday:", "tartus", "2023-11-12", "2023-11-07", "article",
-         [(4, "vessels"), (2, "corvette"), (1, "landing ship"), (1, "tanker")]),
+         [(4, "vessels"), (2, "corvette"), (1, "landing ship"), (1, "tanker"),
+          (0, "submarine")]),  # "no submarine at the northern pier": a count of 0
     ],
     "latakia-airlift-2024-12-13.html": [
         ("Satellite images taken on Wednesday", "khmeimim", "2024-12-13", "2024-12-11",
@@ -636,7 +637,10 @@ def test_observed_and_hedged_event_dates_are_kept_apart() -> None:
         ("They left Tartus on 2 Dec or so.", None, "2024-12-02"),
         ("The flotilla is believed to have left on 2 December.", None, "2024-12-02"),
         ("Images of 4 December show Tartus empty.", "2024-12-04", None),
-        ("Talks about the bases at Tartus on Thursday.", "2024-11-28", None),
+        ("Talks about the bases at Tartus on Wednesday.", "2024-12-04", None),
+        # the publication's own weekday is that day (wire style), "last Thursday" a week ago
+        ("Talks about the bases at Tartus on Thursday.", "2024-12-05", None),
+        ("Talks about the bases at Tartus last Thursday.", "2024-11-28", None),
     ],
 )
 def test_hedges(sentence: str, stated: str | None, hedged: str | None) -> None:
@@ -864,3 +868,108 @@ HELDOUT_NOT_FILED = {
     "x-post-copied.txt": ["Views", "AuroraIntel @AuroraIntel"],
     "briefing-distractors.txt": ["Tartus city", "Manbij", "Kuweires"],
 }  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(HELDOUT_GOLD))
+def test_heldout_texts_match_their_answer_key(name: str) -> None:
+    path = HELDOUT / name
+    claims = extract_text(path.read_text(encoding="utf-8"), REGISTRY, name=name, suffix=path.suffix)
+    rows = [_row(c) for c in claims]
+    gold = HELDOUT_GOLD[name]
+    missing = [g for g in gold if not any(_matches(r, g) for r in rows)]
+    extra = [r for r in rows if not any(_matches(r, g) for g in gold)]
+    assert (missing, extra) == ([], [])
+    assert len(rows) == len(gold)
+    assert {c.source_url for c in claims} == {HELDOUT_URLS[name]}
+    text = " ".join(c.claim for c in claims)
+    assert [s for s in HELDOUT_NOT_FILED[name] if s in text] == []
+
+
+def test_heldout_sources() -> None:
+    claims = extract_files(sorted(HELDOUT.iterdir()), REGISTRY).claims
+    sources = {Path(c.file).name: c.source for c in claims}
+    assert sources["wire-reuters-withdrawal.txt"] == "Reuters"  # "MOSCOW/DUBAI, Dec 16 (Reuters) -"
+    assert sources["x-post-copied.txt"] == "@AuroraIntel"
+    assert sources["news-page-khmeimim.html"] == "Levant Herald"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("No aircraft were visible on the apron.", [(0, "aircraft")]),
+        ("no Russian warships docked and three vessels offshore", [(0, "Russian warships"),
+                                                                   (3, "vessels")]),
+        ("The ships were no longer there.", []),
+        ("No decision has been taken.", []),
+    ],
+)  # fmt: skip
+def test_no_things_is_a_count_of_zero(text: str, expected: list[tuple[int, str]]) -> None:
+    assert [(q.count, q.what) for q in find_quantities(text)] == expected
+
+
+def test_slashed_dates_follow_the_texts_month_order() -> None:
+    from basewatch.context.textev import month_first, resolve_event_dates
+
+    us = "By Friday, Dec. 6, the ships had left. Published December 10, 2024."
+    assert month_first(us) and not month_first("On 6 Dec the ships had left, 10 December.")
+    base = date(2024, 12, 10)
+    assert resolve_event_dates("Photos dated 12/03/2024 show Tartus.", base, month_first=True)[
+        0
+    ] == date(2024, 12, 3)
+    assert resolve_event_dates("Photos dated 12/03/2024 show Tartus.", base)[0] == date(2024, 3, 12)
+    assert resolve_event_dates("Photos dated 13/11/2024.", base, month_first=True)[0] == date(
+        2024, 11, 13
+    )  # 13 cannot be a month
+
+
+def test_an_update_paragraph_reads_its_dates_against_its_own_day() -> None:
+    text = (
+        "date 2024-12-13\n\nThe piers at Tartus were empty on Thursday.\n\n"
+        "**Update, Dec 14:** Two landing ships returned to Tartus yesterday.\n"
+    )
+    first, update = extract_text(text, REGISTRY)
+    assert first.event_date == date(2024, 12, 12)
+    assert update.claim.startswith("Two landing ships")
+    assert (update.published, update.event_date) == (date(2024, 12, 13), date(2024, 12, 13))
+
+
+def test_a_caption_credit_dates_its_caption_and_is_not_a_claim() -> None:
+    text = (
+        "date 2024-12-14\n\nWhat the imagery shows.\n\n*Three Il-76 on the apron at Khmeimim. Satellite image © 2024 Maxar"
+        " Technologies, taken Dec. 13, 2024*\n"
+    )
+    (claim,) = extract_text(text, REGISTRY)
+    assert claim.claim == "Three Il-76 on the apron at Khmeimim."
+    assert claim.event_date == date(2024, 12, 13)
+
+
+@pytest.mark.parametrize(
+    ("spelling", "site_id"),
+    [("Hmaimim", "khmeimim"), ("Hemeimim", None), ("Khmeymim", "khmeimim"),
+     ("TARTOUS", "tartus"), ("Tartus province", None), ("the governorate of Tartus", None),
+     ("Tartus city", None), ("Tartus naval base", "tartus")],
+)  # fmt: skip
+def test_spelling_variants_and_places_that_are_not_the_base(
+    spelling: str, site_id: str | None
+) -> None:
+    claims = extract_text(
+        f"date 2024-12-03\n\nImagery on 2 Dec shows 4 jets at {spelling}.\n", REGISTRY
+    )
+    assert [c.site_id for c in claims] == ([site_id] if site_id else [])
+
+
+def test_page_furniture_is_not_read() -> None:
+    text = (
+        "date 2024-12-13\n\nTwo Il-76 left Khmeimim on Thursday.\n\n"
+        "READ MORE: Russian warships leave Tartus on Tuesday\n\n"
+        "#Syria #Hmeimim #Tartus\n\nSubscribe to @channel\n\n"
+        "Related\n\nRussian ships sail from Tartus\nDecember 3, 2024\n"
+    )
+    claims = extract_text(text, REGISTRY)
+    assert [c.claim for c in claims] == ["Two Il-76 left Khmeimim on Thursday."]
+    notes = (
+        "date 2024-12-18\n\nFour jets left Hmeimim on 16 December.[1] Two more on the 17th.\n\n"
+        'Notes\n-----\n\n1. Maxar, "Hmeimim imagery shows 4 Su-24 bombers", December 16, 2024.\n'
+    )
+    (claim,) = extract_text(notes, REGISTRY)
+    assert claim.claim == "Four jets left Hmeimim on 16 December."

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -98,10 +98,12 @@ _WORD_NUMBERS = {
     "a couple of": 2,
     "a single": 1,
 }
+_YEAR_END = r"\d{4}(?:\b|(?=\d{1,2}:\d{2}))"
+"""A year, also glued to a time as pasted from news sites ("December 16, 20246:07 PM")."""
 _FULL_DATE = (
     rf"\b\d{{4}}-\d{{2}}-\d{{2}}\b"
-    rf"|\b\d{{1,2}}{_ORD}?\s+(?:of\s+)?{_MONTH}\.?,?\s+\d{{4}}\b"
-    rf"|\b{_MONTH}\.?\s+\d{{1,2}}{_ORD}?,?\s+\d{{4}}\b"
+    rf"|\b\d{{1,2}}{_ORD}?\s+(?:of\s+)?{_MONTH}\.?,?\s+{_YEAR_END}"
+    rf"|\b{_MONTH}\.?\s+\d{{1,2}}{_ORD}?,?\s+{_YEAR_END}"
     r"|\b\d{1,2}\.\d{1,2}\.\d{4}\b"
 )
 _DATE_EXPRESSIONS = re.compile(
@@ -151,6 +153,8 @@ _NUMBER = re.compile(
     + r")(?P<x>\s*[x×])?(?![\w-])(?!\.\d|,\d)",
     re.IGNORECASE,
 )
+_NEGATED = re.compile(r"(?<![\w-])no\s+(?=[A-Za-z])", re.IGNORECASE)
+"""``no`` before a thing ("no aircraft were visible", "No warships remain"): a count of 0."""
 _POSTFIX = re.compile(r"(?<![\w-])(?P<what>[A-Za-z][\w-]*)\s*[x×]\s*(?P<num>\d{1,3})(?![\w-])")
 _TOKEN = re.compile(r"\s*([A-Za-z][\w/-]*(?:'s)?)")
 
@@ -174,6 +178,7 @@ _SPEECH = re.compile(
     r"insisted|claimed|according to|statement)\b",
     re.IGNORECASE,
 )
+_HYPOTHETICAL = re.compile(r"\b(?:would|could|might)\b", re.IGNORECASE)
 _POST_CUES = re.compile(
     r"\b(?:posted|tweeted|wrote on|in a post|on X|on Telegram|Telegram channel|on Twitter)\b"
 )
@@ -193,15 +198,34 @@ _HEADER = re.compile(
     re.IGNORECASE,
 )
 _LIST_ITEM = re.compile(r"^(?:[-*+•]|\d+[.)])\s+")
-_ORIGINAL_URL = re.compile(r"^original[ _-]?url\s*[:=]\s*<?(https?://[^\s>]+)>?$", re.I)
+_ORIGINAL_URL = re.compile(
+    r"^(?:[^:]{0,40}[.;]\s+)?original(?:[ _-]?(?:url|link|post))?\s*[:=]\s*<?(https?://[^\s>]+)>?$",
+    re.I,
+)
 _URL = re.compile(r"https?://[^\s<>\"')\]]+", re.IGNORECASE)
 _HANDLE = re.compile(r"@[A-Za-z0-9_]{1,30}")
 _DATELINE = re.compile(
-    rf"^(?P<place>[A-Z][A-Z.'’ -]{{2,40}}(?:,\s*[A-Z][A-Za-z.' -]{{1,30}})?)\s*,?\s*"
+    rf"^(?P<place>[A-Z][A-Z.'’ /-]{{2,40}}(?:,\s*[A-Z][A-Za-z.' -]{{1,30}})?)\s*,?\s*"
     rf"(?P<date>{_MONTH}\.?\s+\d{{1,2}}(?:,?\s+\d{{4}})?|\d{{1,2}}\s+{_MONTH}\.?(?:\s+\d{{4}})?)?"
     r"\s*(?:\((?P<agency>[A-Za-z .]{2,30})\))?\s*[-–—]+\s+"
 )
 _ATTRIBUTION = re.compile(r"^\s*(?:[-–—]{1,2}|&mdash;|~)\s*(?P<rest>\S.*)$")
+_UPDATE = re.compile(
+    rf"^\W*(?:update[ds]?|updating|editor'?s note)\s*[,(:–—-]?\s*(?:on\s+)?"
+    rf"(?P<date>{_MONTH}\.?\s+\d{{1,2}}{_ORD}?(?:,?\s+\d{{4}})?|"
+    rf"\d{{1,2}}{_ORD}?\s+{_MONTH}\.?(?:,?\s+\d{{4}})?|\d{{4}}-\d{{2}}-\d{{2}})"
+    r"(?:[,\s]+\d{1,2}[:.]\d{2}\s*(?:[AP]M|GMT|UTC)?)?\)?\s*[:.–—-]\s*",
+    re.IGNORECASE,
+)
+"""An update's lead ("Update, Dec 14:", "UPDATE (14 December):"): the day the paragraph's
+relative dates are read against."""
+_CREDIT = re.compile(
+    r"©|\(c\)\s*\d{4}|\b(?:image|photo|picture|imagery)\s+(?:credit|courtesy)\b|"
+    r"\bcourtesy of\b|\bcredit:",
+    re.IGNORECASE,
+)
+"""A picture credit ("Satellite image © 2024 Maxar Technologies, taken Dec. 13, 2024"): not a
+claim itself; its date is the day of the picture its caption describes."""
 _HEDGE = re.compile(
     r"\b(?:likely|probably|possibly|presumably|apparently|reportedly|perhaps|maybe|"
     r"around|about|approximately|roughly|circa|some ?time|believed|thought|estimated|"
@@ -254,6 +278,51 @@ _PERMALINK = re.compile(
 _THREAD_MARK = re.compile(r"^\s*\d{1,2}\s?/\s?(?:\d{1,2})?(?=\s)\s*")
 """A thread counter at the start of a line ("1/", "2/7")."""
 _TERMINAL = (".", "!", "?", ":", ";", ",", '"', "”", "’", "'", ")")
+_SECTION_END = re.compile(
+    r"^\W*(?:related(?: (?:stories|articles|posts|coverage|content|reading|topics))?|"
+    r"more on this(?: story| topic)?|more (?:from|stories|in|on) [\w ]{1,30}|read (?:more|next)|"
+    r"you (?:may|might) also (?:like|be interested in)|recommended(?: for you)?|"
+    r"most (?:read|viewed|popular|shared)|share this(?: (?:article|story|post|page))?|like this|"
+    r"tags|topics|filed under|comments?|leave a (?:reply|comment)|notes|references|endnotes|"
+    r"footnotes|sources|bibliography|about the authors?)\s*:?\W*$",
+    re.IGNORECASE,
+)
+"""A page's furniture heading ("Related", "More on this story", "Share this:", "Notes"): the
+blocks after it, up to the next real heading, are links, buttons or references, not text."""
+_BOILERPLATE_LINE = re.compile(
+    r"^\W*(?:read (?:more|next|also)|also read|related(?: (?:stories|articles|coverage|content))?|"
+    r"see also|more on this(?: story)?|watch|listen|recommended)\s*[:|–—]"
+    r"|^\W*(?:subscribe|follow us|join us|support us|donate|sign up|share this)\b"
+    r"|^\s*(?:#[^\W_][\w-]*[\s,]*)+$"
+    r"|^\s*(?:·|[\d.,]+\s*[KM]?(?:\s+(?:views?|reposts?|quotes?|likes?|bookmarks?|replies))?)\s*$",
+    re.IGNORECASE,
+)
+"""A line that is not text: a link to another story ("READ MORE: ...", "Read Next: ..."), a
+subscribe or share prompt, a line of hashtags, a post's view and like counts."""
+_FOOTNOTE_MARK = re.compile(r"(?<=[\w.,;:!?\"'”’)])(?:\[\d{1,3}\]|\^\d{1,3}\b)")
+"""A footnote marker after a word or sentence ("in Libya.[1]", "parked^2")."""
+_PLACE_NOT_BASE = re.compile(
+    r"^[\s-]+(?:city|province|governorate|countryside|district)\b", re.IGNORECASE
+)
+_PLACE_NOT_BASE_BEFORE = re.compile(
+    r"\b(?:province|governorate|countryside|district) of\s+$", re.IGNORECASE
+)
+"""A site's name used for the town or province around it ("Tartus city", "Tartus
+province", "the governorate of Tartus"): not the site."""
+_HANDLE_LINE = re.compile(r"^@\w{1,30}$")
+"""A post's handle alone on a line, as copied from an X or Bluesky page."""
+_STAMP_LINE = re.compile(
+    rf"^\d{{1,2}}:\d{{2}}\s*(?:[AP]M)?\s*[·•|-]\s*(?P<date>{_FULL_DATE})"
+    r"(?:\s*[·•|-].*)?$",
+    re.IGNORECASE,
+)
+"""A post's time stamp as copied from an X page: ``10:41 AM · Dec 13, 2024``."""
+_TELEGRAM_HEAD = re.compile(
+    r"^(?P<who>[^\[\]\n]{1,60}?),\s*\[(?P<date>\d{1,2}[./]\d{1,2}[./]\d{2,4})"
+    r"(?:,?\s+\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AP]M)?)?\]\s*$",
+    re.IGNORECASE,
+)
+"""A message's head as Telegram Desktop copies it: ``Rybar in English, [15.12.2024 09:41]``."""
 
 
 # ----------------------------------------------------------------------------- results
@@ -468,7 +537,8 @@ class _HTMLReader(HTMLParser):
     }  # fmt: skip
     _BOILERPLATE = re.compile(
         r"related|recommend|newsletter|promo|share|social-links|comment|sidebar|menu|"
-        r"breadcrumb|subscribe|advert|most-read|trending|read-more|more-stories",
+        r"breadcrumb|subscribe|advert|most-read|trending|read-more|more-stories|more-on|"
+        r"cookie|consent|ticker|tags\b|topics",
         re.IGNORECASE,
     )
     _META_DATE = {
@@ -576,7 +646,7 @@ class _HTMLReader(HTMLParser):
             self.meta.setdefault("kind", "post")
 
     def _flush(self) -> None:
-        text = _clean("".join(self._buf))
+        text = _clean(_FOOTNOTE_MARK.sub("", "".join(self._buf)))
         self._buf = []
         if not text or self._skipping:
             return
@@ -647,7 +717,7 @@ def _parse_plain(text: str) -> Document:
 
     def flush_para() -> None:
         if para:
-            blocks.append(_markdown_block(para))
+            blocks.extend(_markdown_blocks(para))
             para.clear()
 
     def flush_quote() -> None:
@@ -657,8 +727,15 @@ def _parse_plain(text: str) -> Document:
             quote.clear()
 
     blank = False
-    for line in body:
+    for index, line in enumerate(body):
         stripped = line.strip()
+        following = body[index + 1].strip() if index + 1 < len(body) else ""
+        if re.fullmatch(r"=+|-+", stripped) and len(stripped) >= 3:
+            continue  # a setext heading's underline (read with the line above)
+        if stripped and not para and re.fullmatch(r"={3,}|-{3,}", following):
+            stripped = "# " + stripped  # "Notes" over "-----": a heading
+        if _BOILERPLATE_LINE.match(stripped):
+            continue
         original = _ORIGINAL_URL.match(stripped)
         if original:  # saved pages often end with their address
             meta.setdefault("url", original.group(1))
@@ -679,7 +756,7 @@ def _parse_plain(text: str) -> Document:
             if not (para and _ends_list(para)):  # a list may follow its lead-in after a gap
                 flush_para()
             continue
-        if stripped.startswith("#"):
+        if re.match(r"#{1,6}(?:\s|$)", stripped):
             flush_para()
             blocks.append(Block(text=_markdown_inline(stripped.lstrip("#")), heading=True))
         elif _is_label_line(stripped) and (blank or not para or para[-1].endswith(_TERMINAL)):
@@ -759,6 +836,18 @@ def _quote_lines(quote: list[str]) -> list[str]:
     return out
 
 
+def _markdown_blocks(para: list[str]) -> list[Block]:
+    """A paragraph as blocks: items that are whole sentences ("- Satellite imagery showed
+    ...") each a block of their own, apart from their lead-in; else one block."""
+    items = [x for x in para if _LIST_ITEM.match(x)]
+    if items and all(x.rstrip().endswith((".", "!", "?")) for x in items):
+        lead = [x for x in para if not _LIST_ITEM.match(x)]
+        if all(not _LIST_ITEM.match(x) for x in para[: len(lead)]):
+            out = [_markdown_block(lead)] if lead else []
+            return out + [_markdown_block([x]) for x in items]
+    return [_markdown_block(para)]
+
+
 def _markdown_block(para: list[str]) -> Block:
     """A paragraph (list items joined with '; ') with Markdown markup removed."""
     text = ""
@@ -777,7 +866,8 @@ def _markdown_inline(text: str) -> str:
     text = re.sub(r"<(https?://[^>]+)>", r"\1", text)
     text = re.sub(r"(\*\*|__|`)", "", text)
     text = re.sub(r"(?<![\w*])\*(?!\s)([^*]+)(?<!\s)\*(?!\w)", r"\1", text)
-    return _clean(text)
+    text = re.sub(r"(?<![\w_])_(?!\s)([^_]+)(?<!\s)_(?![\w_])", r"\1", text)
+    return _clean(_FOOTNOTE_MARK.sub("", text))
 
 
 def _header(lines: list[str]) -> tuple[dict[str, str], list[str]]:
@@ -833,7 +923,21 @@ def _scan_metadata(lines: list[str], meta: dict[str, str]) -> list[str]:
         byline = _BYLINE.match(stripped) if len(stripped) <= 100 else None
         if byline and not _BYLINE_TAIL.match(byline.group("tail")):
             byline = None
-        if inline and "date" not in meta:
+        telegram = _TELEGRAM_HEAD.match(stripped)
+        stamp = _STAMP_LINE.match(stripped)
+        if telegram:  # "Rybar in English, [15.12.2024 09:41]"
+            meta.setdefault("author", telegram.group("who").strip())
+            meta.setdefault("date", telegram.group("date"))
+            meta.setdefault("kind", "post")
+        elif _HANDLE_LINE.match(stripped) and seen <= 3:  # "AuroraIntel" / "@AuroraIntel"
+            meta.setdefault("author", stripped)
+            meta.setdefault("kind", "post")
+            names = [i for i, x in enumerate(out) if x.strip()]
+            if names and len(out[names[-1]].strip()) <= 50:
+                del out[names[-1]]  # the display name above the handle
+        elif stamp:  # "10:41 AM · Dec 13, 2024"
+            meta.setdefault("date", stamp.group("date"))
+        elif inline and "date" not in meta:
             meta["date"] = inline.group("date")
             if inline.group("rest").strip():
                 out.append(inline.group("rest"))
@@ -977,7 +1081,9 @@ def resolve_event_date(text: str, published: date | None) -> date | None:
     return stated or hedged
 
 
-def resolve_event_dates(text: str, published: date | None) -> tuple[date | None, date | None]:
+def resolve_event_dates(
+    text: str, published: date | None, *, month_first: bool = False
+) -> tuple[date | None, date | None]:
     """The first day-level date ``text`` states and the first it only hedges.
 
     A date is hedged when a hedge ("likely", "probably", "around", "on or about", "believed
@@ -986,19 +1092,30 @@ def resolve_event_dates(text: str, published: date | None) -> tuple[date | None,
     states 3 December and hedges 2 December. Relative expressions ("on Tuesday", "the
     9th", "yesterday", "two days ago", "7 Nov") are resolved against ``published``
     (weekdays and bare days of the month in the past); without a publication date only
-    dates with a year are read. Bare years and months are not days.
+    dates with a year are read. Bare years and months are not days. A weekday that is the
+    publication's own weekday is the publication day ("said on Friday" in Friday's paper),
+    not the week before, unless "last" precedes it. Slashed dates are day first ("03/12/2024"
+    is 3 December) unless one part cannot be a month or ``month_first`` says the text writes
+    month-first dates (:func:`month_first`): then "12/03/2024" is 3 December.
     """
     stated: date | None = None
     hedged: date | None = None
     for found in _DATE_EXPRESSIONS.finditer(text):
         expression = found.group(0)
+        day: date | None
         if re.fullmatch(r"\d{1,2}/\d{1,2}/\d{4}", expression):
-            first, second, _ = (int(x) for x in expression.split("/"))
-            if first > 31 or second > 31:
-                continue
-        if published is None and not _YEAR.search(expression):
+            day = _slashed(expression, month_first)
+        elif published is None and not _YEAR.search(expression):
             continue  # "on Tuesday" of an undated text: no day can be given
-        day = _parse_date(_words_to_digits(expression), published)
+        elif (
+            published is not None
+            and re.fullmatch(_WEEKDAY, expression, re.IGNORECASE)
+            and expression.lower() == published.strftime("%A").lower()
+            and not re.search(r"\blast\s+$", text[: found.start()], re.IGNORECASE)
+        ):
+            day = published
+        else:
+            day = _parse_date(_words_to_digits(expression), published)
         if day is None or (published is not None and abs((day - published).days) > 3 * 366):
             continue
         if _is_hedged(text, found.start(), found.end()):
@@ -1008,6 +1125,27 @@ def resolve_event_dates(text: str, published: date | None) -> tuple[date | None,
         if stated and hedged:
             break
     return stated, hedged
+
+
+def _slashed(expression: str, month_first: bool) -> date | None:
+    """A ``NN/NN/YYYY`` date: day first unless a part cannot be a month, or ``month_first``."""
+    first, second, year = (int(x) for x in expression.split("/"))
+    if first > 12 or (second <= 12 and not month_first):
+        first, second = second, first  # day/month/year
+    try:
+        return date(year, first, second)
+    except ValueError:
+        return None
+
+
+_MONTH_FIRST = re.compile(rf"\b{_MONTH}\.?\s+\d{{1,2}}(?:{_ORD})?\b(?!\s*{_MONTH})", re.IGNORECASE)
+_DAY_FIRST = re.compile(rf"\b\d{{1,2}}(?:{_ORD})?\s+(?:of\s+)?{_MONTH}\b", re.IGNORECASE)
+
+
+def month_first(text: str) -> bool:
+    """Whether a text writes its dates month first ("Dec. 6", "December 10, 2024") more often
+    than day first ("6 Dec"): its slashed dates are then read month first (12/03 = Dec 3)."""
+    return len(_MONTH_FIRST.findall(text)) > len(_DAY_FIRST.findall(text))
 
 
 def _is_hedged(text: str, start: int, end: int) -> bool:
@@ -1041,14 +1179,19 @@ def _singular(word: str) -> str:
 
 
 def find_quantities(text: str) -> tuple[Quantity, ...]:
-    """Numbers of things: "4x vessels", "3 Il-76", "four jets", "two S-400 launchers".
+    """Numbers of things: "4x vessels", "3 Il-76", "four jets", "two S-400 launchers", and
+    "no aircraft" (a count of 0), in text order.
 
     A number counts when the words after it end in a known object noun (jets, vessels,
     corvette, launchers...) or a type designator (Il-76, Su-24M, S-400); after ``Nx``
     the first word counts whatever it is; "Il-76 x3" counts too. Years, ordinals, the
     digits of a designator (the 76 in Il-76) and measures ("49-year", "20 km") do not.
     """
-    out: list[Quantity] = []
+    found_at: list[tuple[int, Quantity]] = []
+    for found in _NEGATED.finditer(text):  # "no aircraft were visible": none of them
+        what = _object_phrase(text[found.end() :], times=False)
+        if what:
+            found_at.append((found.start(), Quantity(count=0, what=what)))
     for found in _NUMBER.finditer(text):
         raw = found.group("num").lower()
         count = _WORD_NUMBERS.get(raw)
@@ -1060,7 +1203,8 @@ def find_quantities(text: str) -> tuple[Quantity, ...]:
             continue  # the day of a date ("December 17 shows ...")
         what = _object_phrase(text[found.end() :], times=bool(found.group("x")))
         if what:
-            out.append(Quantity(count=count, what=what))
+            found_at.append((found.start(), Quantity(count=count, what=what)))
+    out = [q for _, q in sorted(found_at, key=lambda x: x[0])]
     for found in _POSTFIX.finditer(text):  # "Il-76 x3"
         what = found.group("what")
         if _DESIGNATOR.match(what) or _singular(what) in _OBJECTS:
@@ -1094,10 +1238,26 @@ def _object_phrase(rest: str, *, times: bool) -> str:
 # ----------------------------------------------------------------------------- sites
 
 
+_TRANSLITERATIONS = (
+    ("kh", "h"),
+    ("ou", "u"),
+    ("ee", "i"),
+    ("ey", "ei"),
+    ("ay", "ai"),
+    ("ai", "ei"),
+)
+"""Spellings that differ only by transliteration from Arabic or Russian (Khmeimim, Hmeimim,
+Hmeymim, Hmaimim; Tartus, Tartous) fold to one form, in names and text alike."""
+
+
 def _fold(text: str) -> str:
-    """Casefolded text without diacritics (Ṭarṭūs -> tartus)."""
+    """Casefolded text without diacritics and with transliteration variants folded together
+    (Ṭarṭūs -> tartus, Tartous -> tartus, Hmaimim -> hmeimim, Khmeimim -> hmeimim)."""
     decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    folded = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    for variant, common in _TRANSLITERATIONS:
+        folded = folded.replace(variant, common)
+    return folded
 
 
 def site_matcher(registry: Registry) -> list[tuple[str, re.Pattern[str]]]:
@@ -1120,7 +1280,15 @@ def site_matcher(registry: Registry) -> list[tuple[str, re.Pattern[str]]]:
 def sites_named(text: str, matcher: Sequence[tuple[str, re.Pattern[str]]]) -> tuple[str, ...]:
     """Ids of the sites ``text`` names, in registry order."""
     folded = _fold(text)
-    return tuple(site_id for site_id, pattern in matcher if pattern.search(folded))
+    return tuple(
+        site_id
+        for site_id, pattern in matcher
+        if any(
+            not _PLACE_NOT_BASE.match(folded[m.end() :])
+            and not _PLACE_NOT_BASE_BEFORE.search(folded[: m.start()])
+            for m in pattern.finditer(folded)
+        )
+    )
 
 
 # ----------------------------------------------------------------------------- sentences
@@ -1169,13 +1337,12 @@ def _is_background(sentence: str, published: date, event: date | None) -> bool:
 
 
 def _says_something(sentence: str, quantities: Sequence[Quantity], event: date | None) -> bool:
-    """An observation, a number, a day or a quoted statement (not a bare description)."""
-    return bool(
-        quantities
-        or event is not None
-        or _EVENT_CUES.search(sentence)
-        or (_OFFICIAL_NOUN.search(sentence) and _SPEECH.search(sentence))
-    )
+    """An observation, a number, a day or a quoted statement (not a bare description, nor a
+    conditional without a day or number: "the loss of Hmeimim would cut the flights")."""
+    quoted = bool(_OFFICIAL_NOUN.search(sentence) and _SPEECH.search(sentence))
+    if quantities or event is not None or quoted:
+        return True
+    return bool(_EVENT_CUES.search(sentence)) and not _HYPOTHETICAL.search(sentence)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1189,6 +1356,11 @@ class _Origin:
     file: str
     observed: date | None = None
     """The day a claim that states none is dated by (a post's own date), else None."""
+    reference: date | None = None
+    """The day relative dates are read against when not ``published`` (an "Update, Dec 14:"
+    paragraph's day)."""
+    month_first: bool = False
+    """The text writes month-first dates: its slashed dates are month/day/year."""
 
 
 def _claims_in(
@@ -1204,7 +1376,9 @@ def _claims_in(
     site_ids = sites_named(unit, matcher) or inherited
     if not site_ids:
         return []
-    stated, hedged = resolve_event_dates(unit, origin.published)
+    stated, hedged = resolve_event_dates(
+        unit, origin.reference or origin.published, month_first=origin.month_first
+    )
     event = stated or hedged
     quantities = find_quantities(unit)
     if not whole and origin.published is not None and _is_background(unit, origin.published, event):
@@ -1275,6 +1449,7 @@ def extract_text(
     """
     doc = parse_document(text, suffix=suffix)
     published, _where = published_date(doc)
+    doc = Document(blocks=_without_furniture(doc.blocks), meta=doc.meta, links=doc.links)
     if published is None and notes is not None:
         notes.append(
             f"{name}: no publication date found (no 'date YYYY-MM-DD' line, metadata, "
@@ -1294,6 +1469,7 @@ def extract_text(
         kind=kind,
         file=name,
         observed=published if kind == "post" else None,
+        month_first=month_first(" ".join(b.text for b in doc.blocks)),
     )
     matcher = site_matcher(registry)
     claims: list[TextClaim] = []
@@ -1309,6 +1485,25 @@ def extract_text(
                 continue
             claims.extend(_block_claims(block, origin, matcher, inherited))
     return _unique(claims)
+
+
+def _without_furniture(blocks: Sequence[Block]) -> tuple[Block, ...]:
+    """The blocks without page furniture: a "Related", "More on this story", "Share this:" or
+    "Notes" line and what follows it up to the next real heading (not a plain-text label);
+    "READ MORE: ..." and subscribe lines; hashtag lines."""
+    out: list[Block] = []
+    skipping = False
+    for block in blocks:
+        if not block.post and _SECTION_END.match(block.text):
+            skipping = True
+            continue
+        if skipping and not (block.heading and not block.label):
+            continue
+        skipping = False
+        if not block.post and _BOILERPLATE_LINE.match(block.text):
+            continue
+        out.append(block)
+    return tuple(out)
 
 
 def _section_sites(heading: str, matcher: Sequence[tuple[str, re.Pattern[str]]]) -> tuple[str, ...]:
@@ -1357,14 +1552,29 @@ def _block_claims(
             kind="post",
             file=origin.file,
             observed=post_date,
+            month_first=origin.month_first,
         )
         return _claims_in(block.text, post_origin, matcher, whole=True, inherited=inherited)
     text = block.text
     line = _DATELINE.match(text)
     if line:
         text = text[line.end() :]
+    update = _UPDATE.match(text)
+    if update and origin.published is not None:  # "Update, Dec 14: ... yesterday" = the 13th
+        day = _parse_date(update.group("date"), origin.published)
+        if day is not None:
+            origin = replace(origin, reference=day)
+            text = text[update.end() :]
+    sentences = split_sentences(text)
+    credits = [x for x in sentences if _CREDIT.search(x) and not sites_named(x, matcher)]
+    for credit in credits:  # "Satellite image © 2024 Maxar, taken Dec. 13, 2024" dates its caption
+        stated, _ = resolve_event_dates(credit, origin.reference or origin.published)
+        if stated is not None and origin.observed is None:
+            origin = replace(origin, observed=stated)
     out: list[TextClaim] = []
-    for sentence in split_sentences(text):
+    for sentence in sentences:
+        if sentence in credits:
+            continue
         out.extend(_claims_in(sentence, origin, matcher, whole=False, inherited=inherited))
     return out
 
