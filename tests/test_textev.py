@@ -935,8 +935,8 @@ def test_an_update_paragraph_reads_its_dates_against_its_own_day() -> None:
 
 def test_a_caption_credit_dates_its_caption_and_is_not_a_claim() -> None:
     text = (
-        "date 2024-12-14\n\nWhat the imagery shows.\n\n*Three Il-76 on the apron at Khmeimim. Satellite image © 2024 Maxar"
-        " Technologies, taken Dec. 13, 2024*\n"
+        "date 2024-12-14\n\nWhat the imagery shows.\n\n*Three Il-76 on the apron at Khmeimim. "
+        "Satellite image © 2024 Maxar Technologies, taken Dec. 13, 2024*\n"
     )
     (claim,) = extract_text(text, REGISTRY)
     assert claim.claim == "Three Il-76 on the apron at Khmeimim."
