@@ -13,32 +13,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from _cli import bw, error_line
 
-from basewatch.cli import main
 from basewatch.observe import Observation
 from basewatch.sites import load_registry
 from basewatch.store import open_store
-
-
-def bw(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run ``basewatch ARGS`` in process: (exit status, stdout, stderr)."""
-    capsys.readouterr()
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def error_line(err: str) -> str:
-    """The one ``basewatch: error:`` line of ``err`` (asserting there is exactly one)."""
-    lines = [ln for ln in err.splitlines() if ln.startswith("basewatch: error:")]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    return lines[0]
-
 
 FIRST = datetime(2024, 11, 1, 10, tzinfo=UTC)
 """First synthetic observation; then one every 2 days, 20 in all (last 2024-12-09)."""

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from _cli import bw, error_line
 from affine import Affine
 from pyproj import Geod, Transformer
 from shapely.geometry import box, mapping
@@ -34,26 +35,6 @@ from basewatch.sites import load_registry
 from basewatch.store import open_store
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def bw(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run ``basewatch ARGS`` in process: (exit status, stdout, stderr)."""
-    capsys.readouterr()
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def error_line(err: str) -> str:
-    """The one ``basewatch: error:`` line of ``err`` (asserting there is exactly one)."""
-    lines = [ln for ln in err.splitlines() if ln.startswith("basewatch: error:")]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
