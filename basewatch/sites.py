@@ -518,6 +518,29 @@ def _geometry(source: str, index: int, feature: dict[str, Any]) -> BaseGeometry:
     return geom
 
 
+MAX_ID_LENGTH = 100
+"""Longest site or zone id: ids name sites in commands, URLs and reports."""
+
+
+def _check_id(source: str, index: int, fid: str) -> None:
+    """Refuse an id that cannot name a site or zone in a URL path or a command line."""
+    bad = ""
+    if len(fid) > MAX_ID_LENGTH:
+        bad = f"is {len(fid)} characters long (at most {MAX_ID_LENGTH})"
+    elif fid in (".", ".."):
+        bad = "is a path step"
+    elif any(c in "/\\" or not c.isprintable() for c in fid):
+        bad = "holds a slash, a backslash or a control character"
+    if bad:
+        shown = fid if len(fid) <= 40 else fid[:40] + "..."
+        raise _fail(
+            source,
+            index,
+            f"id {shown!r} {bad}",
+            "use a short id of letters, digits, '-' or '_' (e.g. 'khmeimim', 'main-apron')",
+        )
+
+
 def _text(props: dict[str, Any], key: str) -> str:
     value = props.get(key)
     return "" if value is None else str(value).strip()
@@ -542,6 +565,7 @@ def registry_from_features(features: list[dict[str, Any]], *, source: str = "") 
         fid = _text(props, "id")
         if not fid:
             raise _fail(source, index, "missing id", "add a unique 'id' property")
+        _check_id(source, index, fid)
         geom = _geometry(source, index, feature)
         entry = {"index": index, "props": props, "geometry": geom, "id": fid}
         if _text(props, "site"):

@@ -1093,6 +1093,16 @@ class Store:
             session.flush()
             return row.id
 
+    def evidence_grade(
+        self, *, site_id: str, time: datetime, source: str, url: str, claim: str, kind: str
+    ) -> str | None:
+        """The stored grade (e.g. ``B2``) of this entry, or None when it is not stored."""
+        when = _require_utc(time, f"evidence time for {site_id}")
+        digest = evidence_digest(site_id, when, source, url, claim, kind)
+        with self._session("read evidence") as session:
+            row = session.scalar(select(EvidenceRow).where(EvidenceRow.digest == digest))
+            return None if row is None else f"{row.reliability}{row.credibility}"
+
     def evidence(self, *, site_id: str | None = None) -> list[dict[str, Any]]:
         """Evidence entries by site, time, id.
 

@@ -24,7 +24,7 @@ the sites and the chips in flight, not on the number of dates; a month of 100 si
 
 Usage: nice -n 10 python bench/scale.py [--sites 12 [36 100]] [--keep DIR] [--workers 1 2]
        [--from 2024-08-01 --to 2024-12-31] [--build-from 2024-11-01 --build-to 2024-11-30]
-       [--io-threads 2] [--detector-threads N]
+       [--io-threads 2] [--detector-threads N] [--repeat 3]
 Prints the figures; asserts nothing.
 """
 
@@ -261,10 +261,15 @@ class TreeSampler:
             self.peak_rss = max(self.peak_rss, rss)
 
 
-def measure(scenario: Path, workers: int, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Run one child and add what the parent saw of its process tree."""
-    out = tmp / f"run-{workers}.json"
-    command = [sys.executable, __file__, "--child", str(scenario), str(tmp / f"w{workers}.db")]
+def measure(
+    scenario: Path, workers: int, tmp: Path, args: argparse.Namespace, rep: int = 0
+) -> dict[str, Any]:
+    """Run one child (into a fresh store: ``w{workers}.db``, ``-r{rep}`` after the first
+    repetition) and add what the parent saw of its process tree."""
+    suffix = f"-r{rep}" if rep else ""
+    out = tmp / f"run-{workers}{suffix}.json"
+    db = tmp / f"w{workers}{suffix}.db"
+    command = [sys.executable, __file__, "--child", str(scenario), str(db)]
     command += ["--workers", str(workers), "--json", str(out), "--from", args.start]
     command += ["--to", args.end, "--io-threads", str(args.io_threads)]
     if args.detector_threads is not None:
@@ -431,6 +436,31 @@ def report(runs: dict[int, dict[str, Any]], load_before: str, load_after: str) -
         print(line)
 
 
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run whose whole-run time is the median (the lower one of an even count)."""
+    ordered = sorted(runs, key=lambda r: r["total_s"])
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def repeat_line(repeats: dict[int, list[dict[str, Any]]]) -> str:
+    """Whole-run seconds of every repetition and the speed-up of the medians."""
+    parts = []
+    for workers, runs in sorted(repeats.items()):
+        times = " ".join(f"{r['total_s']:.1f}" for r in runs)
+        parts.append(f"{workers} worker(s) {times} s")
+    line = f"whole-run times of {len(next(iter(repeats.values())))} alternating repetitions: "
+    line += "; ".join(parts)
+    if 1 in repeats and 2 in repeats:
+        one = statistics.median(r["total_s"] for r in repeats[1])
+        two = statistics.median(r["total_s"] for r in repeats[2])
+        pairs = " ".join(
+            f"{a['total_s'] / b['total_s']:.2f}"
+            for a, b in zip(repeats[1], repeats[2], strict=True)
+        )
+        line += f"; speed-up of the medians {one / two:.2f} (pair by pair: {pairs})"
+    return line
+
+
 def build(scenario: Path, sites: int, args: argparse.Namespace) -> None:
     """Build the ``sites``-site scenario into ``scenario`` unless it is there already."""
     from datetime import date
@@ -484,6 +514,12 @@ def main() -> None:
     )
     parser.add_argument("--io-threads", type=int, default=2)
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="Run the worker counts this many times, alternating; report the median runs.",
+    )
+    parser.add_argument(
         "--detector-threads",
         type=int,
         help="onnxruntime threads of the in-process detectors (default: monitor's).",
@@ -510,9 +546,15 @@ def main() -> None:
                 scenario = args.keep if one else args.keep / f"sites-{sites}"
             build(scenario, sites, args)
             load_before = _load()
-            runs = {w: measure(scenario, w, Path(tmp), args) for w in args.workers}
+            repeats: dict[int, list[dict[str, Any]]] = {w: [] for w in args.workers}
+            for rep in range(max(args.repeat, 1)):  # alternate, so drifts hit every count
+                for w in args.workers:
+                    repeats[w].append(measure(scenario, w, Path(tmp), args, rep))
+            runs = {w: _median_run(r) for w, r in repeats.items()}
             print(f"== {sites} sites, {args.start} to {args.end}")
             report(runs, load_before, _load())
+            if args.repeat > 1:
+                print(repeat_line(repeats))
             print(f"observations byte-identical across worker counts: {_same(Path(tmp), runs)}")
             by_sites[sites] = runs
     if len(by_sites) > 1:

@@ -91,6 +91,26 @@ def test_missing_id_names_feature_index(tmp_path: Path) -> None:
         load_registry(path)
 
 
+@pytest.mark.parametrize(
+    ("site_id", "zone_id", "why"),
+    [
+        ("../../x", "apron", "holds a slash"),
+        ("alpha", "north/apron", "holds a slash"),
+        ("alpha", "apron\x00", "control character"),
+        ("a" * 101, "apron", "is 101 characters long"),
+        ("..", "apron", "is a path step"),
+    ],
+)
+def test_ids_that_cannot_name_a_site_in_a_url(
+    tmp_path: Path, site_id: str, zone_id: str, why: str
+) -> None:
+    """Ids are route parts of the web API (/api/sites/{id}/zones/{zone}/...): a slash made a
+    stored site that no route could serve."""
+    path = _write(tmp_path, [_site(site_id), _zone(site=site_id, zid=zone_id)])
+    with pytest.raises(RegistryError, match=rf"feature \d: id .* {why}.*use a short id"):
+        load_registry(path)
+
+
 def test_duplicate_site_ids(tmp_path: Path) -> None:
     path = _write(tmp_path, [_site(), _site(lon=36.0)])
     with pytest.raises(

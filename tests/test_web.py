@@ -153,6 +153,22 @@ def test_observations_sorted_and_filtered(client: TestClient) -> None:
     assert missing.status_code == 404 and "nowhere" in missing.json()["detail"]
 
 
+def test_unknown_query_parameters_are_refused_not_ignored(client: TestClient) -> None:
+    """``?zone=`` is a filter of observations only; elsewhere, and misspelt, a query
+    parameter was ignored and the whole answer looked filtered."""
+    misspelt = client.get("/api/sites/tartus/observations", params={"detection": "true"})
+    assert misspelt.status_code == 422
+    assert misspelt.json()["detail"] == (
+        "unknown query parameter 'detection' for /api/sites/{site_id}/observations; "
+        "it takes detections, zone"
+    )
+    no_filters = client.get("/api/sites", params={"site": "tartus"})
+    assert no_filters.status_code == 422 and "takes no query parameters" in no_filters.text
+    assert client.get("/api/sites").status_code == 200
+    page = client.get("/sites/tartus", params={"utm_source": "mail"})  # pages are lenient
+    assert page.status_code == 200
+
+
 def test_assessment_matches_site_list(client: TestClient) -> None:
     listed = {row["id"]: row["posture"] for row in client.get("/api/sites").json()}
     for site_id in SITES:
@@ -176,8 +192,15 @@ def test_evidence_write_with_token_then_read(writable: TestClient) -> None:
     assert writable.get("/api/sites/tartus/evidence").json() == []
     first = writable.post("/api/evidence", json=_evidence(), headers=_auth())
     assert first.status_code == 201
+    assert first.json()["stored"] == "added"
     again = writable.post("/api/evidence", json=_evidence(), headers=_auth())
     assert again.json()["id"] == first.json()["id"]  # idempotent
+    assert (again.status_code, again.json()["stored"]) == (200, "unchanged")
+    regraded = writable.post("/api/evidence", json=_evidence(grade="C3"), headers=_auth())
+    assert regraded.status_code == 200 and regraded.json()["id"] == first.json()["id"]
+    assert regraded.json()["stored"] == "regraded"
+    assert regraded.json()["previous_grade"] == "B2"
+    writable.post("/api/evidence", json=_evidence(), headers=_auth())  # back to B2
     rows = writable.get("/api/sites/tartus/evidence").json()
     assert len(rows) == 1
     assert rows[0]["time"] == "2024-12-03T10:00:00Z" and rows[0]["kind"] == "imagery"
@@ -279,6 +302,11 @@ def test_post_sites_validates_and_stores(writable: TestClient) -> None:
     assert bad.status_code == 422 and "castle" in bad.json()["detail"]
     not_fc = writable.post("/api/sites", json={"type": "Feature"}, headers=_auth())
     assert not_fc.status_code == 422
+    unserveable = _new_site()
+    for feature in unserveable["features"]:
+        feature["properties"]["site" if "site" in feature["properties"] else "id"] = "../x"
+    slash = writable.post("/api/sites", json=unserveable, headers=_auth())
+    assert slash.status_code == 422 and "holds a slash" in slash.json()["detail"]
     ok = writable.post("/api/sites", json=_new_site(), headers=_auth())
     assert ok.status_code == 201 and ok.json() == {"sites": ["test-field"]}
     stored = writable.get("/api/sites/test-field").json()

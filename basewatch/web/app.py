@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 from shapely.geometry import mapping
 
@@ -343,6 +344,31 @@ def _auth_dependency(ctx: _Context) -> Callable[[str | None], None]:
     return require_token
 
 
+def _query_names(dependant: Any) -> set[str]:
+    """The query parameter names a route (and its dependencies) reads."""
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def _refuse_unknown_query(request: Request) -> None:
+    """422 for a query parameter the API route does not take (``?site=x`` on a route
+    without filters, a misspelt ``?detection=true``): ignored, it looked like a filter."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not request.url.path.startswith("/api/"):
+        return
+    known = _query_names(route.dependant)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        takes = ", ".join(sorted(known)) or "no query parameters"
+        raise HTTPException(
+            status_code=422,
+            detail=f"unknown query parameter {', '.join(repr(u[:100]) for u in unknown[:5])} "
+            f"for {route.path}; it takes {takes}",
+        )
+
+
 def create_app(
     db: str,
     *,
@@ -382,6 +408,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
+        dependencies=[Depends(_refuse_unknown_query)],
     )
     _add_api_routes(app, ctx)
     _add_page_routes(app, ctx, simulated=simulated)
@@ -496,7 +523,7 @@ def _add_api_routes(app: FastAPI, ctx: _Context) -> None:
         dependencies=[require_token],
         summary="Add an evidence entry (bearer token)",
     )
-    def post_evidence(body: EvidenceIn) -> dict[str, Any]:
+    def post_evidence(body: EvidenceIn, response: Response) -> dict[str, Any]:
         ctx.site(body.site_id)
         deprecated = []
         if body.text is not None:
@@ -514,6 +541,14 @@ def _add_api_routes(app: FastAPI, ctx: _Context) -> None:
             grade=body.grade,
             where="POST /api/evidence",
         )
+        before = ctx.store.evidence_grade(
+            site_id=entry.site_id,
+            time=entry.time,
+            source=entry.source,
+            url=entry.url,
+            claim=entry.claim,
+            kind=entry.kind,
+        )
         entry_id = ctx.store.add_evidence(
             site_id=entry.site_id,
             time=entry.time,
@@ -525,6 +560,13 @@ def _add_api_routes(app: FastAPI, ctx: _Context) -> None:
             credibility=entry.credibility,
         )
         record: dict[str, Any] = {"id": entry_id, "site_id": body.site_id, "grade": entry.grade}
+        if before is None:
+            record["stored"] = "added"
+        else:  # the same entry again: 200, and say whether its grade changed
+            response.status_code = 200
+            record["stored"] = "unchanged" if before == entry.grade else "regraded"
+            if before != entry.grade:
+                record["previous_grade"] = before
         if deprecated:
             record["deprecated"] = deprecated
         return record
@@ -656,7 +698,6 @@ def _add_error_pages(app: FastAPI) -> None:
     from fastapi.exception_handlers import http_exception_handler
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException as StarletteHTTPException
-    from starlette.requests import Request
 
     @app.exception_handler(RequestValidationError)
     async def schema_errors(request: Request, exc: RequestValidationError) -> Response:
