@@ -374,6 +374,28 @@ def test_highres_grayscale_and_16_bit_images_are_read(tmp_path: Path) -> None:
     assert np.all(np.diff(red.ravel()[order]) >= 0)  # the stretch keeps the order
 
 
+def test_highres_on_a_grey_image_warns_and_says_so_in_the_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A radar chip saved as an RGB PNG (HRSID style: three equal bands) given to --sensor
+    highres gave 'aircraft' without comment; now a warning names --sensor sar and the output
+    records the greyscale input. A colour image gets neither."""
+    from PIL import Image
+
+    amplitude = (np.clip(radar_scene(21), 0, 1) * 255).astype(np.uint8)
+    grey = tmp_path / "sar_chip.png"
+    Image.fromarray(np.dstack([amplitude] * 3)).save(grey)
+    out = tmp_path / "grey.geojson"
+    main(["detect", str(grey), "--sensor", "highres", "--gsd", "1", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert "a greyscale image (three equal bands)" in err and "--sensor sar" in err
+    assert json.loads(out.read_text())["basewatch"]["greyscale"] == "three equal bands"
+    colour = np.dstack([amplitude, amplitude // 2, 255 - amplitude])
+    Image.fromarray(colour).save(tmp_path / "colour.png")
+    raster = run.read_highres(tmp_path / "colour.png", None)
+    assert "greyscale" not in raster.notes
+
+
 def test_gcp_georeferenced_grd_gets_footprints_and_pixel_size(tmp_path: Path) -> None:
     from rasterio.control import GroundControlPoint
     from rasterio.crs import CRS as RioCRS

@@ -226,6 +226,13 @@ def test_writes_need_the_right_token(
 
 def test_auth_is_checked_before_the_body(writable: TestClient) -> None:
     assert writable.post("/api/evidence", json={"junk": 1}).status_code == 401
+    json_type = {"Content-Type": "application/json"}
+    for path in ("/api/evidence", "/api/sites"):  # a body that is not JSON: was a 422 first
+        assert writable.post(path, content=b"{not json", headers=json_type).status_code == 401
+    wrong = writable.post("/api/evidence", content=b"{", headers={**_auth("x"), **json_type})
+    assert wrong.status_code == 403
+    allowed = writable.post("/api/evidence", content=b"{", headers={**_auth(), **json_type})
+    assert allowed.status_code == 422 and allowed.json()["detail"][0]["type"] == "json_invalid"
 
 
 def test_writes_refused_without_configured_token(client: TestClient) -> None:

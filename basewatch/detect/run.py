@@ -565,11 +565,14 @@ def read_highres(path: Path, scale: float | None = None) -> Raster:
         else:
             stretch = asset_stretch(src, rgb_bands[: src.count])
         transform, crs, px = _georef(src)
+        one_band = src.count < 3
     stack = np.dstack(arrays)
     valid = np.all(np.isfinite(stack), axis=2)
     rgb8 = to_input_bytes(stack, stretch)
     bands = {name: rgb8[:, :, i] / 255.0 for i, name in enumerate(("red", "green", "blue"))}
     notes = {} if stretch.rule == "8-bit" else {"input_stretch": stretch.describe()}
+    if one_band or (np.array_equal(arrays[0], arrays[1]) and np.array_equal(arrays[1], arrays[2])):
+        notes["greyscale"] = "one band" if one_band else "three equal bands"
     return Raster(
         bands=bands,
         valid=valid,
@@ -829,6 +832,14 @@ def detect_image(
                 _detector_name(sensor, raster.bands, model_path),
                 ", ".join(extra["bands"]),
             )
+    if sensor == "highres" and "greyscale" in raster.notes:
+        log.warning(
+            "%s: a greyscale image (%s): the aircraft detector is trained on colour images "
+            "and finds fewer aircraft and more look-alikes in grey ones; a radar image needs "
+            "--sensor sar",
+            src,
+            raster.notes["greyscale"],
+        )
     if coastline and sensor in ("s1", "sar"):
         raster, extra["coastline"] = _without_inland(raster, px)
     if not raster.valid.any():

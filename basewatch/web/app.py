@@ -418,7 +418,9 @@ def create_app(
 
 def _add_api_routes(app: FastAPI, ctx: _Context) -> None:
     """The JSON API."""
-    require_token = Depends(_auth_dependency(ctx))
+    check_token = _auth_dependency(ctx)
+    app.state.check_token = check_token  # for the schema errors of writes (_add_error_pages)
+    require_token = Depends(check_token)
 
     @app.get("/api/sites", summary="List stored sites with their posture")
     def list_sites() -> list[dict[str, Any]]:
@@ -703,7 +705,14 @@ def _add_error_pages(app: FastAPI) -> None:
     async def schema_errors(request: Request, exc: RequestValidationError) -> Response:
         """FastAPI's 422 with each offending input shortened to a 200-character ``repr``: the
         default echoed a 5 MB claim whole and failed (a bare 500) on a NaN or a lone
-        surrogate, which JSON cannot carry."""
+        surrogate, which JSON cannot carry. A write whose token is missing or wrong gets
+        the 401/403 first (its body was parsed, and refused, before the token was checked)."""
+        check = getattr(request.app.state, "check_token", None)
+        if check is not None and request.method == "POST":
+            try:
+                check(request.headers.get("authorization"))
+            except HTTPException as denied:
+                return await http_exception_handler(request, denied)
         detail = []
         for error in exc.errors():
             item = {k: v for k, v in error.items() if k in ("type", "loc", "msg")}
