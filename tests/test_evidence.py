@@ -61,6 +61,8 @@ def test_make_entry_normalises_and_validates() -> None:
         make_entry(**_entry(claim="  "))
     with pytest.raises(InputError, match="time 2030-12-03 is in the future"):
         make_entry(**_entry(time="2030-12-03"))
+    with pytest.raises(InputError, match="time 0024-12-03T00:00:00.00:00 is before 1900"):
+        make_entry(**_entry(time="0024-12-03"))  # the year typed short
     with pytest.raises(InputError, match="url 'notaurl' is not a web address.*https://"):
         make_entry(**_entry(url="notaurl"))
     assert make_entry(**_entry(url=" https://example.org/x ")).url == "https://example.org/x"

@@ -262,6 +262,7 @@ def test_bad_evidence_bodies_are_422(writable: TestClient, body: Any) -> None:
     ("body", "said"),
     [
         (_evidence(time="2099-12-03T10:00:00Z"), "is in the future"),
+        (_evidence(time="0001-01-01T05:00:00Z"), "is before 1900"),
         (_evidence(claim="   "), "no claim"),
         (_evidence(source="  "), "no source"),
     ],

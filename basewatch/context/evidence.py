@@ -150,6 +150,10 @@ def _web_address(link: str) -> bool:
     return not any(c.isspace() for c in link) and "." in link.split("/")[0]
 
 
+EARLIEST_YEAR = 1900
+"""Evidence times before this year are refused as typing mistakes (``0024-12-03``)."""
+
+
 def make_entry(
     *,
     site_id: str,
@@ -178,6 +182,11 @@ def make_entry(
     if moment > datetime.now(UTC) + timedelta(days=1):
         raise InputError(
             f"{where}: time {moment:%Y-%m-%d} is in the future; give when the source said it"
+        )
+    if moment.year < EARLIEST_YEAR:
+        raise InputError(
+            f"{where}: time {moment.isoformat()} is before {EARLIEST_YEAR}; give when the "
+            "source said it, with a four-digit year (YYYY-MM-DD)"
         )
     link = str(url or "").strip()
     if link and not _web_address(link):
