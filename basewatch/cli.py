@@ -93,6 +93,21 @@ def _warn_without_zones(reg: Any) -> None:
         )
 
 
+def _warn_uncounted(reg: Any) -> None:
+    """Warn about the zones of ``reg`` whose target no detector counts (monitor skips them)."""
+    from basewatch.observe import counted_targets
+
+    counted = counted_targets()
+    idle = [f"{z.site_id}/{z.id}" for z in reg.zones() if z.target not in counted]
+    if idle:
+        shown = ", ".join(idle[:10]) + (f" (and {len(idle) - 10} more)" if len(idle) > 10 else "")
+        _warn(
+            f"{reg.source}: {_n(len(idle), 'zone')} with target 'any' will not be counted "
+            f"(no detector counts 'any'; monitor skips them): {shown}; give each zone a "
+            f"'target' property: {', '.join(counted)}"
+        )
+
+
 @contextmanager
 def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
     """A rich progress bar on stderr, fed by ``callback(done, total)``."""
@@ -210,6 +225,7 @@ def sites_validate(files: tuple[str, ...]) -> None:
             continue
         click.echo(f"ok: {f}: {_n(len(reg), 'site')}, {_n(len(reg.zones()), 'zone')}")
         _warn_without_zones(reg)
+        _warn_uncounted(reg)
     if bad:
         sys.exit(1)
 
@@ -238,6 +254,12 @@ def sites_validate(files: tuple[str, ...]) -> None:
     show_default=True,
     help="What the default zones count (aircraft, ship, vehicle, any).",
 )
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="With --db: store the sites as given even where that deletes stored zones or "
+    "moves a stored site by more than 1 km.",
+)
 def sites_import(
     source: str,
     out: Path | None,
@@ -245,10 +267,11 @@ def sites_import(
     radius_m: float | None,
     zone_kind: str,
     zone_target: str,
+    replace: bool,
 ) -> None:
     """Validate SOURCE (GeoJSON, GeoPackage or CSV); write it as GeoJSON and/or store it."""
     from basewatch.errors import InputError
-    from basewatch.sites import load_registry, save_registry, with_default_zones
+    from basewatch.sites import load_registry, save_registry, stored_conflicts, with_default_zones
 
     if out is None and db is None:
         raise InputError(
@@ -260,12 +283,23 @@ def sites_import(
         reg = with_default_zones(reg, radius_m=radius_m, kind=zone_kind, target=zone_target)
         _note(f"gave {_n(bare, 'site')} without zones a {radius_m:g} m '{zone_kind}' zone")
     _warn_without_zones(reg)
+    _warn_uncounted(reg)
     counts = f"{_n(len(reg), 'site')}, {_n(len(reg.zones()), 'zone')}"
     if out is not None:
         save_registry(reg, out)
         click.echo(f"wrote {out}: {counts}")
     if db is not None:
         with _writing_store(db) as store:
+            conflicts = stored_conflicts(store.sites(), reg.sites)
+            if conflicts and not replace:
+                raise InputError(
+                    f"sites import {source} --db {db}: " + "; ".join(conflicts) + ", and their "
+                    "stored observations would lose their zone or place; nothing was stored. "
+                    "Give the sites with all their zones where they are stored, or --replace "
+                    "to store them as given"
+                )
+            for line in conflicts:
+                _warn(f"--replace: {line}")
             store.upsert_sites(reg.sites)
         click.echo(f"stored {counts} in {db}")
 

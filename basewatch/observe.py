@@ -94,6 +94,11 @@ def detector_threads() -> int:
     return _DETECTOR_THREADS
 
 
+def counted_targets() -> list[str]:
+    """The zone targets some detector counts (``any`` is not one), sorted."""
+    return sorted({target for target, _ in DETECTOR_PLAN})
+
+
 def observable(target: str, sensor: str) -> bool:
     """Whether basewatch has a detector for ``target`` objects in ``sensor`` images."""
     return (target, sensor) in DETECTOR_PLAN

@@ -7,9 +7,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from basewatch.monitor import MonitorParams, MonitorSummary, Progress, parse_day, run_monitor
+
+if TYPE_CHECKING:
+    from basewatch.errors import InputError
+    from basewatch.imagery.catalog import Scene
+    from basewatch.sites import Registry
 
 DEFAULT_DB = "sqlite:///basewatch.db"
 """Store used when none is given."""
@@ -111,6 +116,8 @@ def monitor(
             raise type(error)(f"{error} ({len(failures)} unreadable file(s), e.g. {failures[0]})")
         raise error
     say(f"found {len(scenes)} scene{'s' * (len(scenes) != 1)}: {len(tasks)} zone x scene chips")
+    if not tasks:
+        raise no_chips_error(registry, scenes)
     store = open_store(db)
     if store.created:
         say(f"created a new store at {store.url}")
@@ -125,6 +132,32 @@ def monitor(
             failures=tuple(failures) + summary.failures,
         )
     return summary
+
+
+def no_chips_error(registry: Registry, scenes: Sequence[Scene]) -> InputError:
+    """Why scenes were found but no zone can be observed on them: no detector for the zones'
+    targets on the scenes' sensors, or no scene covering a whole zone."""
+    from basewatch.errors import InputError
+    from basewatch.observe import DETECTOR_PLAN, counted_targets, observable
+
+    targets = sorted({z.target for z in registry.zones()})
+    sensors = sorted({s.sensor for s in scenes})
+    found = f"{len(scenes)} scene{'s' * (len(scenes) != 1)} ({', '.join(sensors)})"
+    if not any(observable(t, s) for t in targets for s in sensors):
+        pairs = ", ".join(f"{t} in {s}" for t, s in sorted(DETECTOR_PLAN))
+        fix = (
+            f"give each zone a 'target' property ({', '.join(counted_targets())})"
+            if "any" in targets
+            else "search a collection whose sensor counts them (--collection)"
+        )
+        return InputError(
+            f"nothing to observe on the {found}: the zones' targets are {', '.join(targets)}, "
+            f"and basewatch counts {pairs}; {fix}"
+        )
+    return InputError(
+        f"nothing to observe: none of the {found} covers a whole zone; check that the "
+        "zones lie inside the scenes' footprints (lon/lat order) or search other scenes"
+    )
 
 
 def assess(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -478,6 +478,38 @@ def _read_csv_features(path: Path) -> list[dict[str, Any]]:
             props["sources"] = [s.strip() for s in props["sources"].split("|") if s.strip()]
         features.append({"type": "Feature", "geometry": geometry, "properties": props})
     return features
+
+
+# ---------------------------------------------------------------------------- changes
+
+MOVED_SITE_M = 1000.0
+"""A stored site whose new location lies further than this from the stored one has moved."""
+
+
+def stored_conflicts(stored: Iterable[Site], new: Iterable[Site]) -> list[str]:
+    """What storing ``new`` over ``stored`` would lose, one line per site: stored zones it
+    lacks (deleted with the link to their observations) and sites moved more than
+    :data:`MOVED_SITE_M` (a lon/lat swap or another place under the same id)."""
+    from pyproj import Geod
+
+    geod = Geod(ellps="WGS84")
+    before = {site.id: site for site in stored}
+    lines = []
+    for site in new:
+        old = before.get(site.id)
+        if old is None:
+            continue
+        lost = sorted({z.id for z in old.zones} - {z.id for z in site.zones})
+        if lost:
+            lines.append(f"site {site.id!r}: it would delete its stored zones ({', '.join(lost)})")
+        a, b = old.geometry.centroid, site.geometry.centroid
+        moved = geod.inv(a.x, a.y, b.x, b.y)[2]
+        if moved > MOVED_SITE_M:
+            lines.append(
+                f"site {site.id!r}: it would move from ({a.x:.4f}, {a.y:.4f}) to "
+                f"({b.x:.4f}, {b.y:.4f}) lon/lat, {moved / 1000:.0f} km"
+            )
+    return lines
 
 
 # ---------------------------------------------------------------------------- validation

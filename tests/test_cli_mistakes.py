@@ -272,3 +272,70 @@ def test_serve_names_a_host_that_is_not_this_machines_and_a_port_in_use(
         port = str(taken.getsockname()[1])
         code, _, err = bw(capsys, "serve", "--db", observed_db, "--port", port)
     assert code == 1 and "uses the port: pick another --port" in error_line(err)
+
+
+# ------------------------------------------------------------- sites import / validate / monitor
+
+
+def _csv_site(tmp_path: Path, lon: float, lat: float) -> Path:
+    path = tmp_path / "tartus.csv"
+    path.write_text(f"id,name,kind,lon,lat\ntartus,Tartus,naval_base,{lon},{lat}\n")
+    return path
+
+
+def test_sites_import_refuses_to_drop_stored_zones_or_move_a_site(
+    observed_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A registry of points (no zones) or with lon/lat swapped, imported into a store with
+    observations, deleted the zones or moved the site silently (export then wrote null
+    geometries); now refused, nothing stored, unless --replace."""
+    stored = load_registry("syria-2024").select(["tartus"]).sites[0]
+    point = stored.geometry.centroid
+    points = _csv_site(tmp_path, point.x, point.y)
+    code, _, err = bw(capsys, "sites", "import", str(points), "--db", observed_db)
+    assert code == 1
+    line = error_line(err)
+    assert "site 'tartus': it would delete its stored zones (" in line and "--replace" in line
+    swapped = _csv_site(tmp_path, point.y, point.x)
+    code, _, err = bw(capsys, "sites", "import", str(swapped), "--db", observed_db)
+    assert code == 1 and "it would move from (35.8" in error_line(err)
+    with open_store(observed_db, create=False) as store:
+        after = {s.id: s for s in store.sites()}["tartus"]
+    assert [z.id for z in after.zones] == [z.id for z in stored.zones]
+    assert after.geometry.equals_exact(stored.geometry, 1e-9)
+    code, out, err = bw(capsys, "sites", "import", str(swapped), "--db", observed_db, "--replace")
+    assert code == 0 and "--replace: site 'tartus': it would delete" in err
+
+
+def test_zones_without_target_are_named_and_monitor_refuses_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Zones without 'target' (read as 'any') validated 'ok' and monitor then observed
+    0 chips with exit 0."""
+    from basewatch.scenario import build_scenario
+
+    scenario = tmp_path / "scenario"
+    build_scenario(scenario, n_sites=2, start=FIRST.date(), end=FIRST.date() + timedelta(days=6))
+    collection = json.loads((scenario / "sites.geojson").read_text())
+    for feature in collection["features"]:
+        feature["properties"].pop("target", None)
+    untargeted = tmp_path / "untargeted.geojson"
+    untargeted.write_text(json.dumps(collection))
+    code, out, err = bw(capsys, "sites", "validate", str(untargeted))
+    assert code == 0 and "with target 'any' will not be counted" in err
+    db = tmp_path / "m.db"
+    catalog = str(scenario / "catalog" / "catalog.json")
+    code, _, err = bw(
+        capsys,
+        "monitor",
+        "--sites",
+        str(untargeted),
+        "--catalog",
+        catalog,
+        "--db",
+        f"sqlite:///{db}",
+    )
+    assert code == 1
+    line = error_line(err)
+    assert "nothing to observe on the" in line and "give each zone a 'target' property" in line
+    assert not db.exists()

@@ -270,6 +270,23 @@ def test_read_states_json_epoch_ms(tmp_path: Path) -> None:
     assert states["typecode"].isna().all()
 
 
+@pytest.mark.parametrize("per_second", [1, 1_000, 1_000_000, 1_000_000_000])
+def test_epoch_times_in_any_unit_are_read(tmp_path: Path, per_second: int) -> None:
+    """OpenSky/traffic exports come in s, ms, µs or ns: microseconds were read as ms, a
+    year 51729 and a traceback."""
+    path = tmp_path / "states.csv"
+    stamp = 1733032800 * per_second
+    path.write_text(f"timestamp,icao24,latitude,longitude,altitude\n{stamp},abc,35.4,35.9,100\n")
+    assert read_states(path)["timestamp"].iloc[0] == pd.Timestamp("2024-12-01T06:00:00Z")
+
+
+def test_epoch_times_far_from_now_are_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "states.csv"
+    path.write_text("timestamp,icao24,latitude,longitude,altitude\n12345678,abc,35.4,35.9,1\n")
+    with pytest.raises(InputError, match=r"epoch times read as s give years 1970-1970"):
+        read_states(path)
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [

@@ -320,15 +320,33 @@ def _drop_and_warn(out: pd.DataFrame, path: Path) -> pd.DataFrame:
     return out
 
 
+EPOCH_UNITS = (("ns", 1e17), ("us", 1e14), ("ms", 1e11))
+"""Epoch units by the magnitude their values exceed (seconds below 1e11)."""
+
+
 def _parse_times(values: pd.Series, path: Path) -> pd.Series:
-    """Parse ISO 8601 strings or epoch numbers (s or ms) into UTC timestamps (NaT if bad)."""
+    """Parse ISO 8601 strings or epoch numbers into UTC timestamps (NaT if bad).
+
+    Epoch numbers are seconds, milliseconds, microseconds or nanoseconds, told apart by
+    their size (today is ~1.7e9 s); times that still land outside 1990-2100 are an error
+    naming the unit read.
+    """
     if pd.api.types.is_datetime64_any_dtype(values):
         stamps = pd.to_datetime(values, errors="coerce")
         return stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps.dt.tz_convert("UTC")
     numeric = pd.to_numeric(values, errors="coerce")
     if numeric.notna().any() and numeric.notna().sum() >= values.notna().sum():
-        unit = "ms" if float(numeric.abs().max()) > 1e11 else "s"
-        return pd.to_datetime(numeric, unit=unit, utc=True, errors="coerce")
+        largest = float(numeric.abs().max())
+        unit = next((u for u, size in EPOCH_UNITS if largest > size), "s")
+        stamps = pd.to_datetime(numeric, unit=unit, utc=True, errors="coerce")
+        years = stamps.dropna().dt.year
+        if len(years) and (years.min() < 1990 or years.max() > 2100):
+            raise InputError(
+                f"ADS-B state file {str(path)!r}: epoch times read as {unit} give years "
+                f"{years.min()}-{years.max()}; write times as ISO 8601 UTC "
+                "(2024-12-03T08:20:00Z) or epoch seconds/milliseconds"
+            )
+        return stamps
     try:
         return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
     except (ValueError, TypeError) as err:  # mixed garbage pandas cannot coerce

@@ -580,23 +580,20 @@ def _add_api_routes(app: FastAPI, ctx: _Context) -> None:
         summary="Add or update sites from a registry FeatureCollection (bearer token)",
     )
     def post_sites(body: SitesIn) -> dict[str, Any]:
-        from basewatch.sites import registry_from_features
+        from basewatch.sites import registry_from_features, stored_conflicts
 
         try:
             registry = registry_from_features(body.features, source="POST /api/sites")
         except BasewatchError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
-        stored = {s.id: s for s in ctx.store.sites()}
-        for site in registry.sites:
-            old = stored.get(site.id)
-            if old is not None and old.zones and not site.zones:
-                names = ", ".join(z.id for z in old.zones)
-                raise HTTPException(
-                    status_code=422,
-                    detail=f"site {site.id!r}: the request has no zone features, which would "
-                    f"delete its stored zones ({names}) and orphan their observations; send "
-                    "the site with its zone features (a registry FeatureCollection)",
-                )
+        conflicts = stored_conflicts(ctx.store.sites(), registry.sites)
+        if conflicts:
+            raise HTTPException(
+                status_code=422,
+                detail="; ".join(conflicts) + ": the stored observations would lose their zone "
+                "or place; send each site with all its zone features at its stored location "
+                "(a registry FeatureCollection)",
+            )
         ctx.store.upsert_sites(registry.sites)
         return {"sites": [s.id for s in registry.sites]}
 
