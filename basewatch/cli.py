@@ -756,12 +756,22 @@ def export() -> None:
 
 @export.command("observations")
 @click.option("--db", default="sqlite:///basewatch.db", show_default=True, help=DB_HELP)
-@click.option("--format", "fmt", type=click.Choice(["csv", "json", "geojson"]), default="csv")
-@click.option("--out", type=click.Path(path_type=Path), help="File (default: stdout).")
-def export_observations_cmd(db: str, fmt: str, out: Path | None) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json", "geojson"]),
+    help="Output format (default: from the --out suffix, else csv).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="File (default: stdout); .csv, .json or .geojson.",
+)
+def export_observations_cmd(db: str, fmt: str | None, out: Path | None) -> None:
     """Export observations, sorted and without wall-clock columns (byte-comparable)."""
     from basewatch.store import export_observations, open_store, require_contents
 
+    fmt = _export_format(fmt, out)
     store = open_store(db, create=False)
     try:
         require_contents(store, "observations", command="export observations")
@@ -771,8 +781,34 @@ def export_observations_cmd(db: str, fmt: str, out: Path | None) -> None:
     if out is None:
         click.echo(text, nl=False)
     else:
-        out.write_text(text, encoding="utf-8")
+        _write_text(out, text)
         click.echo(f"wrote {out}", err=True)
+
+
+def _export_format(fmt: str | None, out: Path | None) -> str:
+    """The export format: ``fmt``, else the one ``out``'s suffix names, else csv; a suffix
+    that names another format than ``fmt`` is an error (a .json file holding CSV)."""
+    from basewatch.errors import InputError
+
+    suffix = out.suffix.lower().lstrip(".") if out is not None else ""
+    named = suffix if suffix in ("csv", "json", "geojson") else None
+    if fmt is not None and named is not None and named != fmt:
+        raise InputError(
+            f"--out {out} with --format {fmt}: the file would be named .{named} but hold "
+            f"{fmt}; name it .{fmt} or leave out --format"
+        )
+    return fmt or named or "csv"
+
+
+def _write_text(out: Path, text: str) -> None:
+    """Write ``text`` to ``out``, naming a missing folder or a folder given as the file."""
+    from basewatch.errors import InputError
+
+    if out.is_dir():
+        raise InputError(f"--out {out} is a folder; give a file name inside it")
+    if not out.parent.exists():
+        raise InputError(f"--out {out}: the folder {out.parent} does not exist; create it first")
+    out.write_text(text, encoding="utf-8")
 
 
 @cli.command()

@@ -339,3 +339,18 @@ def test_zones_without_target_are_named_and_monitor_refuses_them(
     line = error_line(err)
     assert "nothing to observe on the" in line and "give each zone a 'target' property" in line
     assert not db.exists()
+
+
+def test_export_takes_its_format_from_the_file_name(
+    observed_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--out obs.json`` wrote CSV into a .json file; a missing folder was a bare OSError."""
+    out = tmp_path / "obs.json"
+    assert bw(capsys, "export", "observations", "--db", observed_db, "--out", str(out))[0] == 0
+    assert len(json.loads(out.read_text())) == 20
+    code, _, err = bw(capsys, "export", "observations", "--db", observed_db, "--format", "csv",
+                      "--out", str(tmp_path / "obs.geojson"))  # fmt: skip
+    assert code == 1 and "would be named .geojson but hold csv" in error_line(err)
+    code, _, err = bw(capsys, "export", "observations", "--db", observed_db,
+                      "--out", str(tmp_path / "nowhere" / "obs.csv"))  # fmt: skip
+    assert code == 1 and "does not exist; create it first" in error_line(err)
