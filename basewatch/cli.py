@@ -532,7 +532,8 @@ def _print_summary(summary: Any) -> None:
 
         raise ImageryError(
             f"every chip failed ({summary.failed}), nothing was observed: see the failures "
-            "above; repair or remove those images (or fix the catalogue) and rerun"
+            "above; fix what they name (an unreachable server, unreadable images, the "
+            "catalogue) and rerun"
         )
 
 

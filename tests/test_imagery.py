@@ -276,3 +276,29 @@ def test_percentile_prefilter_never_hides_a_percentile_above_the_limit() -> None
         limit = float(rng.choice(values)) if rng.random() < 0.5 else float(rng.uniform(0, 0.5))
         if float(np.percentile(values, q)) > limit:
             assert _percentile_may_exceed(values, q, limit)
+
+
+@pytest.mark.parametrize(
+    ("href", "gdal_says", "hint"),
+    [
+        (
+            "https://sentinel-cogs.s3.us-west-2.amazonaws.com/x/B04.tif",
+            "CURL error: Could not resolve host: sentinel-cogs.s3.us-west-2.amazonaws.com",
+            "the server could not be reached",
+        ),
+        ("https://example.org/B04.tif", "HTTP response code: 403", "AWS_NO_SIGN_REQUEST=YES"),
+        ("https://example.org/B04.tif", "not recognized as a supported file format", "truncated"),
+        ("/data/B04.tif", "TIFFReadDirectory: connection lost", "truncated"),  # a local file
+    ],
+)
+def test_read_failures_tell_the_network_from_a_bad_file(
+    href: str, gdal_says: str, hint: str
+) -> None:
+    """An unreachable STAC asset was reported as 'the file may be truncated or not a GeoTIFF'."""
+    import rasterio
+
+    from basewatch.imagery.load import read_failure
+
+    error = read_failure(href, rasterio.errors.RasterioIOError(gdal_says))
+    assert str(error).startswith(f"{href}: cannot read the image ({gdal_says}); ")
+    assert hint in str(error)

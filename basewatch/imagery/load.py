@@ -268,15 +268,45 @@ def _read_warped(
                 src = stack.enter_context(rasterio.open(href))
             data, mask = _warp(href, src, crs, transform, width, height, nearest, indexes)
     except rasterio.errors.RasterioError as exc:
-        raise ImageryError(
-            f"{href}: cannot read the image ({gdal_reason(exc)}); "
-            "the file may be truncated or not a GeoTIFF"
-        ) from exc
+        raise read_failure(href, exc) from exc
     if mask is None:
         return data
     out = data.astype(np.float32)
     out[:, ~mask] = np.nan
     return out
+
+
+NETWORK_WORDS = (
+    "resolve host",
+    "timed out",
+    "timeout",
+    "connection",
+    "connect to",
+    "http",
+    "ssl",
+    "curl",
+    "403",
+    "404",
+    "access denied",
+)
+"""Words of a GDAL reason that tell a network failure from a bad file."""
+
+
+def read_failure(href: str, exc: Exception) -> ImageryError:
+    """The error for an image GDAL cannot open or read: a network failure for a remote
+    ``href`` whose reason says so (the server, the address or credentials to check), else a
+    bad file (truncated, not a GeoTIFF)."""
+    reason = gdal_reason(exc)
+    remote = "://" in href and not href.startswith("file://")
+    if remote and any(word in reason.lower() for word in NETWORK_WORDS):
+        hint = (
+            "the server could not be reached or refused the request; check the network, "
+            "the address and any credentials (public AWS buckets: AWS_NO_SIGN_REQUEST=YES); "
+            "the chip is tried again on the next run"
+        )
+    else:
+        hint = "the file may be truncated or not a GeoTIFF"
+    return ImageryError(f"{href}: cannot read the image ({reason}); {hint}")
 
 
 def _warp(
@@ -518,10 +548,7 @@ class _Sources:
             with reading(href):
                 src = self._stack.enter_context(rasterio.open(href))
         except rasterio.errors.RasterioError as exc:
-            raise ImageryError(
-                f"{href}: cannot read the image ({gdal_reason(exc)}); "
-                "the file may be truncated or not a GeoTIFF"
-            ) from exc
+            raise read_failure(href, exc) from exc
         _check_georeference(href, src)
         self._open[name] = src
         return src
