@@ -345,3 +345,16 @@ def test_report_shows_claim_and_grade(tmp_path: Path) -> None:
     table = page.split('<table class="evidence">')[1].split("</table>")[0]
     assert "<th>Grade</th>" in table and "<td>B2</td>" in table
     assert "Ka-52 being dismantled" in table
+
+
+def test_a_clock_time_without_zone_is_read_as_utc_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A local time typed without its offset was stored as UTC silently."""
+    with caplog.at_level("WARNING"):
+        entry = make_entry(**_entry(time="2024-12-13 08:00"))
+        day = make_entry(**_entry(time="2024-12-13"))  # a day alone: no warning
+    assert entry.time == datetime(2024, 12, 13, 8, tzinfo=UTC)
+    assert day.time == datetime(2024, 12, 13, tzinfo=UTC)
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and "time '2024-12-13 08:00' has no time zone" in said[0]

@@ -742,3 +742,14 @@ def test_report_summarises_flights(
     assert "SYR501" not in page  # the civil A320 is only counted
     assert "21 flight entries" in page and "THY3 (B738" not in page
     assert "RFF7086 (IL76, icao24 15b0a1) departed" in page
+
+
+def test_times_without_zone_are_read_as_utc_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "states.csv"
+    path.write_text(
+        "timestamp,icao24,latitude,longitude,altitude\n"
+        "2024-12-01 08:00:00,abc,35.4,35.9,100\n2024-12-01T08:00:10Z,abc,35.4,35.9,100\n"
+    )
+    with pytest.warns(TrackWarning, match=r"1 time\(s\) without a time zone .*'2024-12-01 08"):
+        states = read_states(path)
+    assert states["timestamp"].iloc[0] == pd.Timestamp("2024-12-01T08:00:00Z")

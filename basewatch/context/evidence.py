@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from basewatch.errors import InputError
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # light at import: the CLI reads KINDS without loading the store
     from basewatch.context.tracks import FlightEvent
@@ -137,7 +140,16 @@ def _parse_time(value: Any, where: str) -> datetime:
                 f"{where}: time is {value!r}; write ISO 8601, e.g. 2024-12-03 or "
                 "2024-12-03T08:20:00Z"
             ) from exc
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment.tzinfo is None:
+        if not isinstance(value, datetime) and len(text) > 10:  # a clock time, not a day
+            log.warning(
+                "%s: time %r has no time zone and is read as UTC; if it is a local time, "
+                "write it with its offset (2024-12-03T10:20:00+02:00)",
+                where,
+                text,
+            )
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def _web_address(link: str) -> bool:

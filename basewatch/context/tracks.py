@@ -320,6 +320,19 @@ def _drop_and_warn(out: pd.DataFrame, path: Path) -> pd.DataFrame:
     return out
 
 
+def _warn_naive(path: Path, texts: pd.Series) -> None:
+    """Warn when times carry no time zone (they are read as UTC)."""
+    naive = texts[~texts.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", case=False, regex=True)]
+    if len(naive):
+        warnings.warn(
+            f"ADS-B state file {str(path)!r}: {len(naive)} time(s) without a time zone "
+            f"(e.g. {naive.iloc[0]!r}) read as UTC; if they are local times, write them "
+            "with their offset (+02:00) or in UTC with Z",
+            TrackWarning,
+            stacklevel=5,
+        )
+
+
 EPOCH_UNITS = (("ns", 1e17), ("us", 1e14), ("ms", 1e11))
 """Epoch units by the magnitude their values exceed (seconds below 1e11)."""
 
@@ -333,7 +346,10 @@ def _parse_times(values: pd.Series, path: Path) -> pd.Series:
     """
     if pd.api.types.is_datetime64_any_dtype(values):
         stamps = pd.to_datetime(values, errors="coerce")
-        return stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps.dt.tz_convert("UTC")
+        if stamps.dt.tz is not None:
+            return stamps.dt.tz_convert("UTC")
+        _warn_naive(path, values.dropna().astype(str))
+        return stamps.dt.tz_localize("UTC")
     numeric = pd.to_numeric(values, errors="coerce")
     if numeric.notna().any() and numeric.notna().sum() >= values.notna().sum():
         largest = float(numeric.abs().max())
@@ -347,6 +363,7 @@ def _parse_times(values: pd.Series, path: Path) -> pd.Series:
                 "(2024-12-03T08:20:00Z) or epoch seconds/milliseconds"
             )
         return stamps
+    _warn_naive(path, values.dropna().astype(str).str.strip())
     try:
         return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
     except (ValueError, TypeError) as err:  # mixed garbage pandas cannot coerce
