@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from basewatch import __version__
 from basewatch.context.evidence import KINDS as EVIDENCE_KINDS
@@ -1639,6 +1640,13 @@ def evidence_extract(
     from basewatch.errors import InputError
     from basewatch.sites import load_registry
 
+    given = click.get_current_context().get_parameter_source
+    unused = [f"--{name}" for name in ("db", "grade") if given(name) == ParameterSource.COMMANDLINE]
+    if unused and not add:
+        raise InputError(
+            f"{' and '.join(unused)} without --add: extract only lists the claims; add --add "
+            "to file them in the ledger"
+        )
     sites = load_registry(registry)
     result = extract_files(files, sites)
     for problem in result.problems:

@@ -354,3 +354,17 @@ def test_export_takes_its_format_from_the_file_name(
     code, _, err = bw(capsys, "export", "observations", "--db", observed_db,
                       "--out", str(tmp_path / "nowhere" / "obs.csv"))  # fmt: skip
     assert code == 1 and "does not exist; create it first" in error_line(err)
+
+
+def test_evidence_extract_with_db_but_without_add_says_nothing_is_filed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--db`` without ``--add`` was ignored: the analyst believed the claims were filed."""
+    text = tmp_path / "post.txt"
+    text.write_text("Published 5 December 2024. Two frigates left Tartus on 3 December.\n")
+    db = tmp_path / "ledger.db"
+    code, _, err = bw(capsys, "evidence", "extract", str(text), "--sites", "syria-2024",
+                      "--db", f"sqlite:///{db}")  # fmt: skip
+    assert code == 1 and "--db without --add" in error_line(err) and not db.exists()
+    code, out, _ = bw(capsys, "evidence", "extract", str(text), "--sites", "syria-2024")
+    assert code == 0 and "tartus" in out
