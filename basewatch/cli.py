@@ -1211,14 +1211,24 @@ def tracks_import(
         files, registry, site_ids, types_csv, radius_km, kinds=kinds, aircraft_db=aircraft_db
     )
     rows = flight_summaries(flights, events, types, aircraft)
-    stored = 0
+    stored = new = 0
     if db:
-        from basewatch.context.evidence import add_flight_events
+        from basewatch.context.evidence import add_flight_events, check_sites
+        from basewatch.errors import InputError
 
         with _writing_store(db) as store:
+            if not store.sites():
+                raise InputError(
+                    f"--db {db} holds no sites, and flight events are filed under stored "
+                    f"sites: store them first with 'basewatch sites import {registry} --db {db}'"
+                )
+            check_sites(store, {e.site_id for e in events})  # the dashboard shows stored sites
+            before = len(store.evidence())
             stored = add_flight_events(store, events, source=", ".join(f.name for f in files))
+            new = len(store.evidence()) - before
     if fmt == "json":
-        click.echo(json.dumps({"flights": rows, "events": len(events), "stored": stored}, indent=1))
+        summary = {"flights": rows, "events": len(events), "stored": stored, "new": new}
+        click.echo(json.dumps(summary, indent=1))
         return
     click.echo(
         f"{'icao24':<7} {'callsign':<9} {'type':<6} {'class':<16} {'start':<21} {'end':<21} events"
@@ -1228,7 +1238,8 @@ def tracks_import(
             f"{r['icao24']:<7} {r['callsign'] or '-':<9} {r['typecode'] or '?':<6} "
             f"{r['type_class']:<16} {r['start']:<21} {r['end']:<21} {' '.join(r['events']) or '-'}"
         )
-    click.echo(f"{len(rows)} flights, {len(events)} events" + (f", {stored} stored" if db else ""))
+    filed = f", {stored} stored ({new} new, {stored - new} already in the ledger)" if db else ""
+    click.echo(f"{len(rows)} flights, {len(events)} events{filed}")
 
 
 @cli.group()

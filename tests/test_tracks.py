@@ -753,3 +753,24 @@ def test_times_without_zone_are_read_as_utc_with_a_warning(tmp_path: Path) -> No
     with pytest.warns(TrackWarning, match=r"1 time\(s\) without a time zone .*'2024-12-01 08"):
         states = read_states(path)
     assert states["timestamp"].iloc[0] == pd.Timestamp("2024-12-01T08:00:00Z")
+
+
+def test_cli_tracks_import_files_events_of_stored_sites_and_counts_new_ones(
+    scenario: tuple[Path, dict[str, datetime]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Events were filed for sites the store does not hold (no page shows them), and a second
+    import said '2 stored' again though nothing was added."""
+    path, _ = scenario
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    args = ["tracks", "import", "--tracks", str(path), "--sites", "syria-2024", "--format", "json"]
+    with pytest.raises(SystemExit):
+        main([*args, "--db", empty])
+    assert "holds no sites" in capsys.readouterr().err and not (tmp_path / "empty.db").exists()
+    db = f"sqlite:///{tmp_path / 'bw.db'}"
+    main(["sites", "import", "syria-2024", "--db", db])
+    capsys.readouterr()
+    main([*args, "--db", db])
+    first = json.loads(capsys.readouterr().out)
+    main([*args, "--db", db])
+    again = json.loads(capsys.readouterr().out)
+    assert first["stored"] == first["new"] == again["stored"] > 0 and again["new"] == 0
