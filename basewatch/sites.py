@@ -449,15 +449,15 @@ def _read_csv_features(path: Path) -> list[dict[str, Any]]:
         )
     features: list[dict[str, Any]] = []
     for i, row in enumerate(rows):
-        props: dict[str, Any] = {
-            k.strip(): v.strip() if isinstance(v, str) else v
+        props: dict[str, Any] = {  # headers in any case: ID, Name, Kind ...
+            k.strip().lower(): v.strip() if isinstance(v, str) else v
             for k, v in row.items()
             if k and v not in (None, "")
         }
         geometry: dict[str, Any] | None
-        wkt = props.pop(wkt_col.strip(), None) if wkt_col else None
-        lon = props.pop(lon_col.strip(), None) if lon_col else None
-        lat = props.pop(lat_col.strip(), None) if lat_col else None
+        wkt = props.pop(wkt_col.strip().lower(), None) if wkt_col else None
+        lon = props.pop(lon_col.strip().lower(), None) if lon_col else None
+        lat = props.pop(lat_col.strip().lower(), None) if lat_col else None
         if wkt:
             try:
                 geometry = mapping(shapely.from_wkt(wkt))
@@ -739,6 +739,12 @@ def registry_features(registry: Registry) -> list[dict[str, Any]]:
 def save_registry(registry: Registry, path: Path) -> Path:
     """Write the registry as GeoJSON, GeoPackage or CSV, chosen by the file suffix."""
     suffix = path.suffix.lower()
+    if path.is_dir():
+        raise RegistryError(f"{path} is a folder; give a file name in it (e.g. sites.geojson)")
+    if suffix not in (".geojson", ".json", ".gpkg", ".csv"):
+        raise RegistryError(
+            f"{path}: unknown registry format {suffix!r}; use .geojson, .gpkg or .csv"
+        )
     features = registry_features(registry)
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix in (".geojson", ".json"):
@@ -746,12 +752,8 @@ def save_registry(registry: Registry, path: Path) -> Path:
         path.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     elif suffix == ".gpkg":
         _write_gpkg(features, path)
-    elif suffix == ".csv":
-        _write_csv(features, path)
     else:
-        raise RegistryError(
-            f"{path}: unknown registry format {suffix!r}; use .geojson, .gpkg or .csv"
-        )
+        _write_csv(features, path)
     return path
 
 

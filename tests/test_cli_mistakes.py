@@ -368,3 +368,43 @@ def test_evidence_extract_with_db_but_without_add_says_nothing_is_filed(
     assert code == 1 and "--db without --add" in error_line(err) and not db.exists()
     code, out, _ = bw(capsys, "evidence", "extract", str(text), "--sites", "syria-2024")
     assert code == 0 and "tartus" in out
+
+
+def test_csv_headers_in_capitals_and_other_separators_are_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``ID,Name,...`` headers gave 'missing id'; a ';' evidence file 'row 2: no site'."""
+    registry = tmp_path / "upper.csv"
+    registry.write_text("ID,Name,Kind,Lon,Lat\nkhm,Khmeimim,airbase,35.9486,35.4011\n")
+    code, out, _ = bw(capsys, "sites", "validate", str(registry))
+    assert code == 0 and out.startswith(f"ok: {registry}: 1 site")
+    db = f"sqlite:///{tmp_path / 'ev.db'}"
+    assert bw(capsys, "sites", "import", "syria-2024", "--db", db)[0] == 0
+    semi = tmp_path / "semi.csv"
+    semi.write_text("Site_ID;Time;Source;URL;Kind;Claim;Grade\ntartus;2024-12-13;Reuters;;article;"
+                    "Piers empty, two frigates gone;B2\n")  # fmt: skip
+    code, out, _ = bw(capsys, "evidence", "import", str(semi), "--db", db)
+    assert code == 0 and out.startswith("1 entry")
+    other = tmp_path / "other.csv"
+    other.write_text("Site,Date,Source,Claim\ntartus,2024-12-13,Reuters,Piers empty\n")
+    code, _, err = bw(capsys, "evidence", "import", str(other), "--db", db)
+    line = error_line(err)
+    assert code == 1 and "has no time column (its columns: site, date, source, claim)" in line
+
+
+def test_folders_and_gzipped_json_given_as_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import gzip
+
+    code, _, err = bw(capsys, "sites", "export", "syria-2024", "--out", str(tmp_path))
+    assert code == 1 and "is a folder; give a file name in it" in error_line(err)
+    code, _, err = bw(capsys, "tracks", "events", "--tracks", str(tmp_path), "--sites",
+                      "syria-2024")  # fmt: skip
+    assert code == 1 and "is a folder" in error_line(err)
+    states = tmp_path / "states.json"  # gzipped, named .json
+    rows = '[{"timestamp": 1733032800, "icao24": "abc", "latitude": 35.4, "longitude": 35.9}]'
+    states.write_bytes(gzip.compress(rows.encode()))
+    code, _, err = bw(capsys, "tracks", "events", "--tracks", str(states), "--sites",
+                      "syria-2024")  # fmt: skip
+    assert "cannot read" not in err and "codec" not in err  # read: then judged on its states

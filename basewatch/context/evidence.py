@@ -321,11 +321,40 @@ def read_entries(path: Path) -> list[EvidenceEntry]:
             raise InputError(f"evidence file {str(path)!r} must hold a JSON list of objects")
         rows = [(f"record {i}", r) for i, r in enumerate(records)]
     else:
-        reader = csv.DictReader(text.splitlines())
+        reader = csv.DictReader(text.splitlines(), dialect=_sniff(text))
+        header = [str(f).strip().lower() for f in reader.fieldnames or []]
+        _check_header(path, header)
+        reader.fieldnames = header
         rows = [(f"row {i + 2}", r) for i, r in enumerate(reader)]
     if not rows:
         raise InputError(f"evidence file {str(path)!r} has no entries")
     return [_entry(path, label, row) for label, row in rows]
+
+
+def _sniff(text: str) -> type[csv.Dialect]:
+    """The CSV dialect whose separator (``,``, ``;``, tab or ``|``) the header row holds most."""
+    first = text.split("\n", 1)[0]
+    sep = max(",;\t|", key=first.count)
+
+    class Header(csv.excel):
+        delimiter = sep
+
+    return Header
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    """Refuse a CSV header without the site, time, source and claim columns, naming the
+    columns it has."""
+    needs = {"site_id": ("site_id", "site"), "time": ("time",), "source": ("source",)}
+    needs["claim"] = ("claim", "text")
+    missing = [name for name, names in needs.items() if not set(names) & set(header)]
+    if header and missing:
+        raise InputError(
+            f"evidence file {str(path)!r} has no {', '.join(missing)} column "
+            f"(its columns: {', '.join(h for h in header if h) or 'none'}); the header must "
+            f"name {', '.join(f for f in FIELDS if f != 'id')} (site_id, time, source and "
+            "claim required)"
+        )
 
 
 def _entry(path: Path, label: str, row: Any) -> EvidenceEntry:

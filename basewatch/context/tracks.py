@@ -185,6 +185,11 @@ def read_states(path: Path) -> pd.DataFrame:
     lacks a required column or holds no valid state.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputError(
+            f"ADS-B state file {str(path)!r} is a folder; pass the CSV or traffic JSON "
+            "export files in it (e.g. --tracks FOLDER/*.csv)"
+        )
     if not path.is_file():
         raise InputError(
             f"ADS-B state file {str(path)!r} does not exist; "
@@ -212,12 +217,19 @@ def _read_table(path: Path) -> pd.DataFrame:
     """Read ``path`` as CSV or JSON records, turning parser failures into InputError."""
     suffixes = [s.lower() for s in path.suffixes]
     is_json = ".json" in suffixes
+    with path.open("rb") as fh:  # gzip by its bytes: a .json that is gzipped, a .gz that is not
+        compression = "gzip" if fh.read(2) == b"\x1f\x8b" else None
     try:
         if is_json:
-            table = pd.read_json(path, orient="records", dtype=False)
+            table = pd.read_json(path, orient="records", dtype=False, compression=compression)
         else:
             table = pd.read_csv(
-                path, dtype=str, keep_default_na=True, skipinitialspace=True, index_col=False
+                path,
+                dtype=str,
+                keep_default_na=True,
+                skipinitialspace=True,
+                index_col=False,
+                compression=compression,
             )
     except (ValueError, TypeError, OSError, EOFError, pd.errors.ParserError) as err:
         kind = "JSON records" if is_json else "CSV"
