@@ -381,7 +381,7 @@ CSV_SEPARATORS = ",;\t|"
 """Column separators recognised in a CSV registry (sniffed from the header)."""
 
 
-def _csv_dialect(sample: str) -> Any:
+def csv_dialect(sample: str) -> Any:
     """The CSV dialect of ``sample`` (``,``, ``;``, tab or ``|`` separated)."""
     import csv
 
@@ -427,7 +427,7 @@ def _read_csv_features(path: Path) -> list[dict[str, Any]]:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             sample = fh.read(16384)
             fh.seek(0)
-            reader = csv.DictReader(fh, dialect=_csv_dialect(sample))
+            reader = csv.DictReader(fh, dialect=csv_dialect(sample))
             rows = list(reader)
             fields = list(reader.fieldnames or [])
     except (OSError, UnicodeDecodeError, csv.Error) as exc:

@@ -321,7 +321,9 @@ def read_entries(path: Path) -> list[EvidenceEntry]:
             raise InputError(f"evidence file {str(path)!r} must hold a JSON list of objects")
         rows = [(f"record {i}", r) for i, r in enumerate(records)]
     else:
-        reader = csv.DictReader(text.splitlines(), dialect=_sniff(text))
+        from basewatch.sites import csv_dialect
+
+        reader = csv.DictReader(text.splitlines(), dialect=csv_dialect(text[:16384]))
         header = [str(f).strip().lower() for f in reader.fieldnames or []]
         _check_header(path, header)
         reader.fieldnames = header
@@ -329,17 +331,6 @@ def read_entries(path: Path) -> list[EvidenceEntry]:
     if not rows:
         raise InputError(f"evidence file {str(path)!r} has no entries")
     return [_entry(path, label, row) for label, row in rows]
-
-
-def _sniff(text: str) -> type[csv.Dialect]:
-    """The CSV dialect whose separator (``,``, ``;``, tab or ``|``) the header row holds most."""
-    first = text.split("\n", 1)[0]
-    sep = max(",;\t|", key=first.count)
-
-    class Header(csv.excel):
-        delimiter = sep
-
-    return Header
 
 
 def _check_header(path: Path, header: list[str]) -> None:
