@@ -359,12 +359,15 @@ def _read_gpkg_features(path: Path) -> list[dict[str, Any]]:
     import pyogrio
 
     try:
-        gdf = pyogrio.read_dataframe(path)
+        layers = [str(name) for name, kind in pyogrio.list_layers(path) if kind is not None]
+        frames = [pyogrio.read_dataframe(path, layer=layer) for layer in layers]
     except Exception as exc:  # pyogrio raises several DataSourceError kinds
         raise RegistryError(f"{path}: cannot read the GeoPackage ({exc})") from exc
-    if gdf.crs is not None and gdf.crs.to_epsg() != 4326:
-        gdf = gdf.to_crs(4326)
-    features = json.loads(gdf.to_json(drop_id=True)).get("features", [])
+    features = []
+    for gdf in frames:  # every layer (sites and zones may be kept in two)
+        if gdf.crs is not None and gdf.crs.to_epsg() != 4326:
+            gdf = gdf.to_crs(4326)
+        features += json.loads(gdf.to_json(drop_id=True)).get("features", [])
     for feature in features:
         props = {k: v for k, v in (feature.get("properties") or {}).items() if v is not None}
         if isinstance(props.get("sources"), str):

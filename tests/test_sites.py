@@ -223,3 +223,19 @@ def test_csv_with_points_only(tmp_path: Path) -> None:
     nogeom.write_text("id,name\nkhm,Khmeimim\n")
     with pytest.raises(RegistryError, match="no coordinate columns among id, name; give lon"):
         load_registry(nogeom)
+
+
+def test_geopackage_with_sites_and_zones_in_two_layers(tmp_path: Path) -> None:
+    """Only the first layer was read (with a raw pyogrio warning): the zones were lost."""
+    import geopandas as gpd
+    from shapely.geometry import shape
+
+    path = tmp_path / "two.gpkg"
+    for layer, feature in (("sites", _site()), ("zones", _zone())):
+        frame = gpd.GeoDataFrame(
+            [feature["properties"]], geometry=[shape(feature["geometry"])], crs="EPSG:4326"
+        )
+        frame.to_file(path, layer=layer, driver="GPKG", engine="pyogrio")
+    registry = load_registry(path)
+    assert [s.id for s in registry.sites] == ["alpha"]
+    assert [z.id for z in registry.zones()] == ["apron"]
