@@ -276,6 +276,14 @@ def test_monitor_finding_nothing_fails_and_leaves_no_store(
     assert "no scenes for the zones of khmeimim, tartus from 2023-01-01 to 2023-02-01" in line
     assert "the catalogue holds 7 scenes from 2024-12-01 to 2024-12-06" in line
     assert not db.exists()
+    code, _, err = bw(
+        capsys,
+        "monitor", "--sites", "syria-2024", "--catalog", str(small_scenario.catalog),
+        "--db", f"sqlite:///{db}", "--collection", "sentinel-2",
+    )  # fmt: skip
+    line = error_line(err)  # a misspelt collection: name the catalogue's own
+    assert code == 1 and "has no collection sentinel-2: its collections are " in line
+    assert "sentinel-2-l2a" in line and not db.exists()
 
 
 def test_scenes_search_prints_its_window_and_fails_on_nothing(

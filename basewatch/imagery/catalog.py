@@ -217,6 +217,8 @@ class Extent:
     """Number of readable scenes."""
     bbox: tuple[float, float, float, float]
     """Bounds of all footprints (west, south, east, north), EPSG:4326."""
+    collections: tuple[str, ...] = ()
+    """The scenes' collections, sorted."""
 
     @classmethod
     def of(cls, scenes: Sequence[Scene]) -> Extent | None:
@@ -233,6 +235,7 @@ class Extent:
                 max(s.bbox[2] for s in scenes),
                 max(s.bbox[3] for s in scenes),
             ),
+            collections=tuple(sorted({s.collection for s in scenes})),
         )
 
     def describe(self) -> str:
@@ -331,6 +334,13 @@ def nothing_found(
             return CatalogError(
                 f"{searched}; the catalogue holds no scene basewatch can read. Fix: point "
                 "--catalog at a catalogue of Sentinel-1, Sentinel-2 or sub-metre images"
+            )
+        unknown = [c for c in collections or () if c not in extent.collections]
+        if unknown and extent.collections:
+            return CatalogError(
+                f"{searched}; the catalogue has no collection {', '.join(unknown)}: its "
+                f"collections are {', '.join(extent.collections)}. Fix: give --collection "
+                "one of those (or leave it out to search them all)"
             )
         return CatalogError(
             f"{searched}; the catalogue holds {extent.describe()}. Fix: choose --from/--to "
