@@ -224,7 +224,10 @@ def watch(
         progress=progress,
         notify=notify,
     )
-    payload = pipeline.assess(db=db, site_ids=site_ids, as_of=end)
+    from basewatch.sites import load_registry
+
+    watched = site_ids or [s.id for s in load_registry(sites).sites]  # not the store's others
+    payload = pipeline.assess(db=db, site_ids=watched, as_of=end)
     store = open_store(db)
     try:
         known = [s.alert for s in store.alerts()]

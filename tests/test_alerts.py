@@ -141,6 +141,23 @@ def test_watch_reports_each_change_once_and_posts_it(
         assert all(s.delivered_at is not None for s in store.alerts())
 
 
+def test_watch_alerts_only_for_the_sites_of_its_registry(
+    scenario: ScenarioPaths, tmp_path: Path
+) -> None:
+    """A watch with a registry of one site printed the changes of every stored site."""
+    from basewatch import pipeline
+    from basewatch.sites import load_registry, save_registry
+
+    db = _new_store(scenario, tmp_path)
+    pipeline.monitor(scenario.sites, scenario.catalog, db=db, start=START.isoformat(),
+                     end="2024-12-20")  # fmt: skip
+    tartus_only = save_registry(
+        load_registry(scenario.sites).select(["tartus"]), tmp_path / "tartus.geojson"
+    )
+    result = watch(tartus_only, scenario.catalog, db=db, start=START.isoformat(), end="2024-12-20")
+    assert {(a["site_id"], a["zone_id"]) for a in result.new} == {("tartus", "piers")}
+
+
 def test_failed_webhook_keeps_the_alert_and_retries_it_next_run(
     scenario: ScenarioPaths, tmp_path: Path, hook: Hook
 ) -> None:
