@@ -973,3 +973,16 @@ def test_page_furniture_is_not_read() -> None:
     )
     (claim,) = extract_text(notes, REGISTRY)
     assert claim.claim == "Four jets left Hmeimim on 16 December."
+
+
+def test_slashed_dates_that_read_two_ways_are_warned_about(tmp_path: Path) -> None:
+    """'Published 12/03/2024' was read as 12 March without a word; a US reader meant 3 Dec."""
+    from basewatch.sites import load_registry
+
+    ambiguous = tmp_path / "us.txt"
+    ambiguous.write_text("Published 12/03/2024\nTwo Su-35 jets were at Khmeimim on 11/03/2024.\n")
+    clear = tmp_path / "iso.txt"
+    clear.write_text("Published 2024-12-03\nTwo Su-35 jets were at Khmeimim on 25/11/2024.\n")
+    result = extract_files([ambiguous, clear], load_registry("syria-2024"))
+    notes = [w.message for w in result.warnings]
+    assert len(notes) == 1 and "'12/03/2024' are read day first: 12 March 2024" in notes[0]

@@ -1142,6 +1142,21 @@ _MONTH_FIRST = re.compile(rf"\b{_MONTH}\.?\s+\d{{1,2}}(?:{_ORD})?\b(?!\s*{_MONTH
 _DAY_FIRST = re.compile(rf"\b\d{{1,2}}(?:{_ORD})?\s+(?:of\s+)?{_MONTH}\b", re.IGNORECASE)
 
 
+def _ambiguous_slashed(text: str, name: str, first_month: bool) -> list[str]:
+    """A note when ``text`` holds slashed dates that read as two days (12/03/2024), naming
+    the reading taken."""
+    for found in re.finditer(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b", text):
+        a, b = int(found.group(1)), int(found.group(2))
+        if a != b and 1 <= a <= 12 and 1 <= b <= 12:
+            read = _slashed(found.group(0), first_month)
+            style = "month first (the text writes 'Dec 3')" if first_month else "day first"
+            return [
+                f"{name}: slashed dates such as {found.group(0)!r} are read {style}: "
+                f"{read:%d %B %Y}; check the claims' dates, or write dates as YYYY-MM-DD"
+            ]
+    return []
+
+
 def month_first(text: str) -> bool:
     """Whether a text writes its dates month first ("Dec. 6", "December 10, 2024") more often
     than day first ("6 Dec"): its slashed dates are then read month first (12/03 = Dec 3)."""
@@ -1471,6 +1486,8 @@ def extract_text(
         observed=published if kind == "post" else None,
         month_first=month_first(" ".join(b.text for b in doc.blocks)),
     )
+    if notes is not None:
+        notes.extend(_ambiguous_slashed(text, name, origin.month_first))
     matcher = site_matcher(registry)
     claims: list[TextClaim] = []
     sections = [b for b in doc.blocks if b.heading and _section_sites(b.text, matcher)]
