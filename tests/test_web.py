@@ -335,6 +335,9 @@ def test_post_sites_never_drops_stored_zones_silently(writable: TestClient) -> N
     assert "delete its stored zones (apron)" in response.json()["detail"]
     stored = writable.get("/api/sites/test-field").json()
     assert [z["id"] for z in stored["zones"]] == ["apron"] and stored["name"] == "Test Field"
+    forced = writable.post("/api/sites?replace=true", json=renamed, headers=_auth())
+    assert forced.status_code == 201 and "it would delete" in forced.json()["replaced"][0]
+    assert writable.get("/api/sites/test-field").json()["zones"] == []
     whole = _new_site()
     whole["features"][0]["properties"]["name"] = "Renamed Field"
     assert writable.post("/api/sites", json=whole, headers=_auth()).status_code == 201

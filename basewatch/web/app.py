@@ -579,7 +579,14 @@ def _add_api_routes(app: FastAPI, ctx: _Context) -> None:
         dependencies=[require_token],
         summary="Add or update sites from a registry FeatureCollection (bearer token)",
     )
-    def post_sites(body: SitesIn) -> dict[str, Any]:
+    def post_sites(
+        body: SitesIn,
+        replace: bool = Query(
+            default=False,
+            description="Store the sites as given even where that deletes stored zones or "
+            "moves a stored site by more than 1 km (as sites import --replace).",
+        ),
+    ) -> dict[str, Any]:
         from basewatch.sites import registry_from_features, stored_conflicts
 
         try:
@@ -587,15 +594,18 @@ def _add_api_routes(app: FastAPI, ctx: _Context) -> None:
         except BasewatchError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
         conflicts = stored_conflicts(ctx.store.sites(), registry.sites)
-        if conflicts:
+        if conflicts and not replace:
             raise HTTPException(
                 status_code=422,
                 detail="; ".join(conflicts) + ": the stored observations would lose their zone "
                 "or place; send each site with all its zone features at its stored location "
-                "(a registry FeatureCollection)",
+                "(a registry FeatureCollection), or add ?replace=true",
             )
         ctx.store.upsert_sites(registry.sites)
-        return {"sites": [s.id for s in registry.sites]}
+        answer: dict[str, Any] = {"sites": [s.id for s in registry.sites]}
+        if conflicts:
+            answer["replaced"] = conflicts
+        return answer
 
 
 def _add_page_routes(app: FastAPI, ctx: _Context, *, simulated: bool) -> None:
