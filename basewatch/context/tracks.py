@@ -334,7 +334,8 @@ def _drop_and_warn(out: pd.DataFrame, path: Path) -> pd.DataFrame:
 
 def _warn_naive(path: Path, texts: pd.Series) -> None:
     """Warn when times carry no time zone (they are read as UTC)."""
-    naive = texts[~texts.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", case=False, regex=True)]
+    dated = texts[texts.str.match(r"\d{4}-\d\d-\d\d")]  # times, not garbage ('x')
+    naive = dated[~dated.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", case=False, regex=True)]
     if len(naive):
         warnings.warn(
             f"ADS-B state file {str(path)!r}: {len(naive)} time(s) without a time zone "
