@@ -543,23 +543,17 @@ def _add_api_routes(app: FastAPI, ctx: _Context) -> None:
             grade=body.grade,
             where="POST /api/evidence",
         )
-        before = ctx.store.evidence_grade(
-            site_id=entry.site_id,
-            time=entry.time,
-            source=entry.source,
-            url=entry.url,
-            claim=entry.claim,
-            kind=entry.kind,
-        )
+        identity: dict[str, Any] = {  # what makes an entry the same entry (not its grade)
+            "site_id": entry.site_id,
+            "time": entry.time,
+            "source": entry.source,
+            "url": entry.url,
+            "claim": entry.claim,
+            "kind": entry.kind,
+        }
+        before = ctx.store.evidence_grade(**identity)
         entry_id = ctx.store.add_evidence(
-            site_id=entry.site_id,
-            time=entry.time,
-            source=entry.source,
-            url=entry.url,
-            claim=entry.claim,
-            kind=entry.kind,
-            reliability=entry.reliability,
-            credibility=entry.credibility,
+            **identity, reliability=entry.reliability, credibility=entry.credibility
         )
         record: dict[str, Any] = {"id": entry_id, "site_id": body.site_id, "grade": entry.grade}
         if before is None:
