@@ -404,6 +404,9 @@ def dask_client(params: MonitorParams) -> Iterator[Client]:
             host="127.0.0.1",
             scheduler_port=0,
             dashboard_address=None,
+            # the HTTP server every Dask scheduler runs (health, metrics) on a free port, not
+            # on 8787: a second monitor running beside this one would warn that it is taken
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
             silence_logs=logging.CRITICAL,  # workers losing a closing scheduler
         ) as cluster,
         Client(cluster, set_as_default=False) as client,

@@ -152,6 +152,16 @@ def test_chips_are_streamed_in_a_bounded_window(
     assert len(in_flight) == -(-len(tasks) // batch)  # one Dask task per batch
 
 
+def test_two_local_clusters_side_by_side_do_not_warn(recwarn: pytest.WarningsRecorder) -> None:
+    """Two monitors with --workers at once (e.g. disjoint --site sets into one PostgreSQL
+    store): the second one's scheduler must not find Dask's fixed HTTP port 8787 taken."""
+    params = MonitorParams(start=parse_day(RUN["start"]), end=parse_day(RUN["end"]), workers=2)
+    with dask_client(params) as first, dask_client(params) as second:
+        assert first.scheduler_info()["address"] != second.scheduler_info()["address"]
+    taken = [w for w in recwarn if "already in use" in str(w.message)]
+    assert not taken, [str(w.message) for w in taken]
+
+
 def test_chips_per_task_keep_every_thread_busy() -> None:
     assert chips_per_task(10, 2) == 1
     assert chips_per_task(40, 2) == 5
