@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
@@ -15,6 +15,10 @@ from click.core import ParameterSource
 from basewatch import __version__
 from basewatch.context.evidence import KINDS as EVIDENCE_KINDS
 from basewatch.errors import BasewatchError
+
+if TYPE_CHECKING:
+    from basewatch.imagery.catalog import Scene
+    from basewatch.sites import Site, Zone
 
 DB_HELP = "Store URL (sqlite:///path or postgresql+psycopg://...); default sqlite:///basewatch.db."
 
@@ -416,6 +420,8 @@ def scenes_search(
         }
         for s in found
     ]
+    if not any(r["zones"] for r in rows):  # monitor would read none of them
+        raise _nothing_to_observe(site, zones, found)
     if fmt == "json":
         click.echo(json.dumps(rows, indent=1))
         return
@@ -425,6 +431,22 @@ def scenes_search(
             f"{r['time']}  {r['sensor']:<11} {cloud:>6}  {r['id']}  [{', '.join(r['zones'])}]"
         )
     click.echo(f"{_n(len(rows), 'scene')}", err=True)
+
+
+def _nothing_to_observe(site: Site, zones: list[Zone], found: list[Scene]) -> BasewatchError:
+    """Why ``monitor`` would read none of the scenes ``found`` for ``zones`` of ``site``."""
+    from dataclasses import replace
+
+    from basewatch.errors import InputError
+    from basewatch.pipeline import no_chips_error
+    from basewatch.sites import Registry
+
+    if not zones:
+        return InputError(
+            f"site {site.id} has no zones, so monitor reads none of the {_n(len(found), 'scene')} "
+            "found; give it zones (sites import --default-zone-radius M)"
+        )
+    return no_chips_error(Registry(sites=(replace(site, zones=tuple(zones)),)), found)
 
 
 # ------------------------------------------------------------------------------ pipeline

@@ -339,6 +339,20 @@ def test_zones_without_target_are_named_and_monitor_refuses_them(
     line = error_line(err)
     assert "nothing to observe on the" in line and "give each zone a 'target' property" in line
     assert not db.exists()
+    # scenes search listed the scenes with no zone ("[]") and exit 0
+    site = json.loads((scenario / "sites.geojson").read_text())["features"][0]["properties"]
+    site_id = site.get("site_id") or site["id"]
+    code, out, err = bw(
+        capsys, "scenes", "search", "--sites", str(untargeted), "--site", site_id,
+        "--catalog", catalog,
+    )  # fmt: skip
+    assert code == 1 and out == ""
+    assert "give each zone a 'target' property" in error_line(err)
+    code, out, _ = bw(
+        capsys, "scenes", "search", "--sites", str(scenario / "sites.geojson"), "--site", site_id,
+        "--catalog", catalog,
+    )  # fmt: skip
+    assert code == 0 and out.count("[") == len(out.splitlines()) > 0
 
 
 def test_export_takes_its_format_from_the_file_name(
