@@ -72,6 +72,9 @@ GOLD: dict[str, list[Gold]] = {
     "wire-khmeimim-airlift.txt": [
         ("Russia has flown at least 8", "khmeimim", "2024-12-16", "2024-12-14", "article",
          [(8, "Il-76 transport aircraft")]),
+        # "at the base": Khmeimim, named alone by the sentence before (was not filed)
+        ("Images from Maxar Technologies", "khmeimim", "2024-12-16", "2024-12-13", "article",
+         []),
         ("Ships in the port of Tartus", "tartus", "2024-12-16", None, "article", []),
         ('"We are not withdrawing', "tartus", "2024-12-16", "2024-12-15", "official", []),
     ],
@@ -161,7 +164,6 @@ def test_background_and_sites_not_named_are_not_filed() -> None:
         "Russian diplomats said",  # politics, no site
         "only naval repair facility",  # description, nothing observed
         "dates back to September 2015",
-        "An-124 with its nose cone open at the base",  # names no site
         "talks with the new authorities",
     ):
         assert background not in text
@@ -170,6 +172,31 @@ def test_background_and_sites_not_named_are_not_filed() -> None:
     assert "Most popular" not in text  # outside the page's <article>
     for background in ("3 merchant ships", "leased Tartus since 2017", "established in 1971"):
         assert background not in text  # a heading naming no site; history
+
+
+@pytest.mark.parametrize(
+    ("before", "sentence", "expected"),
+    [
+        ("Il-76s left Khmeimim on Monday.", "On Dec. 13 2 An-124 stood at the base.", ["khmeimim"]),
+        ("Il-76s left Hmeimim on Monday.", "On Dec. 13 the airfield held 4 jets.", ["khmeimim"]),
+        ("Ships were seen leaving Tartus.", "On Dec. 13 the port held 1 tug.", ["tartus"]),
+        # two sites named before: "the base" is ambiguous
+        ("Il-76s left Khmeimim and ships left Tartus.", "On Dec. 13 the base held 4 jets.", []),
+        # the kind does not fit: an airfield is not the naval base
+        ("Ships were seen leaving Tartus.", "On Dec. 13 the airfield held 4 jets.", []),
+        # a place named right after: not a back-reference
+        ("Il-76s left Khmeimim on Monday.", "On Dec. 13 the port of Latakia held 3 ships.", []),
+        ("Il-76s left Khmeimim on Monday.", "On Dec. 13 the airport at Qamishli held 3 jets.", []),
+        # nothing named before
+        ("Russia is leaving Syria.", "On Dec. 13 the base held 4 jets.", []),
+    ],
+)  # fmt: skip
+def test_a_back_reference_takes_the_site_named_before(
+    before: str, sentence: str, expected: list[str]
+) -> None:
+    text = f"date 2024-12-16\n\n{before}\n\nOther news: Damascus was quiet.\n\n{sentence}\n"
+    claims = extract_text(text, REGISTRY, name="t.txt", suffix=".txt")
+    assert [c.site_id for c in claims if c.claim == sentence] == expected
 
 
 def test_sources_and_links() -> None:

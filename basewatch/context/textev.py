@@ -309,6 +309,17 @@ _PLACE_NOT_BASE_BEFORE = re.compile(
 )
 """A site's name used for the town or province around it ("Tartus city", "Tartus
 province", "the governorate of Tartus"): not the site."""
+_BACK_REFERENCE = re.compile(
+    r"\b[Tt]he\s+(?:"
+    r"(?P<air>(?i:air\s*base|airfield|airport|air\s+station|apron))"
+    r"|(?P<sea>(?i:naval\s+(?:base|facility|station)|port|harbou?r|piers?))"
+    r"|(?i:base|facility|installation|garrison))\b"
+    r"(?!\s+(?:of|in|at|near)\s+[A-Z])"
+)
+"""A sentence's back-reference to a site named before it ("the base", "the airfield", "the
+port"), not a place named right after ("the port of Latakia", "the airport at Qamishli")."""
+_REFERENCE_KINDS = {"air": ("airbase",), "sea": ("naval_base",)}
+"""Site kinds an "air" or "sea" back-reference can point to (a plain "the base": any)."""
 _HANDLE_LINE = re.compile(r"^@\w{1,30}$")
 """A post's handle alone on a line, as copied from an X or Bluesky page."""
 _STAMP_LINE = re.compile(
@@ -1420,6 +1431,30 @@ def _claims_in(
     ]
 
 
+@dataclass
+class _Antecedent:
+    """The site a back-reference ("the base") points to: the one the latest sentence or
+    heading naming sites named alone (none after one that named several)."""
+
+    kinds: dict[str, str]
+    """Site id -> site kind, for "the airfield" (an air base) and "the port" (a naval base)."""
+    site: str | None = None
+
+    def saw(self, site_ids: tuple[str, ...]) -> None:
+        """Note the sites a sentence or heading names (nothing changes when it names none)."""
+        if site_ids:
+            self.site = site_ids[0] if len(site_ids) == 1 else None
+
+    def referred(self, sentence: str) -> tuple[str, ...]:
+        """The site ``sentence`` refers back to, if it does and its kind fits."""
+        found = _BACK_REFERENCE.search(sentence)
+        if found is None or self.site is None:
+            return ()
+        group = found.lastgroup
+        fits = group is None or self.kinds.get(self.site) in _REFERENCE_KINDS[group]
+        return (self.site,) if fits else ()
+
+
 def _doc_kind(meta: dict[str, str], url: str) -> str:
     """``post`` (header or a social-media URL), ``official`` (statement) or ``article``."""
     declared = meta.get("kind", "").lower()
@@ -1496,11 +1531,13 @@ def extract_text(
         claims.extend(_claims_in(_clean(body), origin, matcher, whole=True))
     else:  # an article, a thread, or a post in sections: sentence by sentence
         inherited: tuple[str, ...] = ()
+        antecedent = _Antecedent(kinds={site.id: site.kind for site in registry})
         for block in doc.blocks:
             if block.heading:
                 inherited = _section_sites(block.text, matcher)
+                antecedent.saw(sites_named(block.text, matcher))
                 continue
-            claims.extend(_block_claims(block, origin, matcher, inherited))
+            claims.extend(_block_claims(block, origin, matcher, inherited, antecedent))
     return _unique(claims)
 
 
@@ -1551,8 +1588,12 @@ def _block_claims(
     origin: _Origin,
     matcher: Sequence[tuple[str, re.Pattern[str]]],
     inherited: tuple[str, ...] = (),
+    antecedent: _Antecedent | None = None,
 ) -> list[TextClaim]:
-    """Claims of one block: each sentence of a paragraph, or an embedded post as a whole."""
+    """Claims of one block: each sentence of a paragraph, or an embedded post as a whole.
+
+    A sentence that names no site and is not under a site's heading takes the site it
+    refers back to ("... showed an An-124 at the base"), from ``antecedent``."""
     if block.heading:
         return []
     if block.post:
@@ -1592,7 +1633,13 @@ def _block_claims(
     for sentence in sentences:
         if sentence in credits:
             continue
-        out.extend(_claims_in(sentence, origin, matcher, whole=False, inherited=inherited))
+        sites = inherited
+        if antecedent is not None:
+            named = sites_named(sentence, matcher)
+            if not named and not sites:
+                sites = antecedent.referred(sentence)
+            antecedent.saw(named)
+        out.extend(_claims_in(sentence, origin, matcher, whole=False, inherited=sites))
     return out
 
 
