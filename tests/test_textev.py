@@ -199,6 +199,25 @@ def test_a_back_reference_takes_the_site_named_before(
     assert [c.site_id for c in claims if c.claim == sentence] == expected
 
 
+def test_html_footnote_markers_are_not_text() -> None:
+    """``<sup>2</sup>`` joined the next sentence ("Hmeimim.2 On December 17 ...") and a
+    designator ("Ka-523 helicopters")."""
+    html = (
+        '<html><head><meta property="article:published_time" content="2024-12-18T10:00:00Z">'
+        "</head><body><article><p>By December 16, imagery showed 4 Su-24 bombers parked at "
+        'Hmeimim.<sup>2</sup> On December 17 the base held 3 Ka-52<sup><a href="#fn3">[3]</a>'
+        "</sup> helicopters, as on the 15<sup>th</sup>.</p></article></body></html>"
+    )
+    claims = extract_text(html, REGISTRY, name="x.html", suffix=".html")
+    assert [(c.site_id, str(c.event_date), c.claim) for c in claims] == [
+        ("khmeimim", "2024-12-16", "By December 16, imagery showed 4 Su-24 bombers parked at "
+         "Hmeimim."),
+        ("khmeimim", "2024-12-17", "On December 17 the base held 3 Ka-52 helicopters, as on "
+         "the 15th."),
+    ]  # fmt: skip
+    assert [(q.count, q.what) for q in claims[1].quantities] == [(3, "Ka-52 helicopters")]
+
+
 def test_sources_and_links() -> None:
     by_file: dict[str, list[TextClaim]] = {}
     for c in extract_files(sorted(p for p in TEXTS.iterdir() if p.is_file()), REGISTRY).claims:

@@ -309,6 +309,10 @@ _PLACE_NOT_BASE_BEFORE = re.compile(
 )
 """A site's name used for the town or province around it ("Tartus city", "Tartus
 province", "the governorate of Tartus"): not the site."""
+_FOOTNOTE_SUP = re.compile(r"^\s*(?:[\[(]?\d{1,3}[\])]?|[*†‡]+)\s*$")
+"""The text of an HTML ``<sup>`` that is a footnote marker ("2", "[3]", "*"), left out of the
+text so that it neither joins the next sentence ("Hmeimim.2 On ...") nor a designator before
+it ("Ka-52" + "3"); an ordinal's "th" is kept (the "2" of "km<sup>2</sup>" goes too)."""
 _BACK_REFERENCE = re.compile(
     r"\b[Tt]he\s+(?:"
     r"(?P<air>(?i:air\s*base|airfield|airport|air\s+station|apron))"
@@ -569,6 +573,7 @@ class _HTMLReader(HTMLParser):
         self._quote_links: list[str] = []
         self._title: list[str] | None = None
         self._ld = False
+        self._sup: int | None = None  # where a <sup> began in the text buffer
 
     @property
     def _skipping(self) -> bool:
@@ -603,6 +608,8 @@ class _HTMLReader(HTMLParser):
         elif tag == "blockquote":
             self._quote = []
             self._quote_links = []
+        elif tag == "sup":
+            self._sup = len(self._buf)
         elif tag in self._BLOCK:
             self._flush()
             self._heading = tag in ("h1", "h2", "h3", "h4", "h5", "h6")
@@ -613,6 +620,10 @@ class _HTMLReader(HTMLParser):
         if tag in self._VOID or not any(t == tag for t, _, _ in self._stack):
             return
         skipped = self._skipping
+        if tag == "sup" and self._sup is not None:
+            if _FOOTNOTE_SUP.match("".join(self._buf[self._sup :])):  # "Hmeimim.<sup>2</sup>"
+                del self._buf[self._sup :]
+            self._sup = None
         if not skipped and (tag in self._BLOCK or tag == "blockquote"):
             self._flush()
         if tag == "title" and self._title is not None:
