@@ -1032,3 +1032,7 @@ def test_slashed_dates_that_read_two_ways_are_warned_about(tmp_path: Path) -> No
     result = extract_files([ambiguous, clear], load_registry("syria-2024"))
     notes = [w.message for w in result.warnings]
     assert len(notes) == 1 and "'12/03/2024' are read day first: 12 March 2024" in notes[0]
+    us = tmp_path / "us2.txt"  # the month-first reading names the text's own example
+    us.write_text("Published 2024-12-05\nTwo Su-35 left Khmeimim on 12/03/2024, two on Dec. 4.\n")
+    (note,) = [w.message for w in extract_files([us], load_registry("syria-2024")).warnings]
+    assert "read month first (the text writes dates such as 'Dec. 4'): 03 December 2024" in note

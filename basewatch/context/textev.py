@@ -1171,7 +1171,10 @@ def _ambiguous_slashed(text: str, name: str, first_month: bool) -> list[str]:
         a, b = int(found.group(1)), int(found.group(2))
         if a != b and 1 <= a <= 12 and 1 <= b <= 12:
             read = _slashed(found.group(0), first_month)
-            style = "month first (the text writes 'Dec 3')" if first_month else "day first"
+            example = _MONTH_FIRST.search(text) if first_month else None
+            style = "month first" if first_month else "day first"
+            if example is not None:  # say why, with the text's own words
+                style += f" (the text writes dates such as {example.group(0)!r})"
             return [
                 f"{name}: slashed dates such as {found.group(0)!r} are read {style}: "
                 f"{read:%d %B %Y}; check the claims' dates, or write dates as YYYY-MM-DD"
