@@ -218,6 +218,24 @@ def test_html_footnote_markers_are_not_text() -> None:
     assert [(q.count, q.what) for q in claims[1].quantities] == [(3, "Ka-52 helicopters")]
 
 
+def test_a_dated_log_in_a_list_gives_one_claim_per_day() -> None:
+    """Items without a full stop were joined into one claim dated by the first day, with
+    the counts of every day ("2 Dec: 3 frigates ...; 5 Dec: 1 frigate ...; 9 Dec: ...")."""
+    text = (
+        "date 2024-12-10\n\nRussian warships were docked at Tartus on 1 December.\n\n"
+        "- 2 Dec: 3 frigates, 1 submarine at the piers\n- 5 Dec: 1 frigate at the piers\n"
+        "- 9 Dec: no warships at the piers\n"
+    )
+    claims = extract_text(text, REGISTRY, name="log.md", suffix=".md")
+    rows = [(str(c.event_date), [(q.count, q.what) for q in c.quantities]) for c in claims[1:]]
+    assert [c.site_id for c in claims] == ["tartus"] * 4  # "the piers": Tartus, named before
+    assert rows == [
+        ("2024-12-02", [(3, "frigates"), (1, "submarine")]),
+        ("2024-12-05", [(1, "frigate")]),
+        ("2024-12-09", [(0, "warships")]),
+    ]
+
+
 def test_sources_and_links() -> None:
     by_file: dict[str, list[TextClaim]] = {}
     for c in extract_files(sorted(p for p in TEXTS.iterdir() if p.is_file()), REGISTRY).claims:

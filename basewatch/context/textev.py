@@ -198,6 +198,12 @@ _HEADER = re.compile(
     re.IGNORECASE,
 )
 _LIST_ITEM = re.compile(r"^(?:[-*+•]|\d+[.)])\s+")
+_DATED_ITEM = re.compile(
+    rf"^(?:[-*+•]|\d+[.)])\s+(?:\d{{1,2}}{_ORD}?\s+{_MONTH}\.?|{_MONTH}\.?\s+\d{{1,2}}{_ORD}?"
+    rf"|\d{{4}}-\d{{2}}-\d{{2}})(?:,?\s+\d{{4}})?\s*[:–—]",
+    re.IGNORECASE,
+)
+"""A list item that opens with its own day ("- 2 Dec: 3 frigates at the piers"): a dated log."""
 _ORIGINAL_URL = re.compile(
     r"^(?:[^:]{0,40}[.;]\s+)?original(?:[ _-]?(?:url|link|post))?\s*[:=]\s*<?(https?://[^\s>]+)>?$",
     re.I,
@@ -860,9 +866,11 @@ def _quote_lines(quote: list[str]) -> list[str]:
 
 def _markdown_blocks(para: list[str]) -> list[Block]:
     """A paragraph as blocks: items that are whole sentences ("- Satellite imagery showed
-    ...") each a block of their own, apart from their lead-in; else one block."""
+    ...") or open with their own day ("- 2 Dec: 3 frigates at the piers") each a block of
+    their own, apart from their lead-in; else one block."""
     items = [x for x in para if _LIST_ITEM.match(x)]
-    if items and all(x.rstrip().endswith((".", "!", "?")) for x in items):
+    whole = all(x.rstrip().endswith((".", "!", "?")) or _DATED_ITEM.match(x) for x in items)
+    if items and whole:
         lead = [x for x in para if not _LIST_ITEM.match(x)]
         if all(not _LIST_ITEM.match(x) for x in para[: len(lead)]):
             out = [_markdown_block(lead)] if lead else []
@@ -1447,26 +1455,30 @@ def _claims_in(
 
 @dataclass
 class _Antecedent:
-    """The site a back-reference ("the base") points to: the one the latest sentence or
-    heading naming sites named alone (none after one that named several)."""
+    """The site a back-reference ("the base", "the port") points to: the one the latest
+    sentence or heading naming sites named alone, or for "the airfield" and "the port" the
+    one of that kind (an air base, a naval base) it named alone."""
 
     kinds: dict[str, str]
-    """Site id -> site kind, for "the airfield" (an air base) and "the port" (a naval base)."""
-    site: str | None = None
+    """Site id -> site kind."""
+    last: dict[str | None, str | None] = field(default_factory=dict)
+    """Per reference group (``air``, ``sea``, None for any kind), the site it points to."""
 
     def saw(self, site_ids: tuple[str, ...]) -> None:
         """Note the sites a sentence or heading names (nothing changes when it names none)."""
-        if site_ids:
-            self.site = site_ids[0] if len(site_ids) == 1 else None
+        if not site_ids:
+            return
+        self.last[None] = site_ids[0] if len(site_ids) == 1 else None
+        for group, kinds in _REFERENCE_KINDS.items():
+            of_kind = [s for s in site_ids if self.kinds.get(s) in kinds]
+            if of_kind:
+                self.last[group] = of_kind[0] if len(of_kind) == 1 else None
 
     def referred(self, sentence: str) -> tuple[str, ...]:
-        """The site ``sentence`` refers back to, if it does and its kind fits."""
+        """The site ``sentence`` refers back to, if it does and one fits."""
         found = _BACK_REFERENCE.search(sentence)
-        if found is None or self.site is None:
-            return ()
-        group = found.lastgroup
-        fits = group is None or self.kinds.get(self.site) in _REFERENCE_KINDS[group]
-        return (self.site,) if fits else ()
+        site = self.last.get(found.lastgroup) if found is not None else None
+        return (site,) if site is not None else ()
 
 
 def _doc_kind(meta: dict[str, str], url: str) -> str:
