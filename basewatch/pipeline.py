@@ -193,6 +193,8 @@ def assess(
     from basewatch.analysis import assess as assess_observations
     from basewatch.store import open_store, require_contents
 
+    if out is not None:
+        _check_assessment_path(Path(out), [tracks, aircraft_db, roads, *areas])
     as_of_t = _when(as_of, end_of_day=True)
     store = open_store(db, create=False)  # a mistyped --db must not judge an empty store
     try:
@@ -249,6 +251,20 @@ def _check_ids(site_ids: list[str], known: set[str], db: str) -> None:
             f"{db}: no site {', '.join(missing)} in the store; run 'basewatch monitor' for it "
             f"first (stored sites: {', '.join(sorted(known)) or 'none'})"
         )
+
+
+def _check_assessment_path(out: Path, inputs: Sequence[str | Path | None]) -> None:
+    """Refuse an assessment path that is not ``.json`` (``--out store.db`` replaced the
+    store) or that is one of the run's input files (``--out tracks.json``)."""
+    from basewatch.errors import InputError
+    from basewatch.outputs import refuse_overwriting
+
+    if out.suffix.lower() != ".json":
+        raise InputError(
+            f"assessment path {str(out)!r} has suffix {out.suffix or '(none)'!r}; name the "
+            "assessment file with .json"
+        )
+    refuse_overwriting([out], inputs)
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:

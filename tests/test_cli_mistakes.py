@@ -422,3 +422,51 @@ def test_folders_and_gzipped_json_given_as_files(
     code, _, err = bw(capsys, "tracks", "events", "--tracks", str(states), "--sites",
                       "syria-2024")  # fmt: skip
     assert "cannot read" not in err and "codec" not in err  # read: then judged on its states
+
+
+# ------------------------------------------------------------- outputs over inputs
+
+
+def test_assess_never_writes_over_its_store_or_inputs(
+    observed_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``assess --out s2.db`` replaced the SQLite store with JSON; ``--out tracks.csv``
+    replaced the ADS-B file."""
+    store_file = Path(observed_db.removeprefix("sqlite:///"))
+    before = store_file.read_bytes()
+    code, _, err = bw(capsys, "assess", "--db", observed_db, "--out", str(store_file))
+    assert code == 1 and "name the assessment file with .json" in error_line(err)
+    tracks = tmp_path / "tracks.json"
+    tracks.write_text('{"time": 1733000000, "states": []}')
+    code, _, err = bw(
+        capsys, "assess", "--db", observed_db, "--tracks", str(tracks), "--out", str(tracks)
+    )
+    assert code == 1 and f"--out {tracks} is the input {tracks}" in error_line(err)
+    assert store_file.read_bytes() == before and tracks.read_text().startswith('{"time"')
+
+
+def test_detect_never_writes_over_its_images(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``detect victim.png --out victim.png`` replaced the image with GeoJSON (exit 0), and
+    ``--out BANDS/B02.tif`` a band of the Sentinel-2 folder it read."""
+    import numpy as np
+    from PIL import Image
+
+    image = tmp_path / "chip.png"
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(image)
+    before = image.read_bytes()
+    code, _, err = bw(capsys, "detect", str(image), "--sensor", "sar", "--gsd", "2",
+                      "--out", str(image))  # fmt: skip
+    assert code == 1 and "name the file .geojson" in error_line(err)
+    named = tmp_path / "chip.json"
+    named.write_text("{}")  # e.g. a STAC item JSON given as the input
+    code, _, err = bw(capsys, "detect", str(named), "--sensor", "s2", "--out", str(named))
+    assert code == 1 and f"is the input {named}" in error_line(err)
+    bands = tmp_path / "bands"
+    bands.mkdir()
+    code, _, err = bw(capsys, "detect", str(bands), "--sensor", "s2",
+                      "--out", str(bands / "dets.geojson"))  # fmt: skip
+    assert code == 1 and f"lies inside the input folder {bands}" in error_line(err)
+    assert image.read_bytes() == before and named.read_text() == "{}"
+    assert list(bands.iterdir()) == []

@@ -41,6 +41,7 @@ import numpy as np
 from basewatch.detect import Detection
 from basewatch.errors import ImageryError, InputError
 from basewatch.imagery.load import ground_pixel_size
+from basewatch.outputs import refuse_overwriting
 
 log = logging.getLogger(__name__)
 
@@ -927,8 +928,14 @@ def to_feature_collection(result: DetectResult) -> dict[str, Any]:
 
 def output_paths(images: Sequence[Path], out: Path) -> list[Path]:
     """Where each image's detections go: ``out`` itself for one image (unless it is an
-    existing folder), else ``out/<image stem>.geojson``."""
+    existing folder), else ``out/<image stem>.geojson``; never over an input (an image, a
+    STAC item, a file of a band folder)."""
     if len(images) == 1 and not out.is_dir():
+        if out.suffix.lower() not in (".geojson", ".json"):
+            raise InputError(
+                f"--out {out}: detections are GeoJSON; name the file .geojson (or give a folder)"
+            )
+        refuse_overwriting([out], images)
         return [out]
     if out.exists() and not out.is_dir():
         raise InputError(
@@ -947,6 +954,7 @@ def output_paths(images: Sequence[Path], out: Path) -> list[Path]:
                 f"{image} and {seen[target]} would both write {target}; rename one of them"
             )
         seen[target] = image
+    refuse_overwriting(paths, images)
     return paths
 
 
