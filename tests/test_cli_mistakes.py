@@ -470,3 +470,48 @@ def test_detect_never_writes_over_its_images(
     assert code == 1 and f"lies inside the input folder {bands}" in error_line(err)
     assert image.read_bytes() == before and named.read_text() == "{}"
     assert list(bands.iterdir()) == []
+
+
+# ------------------------------------------------------------- corridor and front dates
+
+AREAS = Path(__file__).parents[1] / "basewatch" / "data" / "fronts" / "areas" / "syria-2024.geojson"
+FRONT = Path(__file__).parents[1] / "basewatch" / "data" / "fronts" / "syria-2024-12-07.geojson"
+
+
+def test_corridor_refuses_dates_and_grids_it_cannot_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--until 12/07/2024 (compared as text: 'no control areas', exit 0), an --until before
+    every situation, a 0.01 km grid (a 24.6 GiB MemoryError traceback), a 1000 km grid
+    (every date 'CUT'), and an areas file dated 2024-13-45 (sorted as the latest situation)."""
+    base = ["corridor", "--sites", "syria-2024", "--areas", "syria-2024", "--site", "tartus"]
+    for extra, wanted in (
+        (["--until", "12/07/2024"], "--until has date '12/07/2024'; write YYYY-MM-DD"),
+        (["--until", "2020-01-01"], "lies before the first situation of the areas (2024-11-26)"),
+        (["--cell-km", "0.01"], "cells; give --cell-km 0.3 or more"),
+        (["--cell-km", "1000"], "cells over 25 km close the narrow passes"),
+    ):
+        code, out, err = bw(capsys, *base, *extra)
+        assert code == 1 and out == "" and wanted in error_line(err), (extra, err)
+    areas = json.loads(AREAS.read_text())
+    dated = [f for f in areas["features"] if (f.get("properties") or {}).get("date")]
+    dated[0]["properties"]["date"] = "2024-13-45"
+    bad = tmp_path / "areas.geojson"
+    bad.write_text(json.dumps(areas))
+    code, _, err = bw(capsys, "corridor", "--sites", "syria-2024", "--areas", str(bad))
+    assert code == 1 and "has date '2024-13-45'; write YYYY-MM-DD" in error_line(err)
+
+
+def test_front_files_with_dates_that_are_not_days_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A front dated 07/12/2024 was printed as its date and lost its place as the latest."""
+    front = json.loads(FRONT.read_text())
+    front["date"] = "07/12/2024"
+    for feature in front["features"]:
+        (feature.get("properties") or {}).pop("date", None)
+    bad = tmp_path / "front.geojson"
+    bad.write_text(json.dumps(front))
+    code, out, err = bw(capsys, "exposure", "--sites", "syria-2024", "--front", str(bad))
+    assert code == 1 and out == ""
+    assert "has date '07/12/2024'; write YYYY-MM-DD" in error_line(err)

@@ -39,6 +39,7 @@ from pyproj import CRS, Geod, Transformer
 from shapely.geometry import LineString, Point, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
+from basewatch.context.threat import situation_date
 from basewatch.errors import InputError
 from basewatch.sites import Site
 
@@ -63,7 +64,11 @@ _GEOD = Geod(ellps="WGS84")
 _AREA_TYPES = ("Polygon", "MultiPolygon")
 _ROAD_STEP_DEG = 0.01
 """Road vertices are inserted every ~1 km, so a control area cuts a long straight segment."""
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+MAX_CELL_KM = 25.0
+"""Coarsest corridor grid cell (km)."""
+MAX_GRID_CELLS = 4_000_000
+"""Cells of the corridor grid at most (a few arrays of this size: ~100 MB; 2 km cells over
+Syria are ~60,000)."""
 _LONLAT = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$")
 
 
@@ -231,7 +236,7 @@ class Corridor:
         if before is None:
             return (
                 f"no land link to {self.anchor} through {who} areas on any date up to "
-                f"{first}: {last.reason}; reachable only by air or sea"
+                f"{last.date}: {last.reason}; reachable only by air or sea"
             )
         previous = next(link for link in self.links if link.date == before)
         cut_link = next(link for link in self.links if link.date == first)
@@ -405,9 +410,7 @@ def _feature(file: Path, index: int, feature: Any, default_date: str) -> Control
     actor = str(props.get("actor") or props.get("controller") or "").strip()
     if not actor:
         raise InputError(f'{where} is an area without actor; add "actor": "<who holds it>"')
-    day = str(props.get("date") or default_date or "").strip()[:10]
-    if day and not _DATE.match(day):
-        raise InputError(f"{where} has date {day!r}; write YYYY-MM-DD")
+    day = situation_date(props.get("date") or default_date, where)
     if not geom.is_valid:
         geom = shapely.make_valid(geom)
     return ControlArea(geometry=geom, actor=actor, date=day, name=str(props.get("name") or ""))
@@ -544,6 +547,13 @@ class _GridNetwork(_Network):
         self.x0, self.y1 = minx - pad, maxy + pad
         ncols = int(math.ceil((maxx - minx + 2 * pad) / self.cell))
         nrows = int(math.ceil((maxy - miny + 2 * pad) / self.cell))
+        if ncols * nrows > MAX_GRID_CELLS:
+            least = math.sqrt((maxx - minx) * (maxy - miny) / MAX_GRID_CELLS) / 1000.0
+            raise InputError(
+                f"--cell-km {cell_km:g}: a grid over the areas' land "
+                f"({(maxx - minx) / 1000:.0f} x {(maxy - miny) / 1000:.0f} km) would have "
+                f"{ncols * nrows:,} cells; give --cell-km {math.ceil(least * 10) / 10:g} or more"
+            )
         xs = self.x0 + (np.arange(ncols) + 0.5) * self.cell
         ys = self.y1 - (np.arange(nrows) + 0.5) * self.cell
         gx, gy = np.meshgrid(xs, ys)
@@ -837,6 +847,11 @@ def corridor(
     ):
         if not value > 0:
             raise InputError(f"{name} {value!r}: give a positive number of km, e.g. {usual}")
+    if cell_km > MAX_CELL_KM:
+        raise InputError(
+            f"--cell-km {cell_km:g}: cells over {MAX_CELL_KM:g} km close the narrow passes a land "
+            "link runs through (every date would read as cut); give e.g. 2"
+        )
     spec = anchor if anchor not in (None, "") else site.properties.get("anchor")
     if spec in (None, ""):
         raise InputError(
@@ -851,7 +866,13 @@ def corridor(
             "--allies ACTOR"
         )
     friendly = tuple(dict.fromkeys([a for a in (site.operator, *allied) if a]))
+    until = situation_date(until, "--until") or None
     dates = [d for d in control.dates if not until or not d or d <= until]
+    if until and not dates and control.dates:
+        raise InputError(
+            f"--until {until} lies before the first situation of the areas "
+            f"({min(control.dates)}); give a later day or leave --until out"
+        )
     snap = (
         snap_km if snap_km is not None else (25.0 if roads is not None else max(5.0, 2 * cell_km))
     )

@@ -261,7 +261,8 @@ def load_front(path: str | Path, *, hostile: Sequence[str] | None = None) -> Fro
             f"{', '.join(sorted(wanted))}; controllers in file: {', '.join(found)}); "
             "check --hostile"
         )
-    date = str(doc.get("date") or "") if isinstance(doc, dict) else ""
+    own = doc.get("date") if isinstance(doc, dict) else None
+    date = situation_date(own, f"front file {str(file)!r}")
     date = date or max((f.date for f in kept), default="")
     controllers = tuple(sorted({f.controller for f in features if f.controller}))
     return Front(features=kept, date=date, source=str(file), controllers=controllers)
@@ -333,9 +334,27 @@ def _front_feature(file: Path, index: int, feature: Any) -> FrontFeature:
     return FrontFeature(
         geometry=geom,
         controller=str(props.get("controller") or props.get("actor") or ""),
-        date=str(props.get("date") or ""),
+        date=situation_date(props.get("date"), where),
         index=index,
     )
+
+
+def situation_date(value: Any, where: str) -> str:
+    """The ``YYYY-MM-DD`` day of a front or control-area feature (a timestamp is cut to its
+    day; '' when it has none); :class:`InputError` naming ``where`` for anything else
+    (``07/12/2024``, ``2024-13-45``), which would sort and print as a date it is not."""
+    from datetime import date
+
+    day = str(value or "").strip()[:10]
+    if not day:
+        return ""
+    try:
+        if len(day) != 10:
+            raise ValueError(day)
+        date.fromisoformat(day)
+    except ValueError:
+        raise InputError(f"{where} has date {day!r}; write YYYY-MM-DD") from None
+    return day
 
 
 # --------------------------------------------------------------------------- geometry
