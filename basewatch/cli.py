@@ -596,6 +596,12 @@ def assess(
     """Judge every stored site (posture, changes, indicators) into assessment.json."""
     from basewatch.pipeline import assess as run
 
+    corridor = {"--anchor": anchor, "--allies": allies, "--roads": roads}
+    _require_partner(corridor, "--areas", areas, "the control areas of the land corridor")
+    _require_partner(
+        {"--aircraft-db": aircraft_db}, "--tracks", tracks, "the flights it classifies"
+    )
+
     _check_observed(db, site_ids, as_of)
     payload = run(
         db=db,
@@ -688,6 +694,20 @@ def _warn_unobserved(payload: dict[str, Any], db: str) -> None:
         )
 
 
+def _require_partner(given: dict[str, Any], partner: str, partner_value: Any, role: str) -> None:
+    """Refuse options that act only together with ``partner`` when it is missing (they would
+    be ignored without a word); ``role`` says what the partner gives them."""
+    from basewatch.errors import InputError
+
+    named = [name for name, value in given.items() if value]
+    if named and not partner_value:
+        them = "it" if len(named) == 1 else "them"
+        raise InputError(
+            f"{' and '.join(named)} {'acts' if len(named) == 1 else 'act'} only with {partner} "
+            f"({role}); add {partner} or leave {them} out"
+        )
+
+
 def _front_options(func: Callable[..., None]) -> Callable[..., None]:
     """Options shared by ``report`` and ``serve``: front lines, hostile controllers, weapons."""
     options = [
@@ -753,6 +773,13 @@ def report(
 ) -> None:
     """Write the HTML report (opens offline), optionally printed to PDF."""
     from basewatch.report import build_report
+
+    _require_partner(
+        {"--aircraft-db": aircraft_db}, "--tracks", tracks, "the flights it classifies"
+    )
+    _require_partner(
+        {"--hostile": hostile, "--weapons": weapons}, "--front", fronts, "the front they measure"
+    )
 
     built = build_report(
         out=out,
@@ -1487,6 +1514,9 @@ def serve(
         ) from exc
     if not 0 < port < 65536:
         raise InputError(f"--port {port}: give a TCP port between 1 and 65535")
+    _require_partner(
+        {"--hostile": hostile, "--weapons": weapons}, "--front", fronts, "the front they measure"
+    )
     import os
 
     from basewatch.errors import StoreError
@@ -1501,8 +1531,11 @@ def serve(
                 raise
             _warn(f"{exc} (or POST a registry to /api/sites)")
     _check_port(host, port)
-    click.echo(f"serving {db} on http://{host}:{port}/ (API docs: /docs)", err=True)
-    run(db, host=host, port=port, fronts=fronts, hostile=hostile, weapons=weapons)
+
+    def ready() -> None:
+        click.echo(f"serving {db} on http://{host}:{port}/ (API docs: /docs)", err=True)
+
+    run(db, host=host, port=port, fronts=fronts, hostile=hostile, weapons=weapons, ready=ready)
 
 
 def _check_port(host: str, port: int) -> None:
@@ -1742,7 +1775,7 @@ def evidence_extract(
     help="sen2ships layout: coco_annotations.json + one band folder per port.",
 )
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Model file (.onnx).")
-@click.option("--ports", default="", help="Comma-separated port folders to train on (all).")
+@click.option("--ports", default=None, help="Comma-separated port folders to train on (all).")
 @click.option("--epochs", type=int, default=None, help="Epochs (default: the shipped 100).")
 @click.option("--steps", type=int, default=None, help="Batches per epoch (default 20).")
 @click.option("--batch", type=int, default=None, help="Crops per batch (default 12).")
@@ -1761,7 +1794,7 @@ def evidence_extract(
 def train_ships(
     data: Path,
     out: Path,
-    ports: str,
+    ports: str | None,
     epochs: int | None,
     steps: int | None,
     batch: int | None,
@@ -1770,12 +1803,19 @@ def train_ships(
     detector: str,
 ) -> None:
     """Train the Sentinel-2 ship detector on labelled ports; export ONNX."""
+    from basewatch.errors import InputError
     from basewatch.train.run import train_ships as run
 
+    chosen = [p.strip() for p in (ports or "").split(",") if p.strip()]
+    if ports is not None and not chosen:  # '--ports ""' trained on every port
+        raise InputError(
+            f"--ports {ports!r} names no port folder; give e.g. --ports athens,casablanca "
+            "or leave --ports out to train on all"
+        )
     report = run(
         data,
         out,
-        ports=[p.strip() for p in ports.split(",") if p.strip()],
+        ports=chosen,
         epochs=epochs,
         steps_per_epoch=steps,
         batch=batch,

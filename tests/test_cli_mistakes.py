@@ -515,3 +515,34 @@ def test_front_files_with_dates_that_are_not_days_are_refused(
     code, out, err = bw(capsys, "exposure", "--sites", "syria-2024", "--front", str(bad))
     assert code == 1 and out == ""
     assert "has date '07/12/2024'; write YYYY-MM-DD" in error_line(err)
+
+
+# ------------------------------------------------------------- options without their partner
+
+
+def test_options_without_their_partner_are_refused(
+    observed_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--anchor/--roads without --areas, --aircraft-db without --tracks, --weapons/--hostile
+    without --front were ignored without a word (exit 0); '--ports ""' trained on all ports."""
+    out = str(tmp_path / "a.json")
+    html = str(tmp_path / "r.html")
+    cases = (
+        (["assess", "--db", observed_db, "--out", out, "--anchor", "36.3,33.5"],
+         "--anchor acts only with --areas"),
+        (["assess", "--db", observed_db, "--out", out, "--roads", "syria-2024", "--allies", "X"],
+         "--allies and --roads act only with --areas"),
+        (["assess", "--db", observed_db, "--out", out, "--aircraft-db", "db.csv"],
+         "--aircraft-db acts only with --tracks"),
+        (["report", "--db", observed_db, "--out", html, "--aircraft-db", "db.csv"],
+         "--aircraft-db acts only with --tracks"),
+        (["report", "--db", observed_db, "--out", html, "--weapons", "w.yaml"],
+         "--weapons acts only with --front"),
+        (["serve", "--db", observed_db, "--hostile", "HTS"], "--hostile acts only with --front"),
+        (["train", "ships", "--data", str(tmp_path), "--out", str(tmp_path / "m.onnx"),
+          "--ports", ""], "names no port folder"),
+    )  # fmt: skip
+    for args, wanted in cases:
+        code, stdout, err = bw(capsys, *args)
+        assert code == 1 and stdout == "" and wanted in error_line(err), (args, err)
+    assert not Path(out).exists() and not Path(html).exists()

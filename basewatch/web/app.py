@@ -869,13 +869,15 @@ def serve(
     fronts: Sequence[str | Path] = (),
     hostile: Sequence[str] = (),
     weapons: str | Path | None = None,
+    ready: Callable[[], None] | None = None,
 ) -> None:
     """Serve the dashboard and API with uvicorn until interrupted.
 
     ``token`` defaults to the ``BASEWATCH_TOKEN`` environment variable; without one the
     server is read-only. ``fronts`` (GeoJSON files, one per date; ``hostile`` picks the
     controllers of areas) and ``weapons`` (YAML catalogue, default the bundled one) add
-    fronts and range rings to the site maps.
+    fronts and range rings to the site maps. ``ready`` is called once they are read,
+    just before the server starts (a bad front file fails first).
     """
     if not 0 < port < 65536:
         raise InputError(f"--port {port}: give a TCP port between 1 and 65535")
@@ -894,4 +896,6 @@ def serve(
         fronts=loaded,
         weapons=load_weapons(weapons) if loaded else None,
     )
+    if ready is not None:
+        ready()
     uvicorn.run(app, host=host, port=port, log_level="info")
