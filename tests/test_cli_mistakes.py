@@ -546,3 +546,59 @@ def test_options_without_their_partner_are_refused(
         code, stdout, err = bw(capsys, *args)
         assert code == 1 and stdout == "" and wanted in error_line(err), (args, err)
     assert not Path(out).exists() and not Path(html).exists()
+
+
+def test_a_colour_image_is_not_taken_for_radar(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--sensor sar averaged the bands of any 3-band image: a Pléiades JPEG gave 'no water in
+    the image', a Sentinel-2 GeoTIFF 57 'ships' (exit 0). A grey image stored as RGB (as
+    HRSID ships its chips), also after JPEG, is still read."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 60, (96, 96)).astype(np.uint8)
+    grey[40:46, 30:60] = 250  # a bright hull on dark water
+    colour = np.dstack([grey, np.clip(grey.astype(int) + 40, 0, 255), 255 - grey]).astype(np.uint8)
+    Image.fromarray(colour).save(tmp_path / "colour.png")
+    Image.fromarray(np.dstack([grey] * 3)).save(tmp_path / "grey.jpg", quality=80)
+    code, _, err = bw(capsys, "detect", str(tmp_path / "colour.png"), "--sensor", "sar",
+                      "--gsd", "2", "--out", str(tmp_path / "c.geojson"))  # fmt: skip
+    assert code == 1 and "differ as a colour image's do" in error_line(err)
+    assert "--sensor highres" in error_line(err)
+    code, out, _ = bw(capsys, "detect", str(tmp_path / "grey.jpg"), "--sensor", "sar",
+                      "--gsd", "2", "--out", str(tmp_path / "g.geojson"))  # fmt: skip
+    assert code == 0 and "detection(s)" in out
+
+
+def test_blank_images_a_mistaken_gsd_and_a_wrong_crs_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An all-zero image gave '0 detection(s)' with a 'greyscale' warning; --gsd 0.01 only a
+    warning; a UTM grid labelled EPSG:4326 'gsd must be a positive number of metres, got
+    nan'."""
+    import numpy as np
+    import rasterio
+    from PIL import Image
+    from rasterio.transform import from_origin
+
+    blank = tmp_path / "zeros.png"
+    Image.fromarray(np.zeros((128, 128, 3), np.uint8)).save(blank)
+    out = str(tmp_path / "d.geojson")
+    code, stdout, _ = bw(capsys, "detect", str(blank), "--sensor", "highres", "--gsd", "0.5",
+                         "--out", out)  # fmt: skip
+    assert code == 0 and "0 detection(s)" in stdout and "the image is blank" in stdout
+    rgb = np.random.default_rng(1).integers(0, 255, (3, 128, 128)).astype(np.uint8)
+    Image.fromarray(np.moveaxis(rgb, 0, 2)).save(tmp_path / "rgb.png")
+    code, _, err = bw(capsys, "detect", str(tmp_path / "rgb.png"), "--sensor", "highres",
+                      "--gsd", "0.01", "--out", out)  # fmt: skip
+    assert code == 1 and "is finer than aircraft imagery is taken at" in error_line(err)
+    wrong = tmp_path / "wrong_crs.tif"
+    profile = {"driver": "GTiff", "width": 128, "height": 128, "count": 3, "dtype": "uint8",
+               "crs": "EPSG:4326", "transform": from_origin(500000, 3900000, 0.5, 0.5)}  # fmt: skip
+    with rasterio.open(wrong, "w", **profile) as dst:
+        dst.write(rgb)
+    code, _, err = bw(capsys, "detect", str(wrong), "--sensor", "highres", "--out", out)
+    line = error_line(err)
+    assert code == 1 and "wrong_crs.tif" in line and "does not fit its CRS EPSG:4326" in line
