@@ -602,3 +602,19 @@ def test_blank_images_a_mistaken_gsd_and_a_wrong_crs_are_named(
     code, _, err = bw(capsys, "detect", str(wrong), "--sensor", "highres", "--out", out)
     line = error_line(err)
     assert code == 1 and "wrong_crs.tif" in line and "does not fit its CRS EPSG:4326" in line
+
+
+def test_front_files_with_nan_coordinates_or_places_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A NaN vertex printed a raw numpy RuntimeWarning and distances as if nothing were wrong;
+    a control-areas file (places as Points) said only 'feature 17 is a Point'."""
+    front = json.loads(FRONT.read_text())
+    line = next(f for f in front["features"] if f["geometry"]["type"] == "LineString")
+    line["geometry"]["coordinates"][1] = [float("nan"), 35.0]
+    bad = tmp_path / "nan.geojson"
+    bad.write_text(json.dumps(front))  # Python writes NaN, as some tools do
+    code, out, err = bw(capsys, "exposure", "--sites", "syria-2024", "--front", str(bad))
+    assert code == 1 and out == "" and "is not a number (NaN)" in error_line(err)
+    code, _, err = bw(capsys, "exposure", "--sites", "syria-2024", "--front", str(AREAS))
+    assert code == 1 and "is a named place" in error_line(err) and "corridor" in error_line(err)

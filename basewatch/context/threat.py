@@ -23,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import shapely
 from pyproj import CRS, Geod, Transformer
 from shapely.geometry import LineString, Point, Polygon, mapping, shape
@@ -315,12 +316,22 @@ def _front_feature(file: Path, index: int, feature: Any) -> FrontFeature:
         raise InputError(f"{where} has an invalid geometry ({exc}); fix its coordinates") from exc
     except shapely.errors.ShapelyError as exc:  # GEOS, unknown types, empty parts
         raise InputError(f"{where} has an invalid geometry ({exc}); fix its coordinates") from exc
+    props = feature.get("properties")
+    named = isinstance(props, dict) and (props.get("place") or props.get("name"))
+    if geom.geom_type == "Point" and named:
+        raise InputError(
+            f"{where} is a named place ({named!r}): a control-areas file of 'basewatch corridor "
+            "--areas'? exposure and report take one front per file and date (--front FILE, "
+            "repeated per date)"
+        )
     if geom.geom_type not in _FRONT_TYPES:
         raise InputError(
             f"{where} is a {geom.geom_type}; control areas are Polygons, front lines LineStrings"
         )
     if geom.is_empty:
         raise InputError(f"{where} has an empty geometry; give coordinates")
+    if not np.isfinite(shapely.get_coordinates(geom)).all():
+        raise InputError(f"{where} has a coordinate that is not a number (NaN); fix it")
     minx, miny, maxx, maxy = geom.bounds
     if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
         raise InputError(
