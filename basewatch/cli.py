@@ -1586,7 +1586,7 @@ def _check_port(host: str, port: int) -> None:
     "--out",
     type=click.Path(path_type=Path),
     required=True,
-    help="One image: the GeoJSON file (or an existing folder); several: a folder.",
+    help="One image: the .geojson file, or a folder; several: a folder (made if missing).",
 )
 @click.option("--gsd", type=float, default=None, help="Pixel size in metres (default: georef).")
 @click.option(
@@ -1610,13 +1610,21 @@ def detect(
     coastline: bool,
 ) -> None:
     """Detect ships (or sub-metre objects) in images; write detections GeoJSON per image."""
-    from basewatch.detect.run import run_detect
+    from basewatch.detect.run import iter_detect
 
-    for path, result in run_detect(
+    done = 0
+    results = iter_detect(
         images, sensor=sensor, out=out, gsd_m=gsd, model=model, scale=scale, coastline=coastline
-    ):
-        note = f" ({result.reason})" if result.reason else ""
-        click.echo(f"{result.source}: {len(result.detections)} detection(s) -> {path}{note}")
+    )
+    try:
+        for path, result in results:
+            note = f" ({result.reason})" if result.reason else ""
+            click.echo(f"{result.source}: {len(result.detections)} detection(s) -> {path}{note}")
+            done += 1
+    except BasewatchError:
+        if done:  # say what is already written before the error line
+            _note(f"stopped after {done} of {len(images)} images (their files are written)")
+        raise
 
 
 @cli.group()

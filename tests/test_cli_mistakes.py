@@ -618,3 +618,35 @@ def test_front_files_with_nan_coordinates_or_places_are_named(
     assert code == 1 and out == "" and "is not a number (NaN)" in error_line(err)
     code, _, err = bw(capsys, "exposure", "--sites", "syria-2024", "--front", str(AREAS))
     assert code == 1 and "is a named place" in error_line(err) and "corridor" in error_line(err)
+
+
+def test_detect_names_folders_duplicate_bands_and_what_it_wrote_before_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder given to --sensor sar 'cannot be read as an image ... give a GeoTIFF'; two
+    B04 files in a band folder: one taken silently; a bad image after good ones stopped the
+    run without saying that the good ones' files were written."""
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path / "chips"
+    folder.mkdir()
+    grey = np.random.default_rng(2).integers(0, 60, (64, 64)).astype(np.uint8)
+    Image.fromarray(grey).save(folder / "a.png")
+    (folder / "b.png").write_bytes(b"not an image")
+    out = tmp_path / "out"
+    code, _, err = bw(capsys, "detect", str(folder), "--sensor", "sar", "--gsd", "2",
+                      "--out", str(out))  # fmt: skip
+    assert code == 1 and f"{folder} is a folder; give the image files in it" in error_line(err)
+    code, stdout, err = bw(capsys, "detect", str(folder / "a.png"), str(folder / "b.png"),
+                           "--sensor", "sar", "--gsd", "2", "--out", str(out))  # fmt: skip
+    assert code == 1 and "a.png: 0 detection(s)" in stdout and (out / "a.geojson").exists()
+    assert "stopped after 1 of 2 images (their files are written)" in err
+    assert "b.png" in error_line(err)
+    bands = tmp_path / "bands"
+    bands.mkdir()
+    for name in ("T36_B04.tif", "T36_B04_copy.tif"):
+        (bands / name).write_bytes(b"")
+    code, _, err = bw(capsys, "detect", str(bands), "--sensor", "s2",
+                      "--out", str(tmp_path / "s2.geojson"))  # fmt: skip
+    assert code == 1 and "two files for band red (T36_B04.tif, T36_B04_copy.tif)" in error_line(err)

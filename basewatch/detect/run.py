@@ -30,7 +30,7 @@ import logging
 import math
 import re
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -142,6 +142,11 @@ def _open(path: Path) -> Any:
 
     if not path.exists():
         raise InputError(f"{path}: no such file or folder; check the path")
+    if path.is_dir():
+        raise InputError(
+            f"{path} is a folder; give the image files in it (e.g. {path / '*.tif'}): only "
+            "--sensor s2 reads a folder (of band files)"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
@@ -218,8 +223,14 @@ def _s2_files(folder: Path) -> dict[str, Path]:
         if path.suffix.lower() not in (".tif", ".tiff", ".jp2"):
             continue
         for band, pattern in _BAND_IN_NAME.items():
-            if pattern.search(path.stem) and band not in found:
-                found[band] = path
+            if not pattern.search(path.stem):
+                continue
+            if band in found:  # two exports of one band: which one was meant?
+                raise InputError(
+                    f"{folder}: two files for band {band} ({found[band].name}, {path.name}); "
+                    "keep one band file per band in the folder"
+                )
+            found[band] = path
     return found
 
 
@@ -973,9 +984,10 @@ def to_feature_collection(result: DetectResult) -> dict[str, Any]:
 
 def output_paths(images: Sequence[Path], out: Path) -> list[Path]:
     """Where each image's detections go: ``out`` itself for one image (unless it is an
-    existing folder), else ``out/<image stem>.geojson``; never over an input (an image, a
-    STAC item, a file of a band folder)."""
-    if len(images) == 1 and not out.is_dir():
+    existing folder, or a new path without a suffix), else ``out/<image stem>.geojson``;
+    never over an input (an image, a STAC item, a file of a band folder)."""
+    new_folder = not out.exists() and not out.suffix  # "--out results": a folder to make
+    if len(images) == 1 and not out.is_dir() and not new_folder:
         if out.suffix.lower() not in (".geojson", ".json"):
             raise InputError(
                 f"--out {out}: detections are GeoJSON; name the file .geojson (or give a folder)"
@@ -1017,16 +1029,39 @@ def run_detect(
 
     Returns ``(written path, result)`` per image, in the order given.
     """
+    return list(
+        iter_detect(
+            images,
+            sensor=sensor,
+            out=out,
+            gsd_m=gsd_m,
+            model=model,
+            scale=scale,
+            coastline=coastline,
+        )
+    )
+
+
+def iter_detect(
+    images: Sequence[str | Path],
+    *,
+    sensor: str,
+    out: str | Path,
+    gsd_m: float | None = None,
+    model: str | Path | None = None,
+    scale: float | None = None,
+    coastline: bool = False,
+) -> Iterator[tuple[Path, DetectResult]]:
+    """:func:`run_detect` image by image: each ``(written path, result)`` as soon as its file
+    is written, so a caller can report what was written before a bad image stops the run."""
     if not images:
         raise InputError("no image given; pass at least one IMAGE")
     sources = [Path(p) for p in images]
     targets = output_paths(sources, Path(out))
-    done: list[tuple[Path, DetectResult]] = []
     for source, target in zip(sources, targets, strict=True):
         result = detect_image(
             source, sensor=sensor, gsd_m=gsd_m, model=model, scale=scale, coastline=coastline
         )
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(to_feature_collection(result), indent=1) + "\n")
-        done.append((target, result))
-    return done
+        yield target, result
