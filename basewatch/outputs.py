@@ -33,3 +33,14 @@ def refuse_overwriting(
                 f"{option} {target} lies inside the input folder {inside}: writing there would "
                 "replace or add to its files; choose an output outside it"
             )
+
+
+def cannot_write(path: Path, exc: OSError) -> InputError:
+    """The error for a file that cannot be written, naming the cause a user can act on (a
+    part of the path that is a file, not a folder; a folder without write permission)."""
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        return InputError(
+            f"{path}: cannot write it: {blocking} is a file, not a folder; choose another path"
+        )
+    return InputError(f"{path}: cannot write it ({exc.strerror or exc}); choose a writable path")

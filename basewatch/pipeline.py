@@ -268,13 +268,13 @@ def _check_assessment_path(out: Path, inputs: Sequence[str | Path | None]) -> No
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    from basewatch.errors import InputError
+    from basewatch.outputs import cannot_write
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     except OSError as exc:
-        raise InputError(f"{path}: cannot write ({exc.strerror}); choose a writable path") from exc
+        raise cannot_write(path, exc) from exc
 
 
 def report(

@@ -650,3 +650,18 @@ def test_detect_names_folders_duplicate_bands_and_what_it_wrote_before_an_error(
     code, _, err = bw(capsys, "detect", str(bands), "--sensor", "s2",
                       "--out", str(tmp_path / "s2.geojson"))  # fmt: skip
     assert code == 1 and "two files for band red (T36_B04.tif, T36_B04_copy.tif)" in error_line(err)
+
+
+def test_an_output_under_a_file_names_that_file(
+    observed_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """'--out sites.geojson/a.json' said 'cannot write (File exists)'."""
+    blocker = tmp_path / "sites.geojson"
+    blocker.write_text("{}")
+    for args in (
+        ["assess", "--db", observed_db, "--out", str(blocker / "a.json")],
+        ["report", "--db", observed_db, "--out", str(blocker / "r.html")],
+    ):
+        code, _, err = bw(capsys, *args)
+        assert code == 1 and f"{blocker} is a file, not a folder" in error_line(err), err
+    assert blocker.read_text() == "{}"

@@ -41,7 +41,7 @@ import numpy as np
 from basewatch.detect import Detection
 from basewatch.errors import ImageryError, InputError
 from basewatch.imagery.load import ground_pixel_size
-from basewatch.outputs import refuse_overwriting
+from basewatch.outputs import cannot_write, refuse_overwriting
 
 log = logging.getLogger(__name__)
 
@@ -1062,6 +1062,9 @@ def iter_detect(
         result = detect_image(
             source, sensor=sensor, gsd_m=gsd_m, model=model, scale=scale, coastline=coastline
         )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(to_feature_collection(result), indent=1) + "\n")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(to_feature_collection(result), indent=1) + "\n")
+        except OSError as exc:
+            raise cannot_write(target, exc) from exc
         yield target, result

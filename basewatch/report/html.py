@@ -28,6 +28,7 @@ import numpy as np
 from markupsafe import Markup
 
 from basewatch.errors import InputError
+from basewatch.outputs import cannot_write
 
 if TYPE_CHECKING:
     from basewatch.sites import Site
@@ -442,10 +443,7 @@ def write_report(
     try:
         _write_atomically(out, page)
     except OSError as err:
-        raise InputError(
-            f"report path {str(out)!r}: cannot write ({err.strerror or err}); "
-            "choose a writable folder"
-        ) from err
+        raise cannot_write(Path(out), err) from err
     return out
 
 
