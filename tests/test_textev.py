@@ -180,6 +180,8 @@ def test_background_and_sites_not_named_are_not_filed() -> None:
         ("Il-76s left Khmeimim on Monday.", "On Dec. 13 2 An-124 stood at the base.", ["khmeimim"]),
         ("Il-76s left Hmeimim on Monday.", "On Dec. 13 the airfield held 4 jets.", ["khmeimim"]),
         ("Ships were seen leaving Tartus.", "On Dec. 13 the port held 1 tug.", ["tartus"]),
+        ("Maxar imaged Hmeimim on Dec. 15.", "S-400 parts were dismantled, the images showed.",
+         ["khmeimim"]),
         # two sites named before: "the base" is ambiguous
         ("Il-76s left Khmeimim and ships left Tartus.", "On Dec. 13 the base held 4 jets.", []),
         # the kind does not fit: an airfield is not the naval base

@@ -323,12 +323,12 @@ _BACK_REFERENCE = re.compile(
     r"\b[Tt]he\s+(?:"
     r"(?P<air>(?i:air\s*base|airfield|airport|air\s+station|apron))"
     r"|(?P<sea>(?i:naval\s+(?:base|facility|station)|port|harbou?r|piers?))"
-    r"|(?i:base|facility|installation|garrison))\b"
+    r"|(?i:base|facility|installation|garrison|(?:satellite\s+)?(?:images|imagery|pictures)))\b"
     r"(?!\s+of\b|\s+(?:in|at|near)\s+[A-Z])"
 )
 """A sentence's back-reference to a site named before it ("the base", "the airfield", "the
-port"), not a place named right after ("the port of Latakia", "the airport at Qamishli") nor
-a part of something ("the base of the tower")."""
+port", "the images" of it), not a place named right after ("the port of Latakia", "the
+airport at Qamishli") nor a part of something ("the base of the tower")."""
 _REFERENCE_KINDS = {"air": ("airbase",), "sea": ("naval_base",)}
 """Site kinds an "air" or "sea" back-reference can point to (a plain "the base": any)."""
 _HANDLE_LINE = re.compile(r"^@\w{1,30}$")
