@@ -1030,12 +1030,19 @@ def corridor(
         parse_allies,
         read_roads,
     )
+    from basewatch.context.threat import situation_date
     from basewatch.errors import InputError
     from basewatch.sites import load_registry
 
     reg = load_registry(registry)
     chosen = list(reg.select(list(site_ids))) if site_ids else list(reg)
     control = load_control_areas(list(areas))
+    day, dated = situation_date(until, "--until"), [d for d in control.dates if d]
+    if day and dated and day < min(dated):
+        raise InputError(
+            f"--until {day} lies before the first situation of the areas ({min(dated)}); "
+            "give a later day or leave --until out"
+        )
     lines = read_roads(roads, layer=roads_layer) if roads else None
     results = corridors(
         chosen,

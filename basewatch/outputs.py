@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def refuse_overwriting(
 def cannot_write(path: Path, exc: OSError) -> InputError:
     """The error for a file that cannot be written, naming the cause a user can act on (a
     part of the path that is a file, not a folder; a folder without write permission)."""
-    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    blocking = next((p for p in path.parents if os.path.isfile(p)), None)  # never raises
     if blocking is not None:
         return InputError(
             f"{path}: cannot write it: {blocking} is a file, not a folder; choose another path"

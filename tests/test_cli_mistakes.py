@@ -575,9 +575,9 @@ def test_a_colour_image_is_not_taken_for_radar(
 def test_blank_images_a_mistaken_gsd_and_a_wrong_crs_are_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """An all-zero image gave '0 detection(s)' with a 'greyscale' warning; --gsd 0.01 only a
-    warning; a UTM grid labelled EPSG:4326 'gsd must be a positive number of metres, got
-    nan'."""
+    """An all-zero image gave '0 detection(s)' with a 'greyscale' warning; --gsd 0.01 (a
+    1.3 m image) only a warning; a UTM grid labelled EPSG:4326 'gsd must be a positive
+    number of metres, got nan'."""
     import numpy as np
     import rasterio
     from PIL import Image
@@ -593,7 +593,7 @@ def test_blank_images_a_mistaken_gsd_and_a_wrong_crs_are_named(
     Image.fromarray(np.moveaxis(rgb, 0, 2)).save(tmp_path / "rgb.png")
     code, _, err = bw(capsys, "detect", str(tmp_path / "rgb.png"), "--sensor", "highres",
                       "--gsd", "0.01", "--out", out)  # fmt: skip
-    assert code == 1 and "is finer than aircraft imagery is taken at" in error_line(err)
+    assert code == 1 and "the image covers 1.3 x 1.3 m, too little" in error_line(err)
     wrong = tmp_path / "wrong_crs.tif"
     profile = {"driver": "GTiff", "width": 128, "height": 128, "count": 3, "dtype": "uint8",
                "crs": "EPSG:4326", "transform": from_origin(500000, 3900000, 0.5, 0.5)}  # fmt: skip

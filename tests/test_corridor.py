@@ -293,3 +293,19 @@ def test_report_shows_the_corridor(tmp_path: Path) -> None:
     assert "Cut between 2024-12-01 and 2024-12-02" in page
     assert "Neck (6 km from the front)" in page and "lost Neck (REBELS)" in page
     assert "Land corridor" not in render_report({"sites": [{"site_id": "base"}]})
+
+
+def test_assess_as_of_before_the_first_situation_gives_no_corridor_not_an_error() -> None:
+    """assess --areas --as-of 2024-11-01 stopped with an error about '--until' (review of
+    2026-12-06); the corridor command alone refuses an --until before every situation."""
+    from datetime import UTC, datetime
+
+    from basewatch.context.indicators import corridor_context
+    from basewatch.sites import load_registry
+
+    context = corridor_context(
+        list(load_registry("syria-2024")),
+        areas=("syria-2024",),
+        as_of=datetime(2024, 11, 1, tzinfo=UTC),
+    )
+    assert context and all(not entry["corridor"]["linked"] for entry in context.values())

@@ -388,8 +388,8 @@ def test_highres_on_a_grey_image_warns_and_says_so_in_the_output(
     out = tmp_path / "grey.geojson"
     main(["detect", str(grey), "--sensor", "highres", "--gsd", "1", "--out", str(out)])
     err = capsys.readouterr().err
-    assert "a greyscale image (three equal bands)" in err and "--sensor sar" in err
-    assert json.loads(out.read_text())["basewatch"]["greyscale"] == "three equal bands"
+    assert "a greyscale image (three (nearly) equal bands)" in err and "--sensor sar" in err
+    assert json.loads(out.read_text())["basewatch"]["greyscale"] == "three (nearly) equal bands"
     colour = np.dstack([amplitude, amplitude // 2, 255 - amplitude])
     Image.fromarray(colour).save(tmp_path / "colour.png")
     raster = run.read_highres(tmp_path / "colour.png", None)

@@ -191,6 +191,15 @@ def test_background_and_sites_not_named_are_not_filed() -> None:
         ("Il-76s left Khmeimim on Monday.", "On Dec. 13 the airport at Qamishli held 3 jets.", []),
         # nothing named before
         ("Russia is leaving Syria.", "On Dec. 13 the base held 4 jets.", []),
+        # another place named in the sentence: its base, its port (review of 2026-12-06)
+        ("Il-76s left Hmeimim on Dec. 12.",
+         "They landed at al-Khadim in Libya, where on Dec. 14 the base held 5 Il-76.", []),
+        ("Ships left Tartus on Dec. 12.",
+         "On Dec. 14 the frigates arrived in Tobruk, and the port held 2 frigates.", []),
+        ("Ships left Tartus on Dec. 12.", "On Dec. 14, 3 ships docked in the port city of Latakia.",
+         []),
+        ("Il-76s left Hmeimim on Dec. 12.", "In December the base held 4 jets on Dec. 13.",
+         ["khmeimim"]),  # a month is not a place
     ],
 )  # fmt: skip
 def test_a_back_reference_takes_the_site_named_before(
@@ -199,6 +208,15 @@ def test_a_back_reference_takes_the_site_named_before(
     text = f"date 2024-12-16\n\n{before}\n\nOther news: Damascus was quiet.\n\n{sentence}\n"
     claims = extract_text(text, REGISTRY, name="t.txt", suffix=".txt")
     assert [c.site_id for c in claims if c.claim == sentence] == expected
+
+
+def test_a_heading_ends_what_back_references_point_to() -> None:
+    text = (
+        "date 2024-12-16\n\n# Khmeimim\n\nIl-76s left Khmeimim on Dec. 12.\n\n"
+        "# Elsewhere in Syria\n\nOn Dec. 13 the base held 4 jets.\n"
+    )
+    claims = extract_text(text, REGISTRY, name="t.md", suffix=".md")
+    assert [c.claim for c in claims] == ["Il-76s left Khmeimim on Dec. 12."]
 
 
 def test_html_footnote_markers_are_not_text() -> None:

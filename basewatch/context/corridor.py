@@ -64,6 +64,13 @@ _GEOD = Geod(ellps="WGS84")
 _AREA_TYPES = ("Polygon", "MultiPolygon")
 _ROAD_STEP_DEG = 0.01
 """Road vertices are inserted every ~1 km, so a control area cuts a long straight segment."""
+
+
+def _cells(width_m: float, height_m: float, cell_m: float) -> int:
+    """Cells of a corridor grid over ``width_m`` x ``height_m`` with its 2-cell margin."""
+    return math.ceil(width_m / cell_m + 4) * math.ceil(height_m / cell_m + 4)
+
+
 MAX_CELL_KM = 25.0
 """Coarsest corridor grid cell (km)."""
 MAX_GRID_CELLS = 4_000_000
@@ -548,11 +555,13 @@ class _GridNetwork(_Network):
         ncols = int(math.ceil((maxx - minx + 2 * pad) / self.cell))
         nrows = int(math.ceil((maxy - miny + 2 * pad) / self.cell))
         if ncols * nrows > MAX_GRID_CELLS:
-            least = math.sqrt((maxx - minx) * (maxy - miny) / MAX_GRID_CELLS) / 1000.0
+            least = cell_km
+            while _cells(maxx - minx, maxy - miny, least * 1000.0) > MAX_GRID_CELLS:
+                least = math.ceil(least * 12) / 10  # +20 %, in tenths of a km
             raise InputError(
-                f"--cell-km {cell_km:g}: a grid over the areas' land "
+                f"a corridor grid of {cell_km:g} km cells over the areas' land "
                 f"({(maxx - minx) / 1000:.0f} x {(maxy - miny) / 1000:.0f} km) would have "
-                f"{ncols * nrows:,} cells; give --cell-km {math.ceil(least * 10) / 10:g} or more"
+                f"{ncols * nrows:,} cells; give --cell-km {least:g} or more"
             )
         xs = self.x0 + (np.arange(ncols) + 0.5) * self.cell
         ys = self.y1 - (np.arange(nrows) + 0.5) * self.cell
@@ -868,11 +877,6 @@ def corridor(
     friendly = tuple(dict.fromkeys([a for a in (site.operator, *allied) if a]))
     until = situation_date(until, "--until") or None
     dates = [d for d in control.dates if not until or not d or d <= until]
-    if until and not dates and control.dates:
-        raise InputError(
-            f"--until {until} lies before the first situation of the areas "
-            f"({min(control.dates)}); give a later day or leave --until out"
-        )
     snap = (
         snap_km if snap_km is not None else (25.0 if roads is not None else max(5.0, 2 * cell_km))
     )

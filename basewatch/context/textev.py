@@ -324,11 +324,17 @@ _BACK_REFERENCE = re.compile(
     r"(?P<air>(?i:air\s*base|airfield|airport|air\s+station|apron))"
     r"|(?P<sea>(?i:naval\s+(?:base|facility|station)|port|harbou?r|piers?))"
     r"|(?i:base|facility|installation|garrison|(?:satellite\s+)?(?:images|imagery|pictures)))\b"
-    r"(?!\s+of\b|\s+(?:in|at|near)\s+[A-Z])"
+    r"(?!\s+(?:of|city|town)\b|\s+(?:in|at|near)\s+[A-Z])"
 )
 """A sentence's back-reference to a site named before it ("the base", "the airfield", "the
 port", "the images" of it), not a place named right after ("the port of Latakia", "the
 airport at Qamishli") nor a part of something ("the base of the tower")."""
+_ELSEWHERE = re.compile(
+    rf"\b(?:in|at|near|to|into|outside|off)\s+(?:the\s+)?(?:[a-z]+\s+)?(?:[a-z]+-)?"
+    rf"(?!{_MONTH}\b|{_WEEKDAY}\b)[A-Z][a-z]"
+)
+"""A place the sentence names ("at al-Khadim", "in eastern Libya", "near Idlib"): its "the
+base" may be that place's, so the sentence is given no site by back-reference."""
 _REFERENCE_KINDS = {"air": ("airbase",), "sea": ("naval_base",)}
 """Site kinds an "air" or "sea" back-reference can point to (a plain "the base": any)."""
 _HANDLE_LINE = re.compile(r"^@\w{1,30}$")
@@ -1475,8 +1481,16 @@ class _Antecedent:
             if of_kind:
                 self.last[group] = of_kind[0] if len(of_kind) == 1 else None
 
+    def heading(self, site_ids: tuple[str, ...]) -> None:
+        """A new section: only the sites its heading names can be referred back to."""
+        self.last.clear()
+        self.saw(site_ids)
+
     def referred(self, sentence: str) -> tuple[str, ...]:
-        """The site ``sentence`` refers back to, if it does and one fits."""
+        """The site ``sentence`` refers back to, if it does, one fits and the sentence names
+        no other place."""
+        if _ELSEWHERE.search(sentence):
+            return ()
         found = _BACK_REFERENCE.search(sentence)
         site = self.last.get(found.lastgroup) if found is not None else None
         return (site,) if site is not None else ()
@@ -1562,7 +1576,7 @@ def extract_text(
         for block in doc.blocks:
             if block.heading:
                 inherited = _section_sites(block.text, matcher)
-                antecedent.saw(sites_named(block.text, matcher))
+                antecedent.heading(sites_named(block.text, matcher))
                 continue
             claims.extend(_block_claims(block, origin, matcher, inherited, antecedent))
     return _unique(claims)

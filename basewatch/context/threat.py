@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -311,13 +312,17 @@ def _front_feature(file: Path, index: int, feature: Any) -> FrontFeature:
     if not isinstance(feature, dict) or not isinstance(feature.get("geometry"), dict):
         raise InputError(f"{where} has no geometry; give a Polygon or LineString")
     try:
-        geom = shape(feature["geometry"])
+        with warnings.catch_warnings():  # a NaN vertex: named below, not as a numpy warning
+            warnings.simplefilter("ignore", RuntimeWarning)
+            geom = shape(feature["geometry"])
     except (ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
         raise InputError(f"{where} has an invalid geometry ({exc}); fix its coordinates") from exc
     except shapely.errors.ShapelyError as exc:  # GEOS, unknown types, empty parts
         raise InputError(f"{where} has an invalid geometry ({exc}); fix its coordinates") from exc
-    props = feature.get("properties")
-    named = isinstance(props, dict) and (props.get("place") or props.get("name"))
+    props = feature.get("properties") or {}
+    if not isinstance(props, dict):
+        raise InputError(f"{where} has properties that are not an object; give {{...}} or null")
+    named = props.get("place") or props.get("name")
     if geom.geom_type == "Point" and named:
         raise InputError(
             f"{where} is a named place ({named!r}): a control-areas file of 'basewatch corridor "
@@ -339,9 +344,6 @@ def _front_feature(file: Path, index: int, feature: Any) -> FrontFeature:
         )
     if not geom.is_valid:
         geom = shapely.make_valid(geom)
-    props = feature.get("properties") or {}
-    if not isinstance(props, dict):
-        raise InputError(f"{where} has properties that are not an object; give {{...}} or null")
     return FrontFeature(
         geometry=geom,
         controller=str(props.get("controller") or props.get("actor") or ""),
@@ -354,17 +356,19 @@ def situation_date(value: Any, where: str) -> str:
     """The ``YYYY-MM-DD`` day of a front or control-area feature (a timestamp is cut to its
     day; '' when it has none); :class:`InputError` naming ``where`` for anything else
     (``07/12/2024``, ``2024-13-45``), which would sort and print as a date it is not."""
+    import re
     from datetime import date
 
-    day = str(value or "").strip()[:10]
-    if not day:
+    text = str(value or "").strip()
+    if not text:
         return ""
+    day = text[:10]
     try:
-        if len(day) != 10:
-            raise ValueError(day)
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ].*)?", text):
+            raise ValueError(text)
         date.fromisoformat(day)
     except ValueError:
-        raise InputError(f"{where} has date {day!r}; write YYYY-MM-DD") from None
+        raise InputError(f"{where} has date {text!r}; write YYYY-MM-DD") from None
     return day
 
 

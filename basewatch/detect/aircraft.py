@@ -83,8 +83,6 @@ GSD_WARN_RATIO = 4.0
 """Warn when the image GSD differs from the model's by more than this factor."""
 GSD_MAX_M = 3.0
 """Coarser images cannot show aircraft shapes to this model; refuse them."""
-GSD_MIN_M = 0.03
-"""Finer pixels than this are a mistaken --gsd (drone orthophotos reach 3 cm): refused."""
 DEFAULT_TILES = TileSpec()
 """Tiles of 704 m with 96 m overlap (more than the largest aircraft), mirrored copies averaged."""
 
@@ -340,12 +338,6 @@ def check_gsd(gsd_m: float | None, model_gsd_m: float) -> float:
         )
         return model_gsd_m
     gsd = check_pixel_size(gsd_m, name="gsd_m")
-    if gsd < GSD_MIN_M:
-        raise InputError(
-            f"a pixel of {gsd:g} m (--gsd) is finer than aircraft imagery is taken at "
-            f"({GSD_MIN_M:g}-{GSD_MAX_M:g} m): a whole aircraft would not fit in a few thousand "
-            "pixels; check --gsd (metres per pixel, e.g. 0.5 for Pléiades)"
-        )
     if gsd > GSD_MAX_M:
         raise InputError(
             f"a pixel of {gsd} m (--gsd) is too coarse for the aircraft model (trained at "

@@ -523,6 +523,9 @@ def _to_linear(arr: np.ndarray, integer: bool, scale: float | None) -> np.ndarra
     return arr
 
 
+MIN_HIGHRES_EXTENT_M = 40.0
+"""A sub-metre image whose longer side covers less ground than this holds no whole aircraft
+(a mistaken --gsd: 0.01 m on a 2,560-pixel image is 26 m); refused."""
 COLOUR_SPREAD = 0.1
 """Bands differ as a colour image's do when their mean absolute difference exceeds this share
 of the image's own variation (mean absolute deviation). Measured: the four HRSID radar chips
@@ -555,8 +558,9 @@ def read_sar(path: Path, scale: float | None = None) -> Raster:
         if src.count in (3, 4) and colour(arrays):
             raise InputError(
                 f"{path}: {src.count} bands that differ as a colour image's do; --sensor sar "
-                "takes one amplitude channel (or a grey image stored as RGB): give "
-                "--sensor s2 for Sentinel-2 bands, --sensor highres for a sub-metre colour image"
+                "takes one amplitude channel (or a grey image stored as RGB): export one "
+                "polarisation (e.g. VV) of a radar composite as a grey image; give --sensor s2 "
+                "for Sentinel-2 bands, --sensor highres for a sub-metre colour image"
             )
         if src.count in (3, 4):
             amplitude = np.mean(arrays, axis=0)
@@ -619,7 +623,7 @@ def read_highres(path: Path, scale: float | None = None) -> Raster:
     bands = {name: rgb8[:, :, i] / 255.0 for i, name in enumerate(("red", "green", "blue"))}
     notes = {} if stretch.rule == "8-bit" else {"input_stretch": stretch.describe()}
     if one_band or not colour(arrays):
-        notes["greyscale"] = "one band" if one_band else "three equal bands"
+        notes["greyscale"] = "one band" if one_band else "three (nearly) equal bands"
     return Raster(
         bands=bands,
         valid=valid,
@@ -858,6 +862,13 @@ def detect_image(
         raise InputError(f"{src}: no georeference, so the pixel size is unknown; give --gsd METRES")
     if not (math.isfinite(px) and px > 0):
         raise InputError(f"gsd must be a positive number of metres, got {px!r}")
+    rows, cols = raster.valid.shape
+    if sensor == "highres" and max(rows, cols) * px < MIN_HIGHRES_EXTENT_M:
+        raise InputError(
+            f"{src}: at {px:g} m a pixel the image covers {cols * px:.1f} x {rows * px:.1f} m, "
+            "too little to hold an aircraft; check --gsd (metres per pixel, e.g. 0.5 for "
+            "Pléiades, 0.02 for a drone orthophoto)"
+        )
     model_path = Path(model) if model is not None else None
     if model_path is not None and sensor not in MODEL_SENSORS:
         raise InputError(
@@ -1003,7 +1014,8 @@ def output_paths(images: Sequence[Path], out: Path) -> list[Path]:
             f"--out {out} names a file but {len(images)} images were given; give a folder "
             "(each image gets FOLDER/<image>.geojson) or one image"
         )
-    paths = [out / f"{image.stem if image.is_file() else image.name}.geojson" for image in images]
+    names = [image.stem if image.is_file() else image.resolve().name for image in images]
+    paths = [out / f"{name}.geojson" for name in names]  # "detect ." names it by its folder
     seen: dict[Path, Path] = {}
     for image, target in zip(images, paths, strict=True):
         if target in seen:
