@@ -210,6 +210,18 @@ def test_a_back_reference_takes_the_site_named_before(
     assert [c.site_id for c in claims if c.claim == sentence] == expected
 
 
+def test_items_of_a_dated_log_take_the_site_of_their_lead_in() -> None:
+    """Without a back-reference in each item, the days under "Warships seen at Tartus this
+    month:" were dropped (review of 2026-12-06)."""
+    text = (
+        "date 2024-12-10\n\nWarships seen at Tartus this month:\n- 2 Dec: 3 frigates, "
+        "1 submarine\n- 5 Dec: 1 frigate\n\nOn Dec. 6, 2 jets landed in Cyprus.\n"
+    )
+    claims = extract_text(text, REGISTRY, name="t.md", suffix=".md")
+    days = [(c.site_id, str(c.event_date)) for c in claims if c.event_date is not None]
+    assert days == [("tartus", "2024-12-02"), ("tartus", "2024-12-05")]
+
+
 def test_a_heading_ends_what_back_references_point_to() -> None:
     text = (
         "date 2024-12-16\n\n# Khmeimim\n\nIl-76s left Khmeimim on Dec. 12.\n\n"

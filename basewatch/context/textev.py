@@ -452,6 +452,9 @@ class Block:
     """The embedded post's date as written, when given."""
     url: str = ""
     """The embedded post's link, when given."""
+    logged: bool = False
+    """An item of a dated log under its lead-in ("Seen at Tartus:" then "- 2 Dec: 3 frigates"):
+    it is about the site its lead-in named alone."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -881,7 +884,8 @@ def _markdown_blocks(para: list[str]) -> list[Block]:
         lead = [x for x in para if not _LIST_ITEM.match(x)]
         if all(not _LIST_ITEM.match(x) for x in para[: len(lead)]):
             out = [_markdown_block(lead)] if lead else []
-            return out + [_markdown_block([x]) for x in items]
+            logged = bool(lead) and all(_DATED_ITEM.match(x) for x in items)
+            return out + [replace(_markdown_block([x]), logged=logged) for x in items]
     return [_markdown_block(para)]
 
 
@@ -1470,6 +1474,8 @@ class _Antecedent:
     """Site id -> site kind."""
     last: dict[str | None, str | None] = field(default_factory=dict)
     """Per reference group (``air``, ``sea``, None for any kind), the site it points to."""
+    paragraph: tuple[str, ...] = ()
+    """The sites the latest paragraph (not a log item) named, for its log items."""
 
     def saw(self, site_ids: tuple[str, ...]) -> None:
         """Note the sites a sentence or heading names (nothing changes when it names none)."""
@@ -1484,6 +1490,7 @@ class _Antecedent:
     def heading(self, site_ids: tuple[str, ...]) -> None:
         """A new section: only the sites its heading names can be referred back to."""
         self.last.clear()
+        self.paragraph = ()
         self.saw(site_ids)
 
     def referred(self, sentence: str) -> tuple[str, ...]:
@@ -1671,10 +1678,14 @@ def _block_claims(
         if stated is not None and origin.observed is None:
             origin = replace(origin, observed=stated)
     out: list[TextClaim] = []
+    if antecedent is not None and not block.logged:
+        antecedent.paragraph = sites_named(text, matcher)
     for sentence in sentences:
         if sentence in credits:
             continue
         sites = inherited
+        if antecedent is not None and block.logged and len(antecedent.paragraph) == 1:
+            sites = sites or antecedent.paragraph  # "- 5 Dec: 1 frigate" under "Seen at Tartus:"
         if antecedent is not None:
             named = sites_named(sentence, matcher)
             if not named and not sites:
