@@ -179,6 +179,7 @@ def test_background_and_sites_not_named_are_not_filed() -> None:
     [
         ("Il-76s left Khmeimim on Monday.", "On Dec. 13 2 An-124 stood at the base.", ["khmeimim"]),
         ("Il-76s left Hmeimim on Monday.", "On Dec. 13 the airfield held 4 jets.", ["khmeimim"]),
+        ("Il-76s left Hmeimim on Monday.", "On Dec. 13 the main apron held 4 jets.", ["khmeimim"]),
         ("Ships were seen leaving Tartus.", "On Dec. 13 the port held 1 tug.", ["tartus"]),
         ("Maxar imaged Hmeimim on Dec. 15.", "S-400 parts were dismantled, the images showed.",
          ["khmeimim"]),
@@ -220,6 +221,20 @@ def test_items_of_a_dated_log_take_the_site_of_their_lead_in() -> None:
     claims = extract_text(text, REGISTRY, name="t.md", suffix=".md")
     days = [(c.site_id, str(c.event_date)) for c in claims if c.event_date is not None]
     assert days == [("tartus", "2024-12-02"), ("tartus", "2024-12-05")]
+
+
+def test_a_threads_first_post_is_not_its_title() -> None:
+    """'1/ New imagery of ... from Dec 13. Big changes. 🧵' was taken for a title (no final
+    full stop before the emoji) and its claim lost."""
+    text = (
+        "Thread by @GeoSpotter · Dec 14, 2024\n\n1/ New imagery of Russia's Khmeimim air base "
+        "from Dec 13. Big changes. 🧵\n\n2/ The main apron: 4 Su-24 and 1 Il-20 remain.\n"
+    )
+    claims = extract_text(text, REGISTRY, name="t.txt", suffix=".txt")
+    assert [(c.site_id, str(c.event_date)) for c in claims] == [
+        ("khmeimim", "2024-12-13"),
+        ("khmeimim", "2024-12-14"),
+    ]
 
 
 def test_a_heading_ends_what_back_references_point_to() -> None:

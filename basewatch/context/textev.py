@@ -320,7 +320,7 @@ _FOOTNOTE_SUP = re.compile(r"^\s*(?:[\[(]?\d{1,3}[\])]?|[*†‡]+)\s*$")
 text so that it neither joins the next sentence ("Hmeimim.2 On ...") nor a designator before
 it ("Ka-52" + "3"); an ordinal's "th" is kept (the "2" of "km<sup>2</sup>" goes too)."""
 _BACK_REFERENCE = re.compile(
-    r"\b[Tt]he\s+(?:"
+    r"\b[Tt]he\s+(?:(?:[a-z]+|Russian)\s+)??(?:"
     r"(?P<air>(?i:air\s*base|airfield|airport|air\s+station|apron))"
     r"|(?P<sea>(?i:naval\s+(?:base|facility|station)|port|harbou?r|piers?))"
     r"|(?i:base|facility|installation|garrison|(?:satellite\s+)?(?:images|imagery|pictures)))\b"
@@ -842,7 +842,9 @@ def _title_first(blocks: list[Block]) -> tuple[Block, ...]:
     """Mark a plain-text title (a short first line without final punctuation) as a heading."""
     if blocks and not blocks[0].post and not blocks[0].heading:
         first = blocks[0].text
-        if len(first) <= 150 and not first.endswith((".", "!", "?", ":", '"', "”")):
+        end = re.sub(r"[^\w.!?:\"”]+$", "", first)  # "... from Dec 13. Big changes. 🧵"
+        sentences = re.search(r"[.!?]\s+[A-Z]", first)  # a title is one phrase
+        if len(first) <= 150 and not end.endswith((".", "!", "?", ":", '"', "”")) and not sentences:
             blocks[0] = Block(text=first, heading=True)
     return tuple(blocks)
 
