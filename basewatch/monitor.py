@@ -511,8 +511,16 @@ def _check_params(params: MonitorParams) -> None:
 
 
 def _store_scenes(store: Store, registry: Registry, scenes: Sequence[Scene]) -> None:
+    from basewatch.sites import stored_conflicts
     from basewatch.store import SceneRecord  # the store is not imported on Dask workers
 
+    for line in stored_conflicts(store.sites(), registry.sites):  # the registry's edit wins
+        what = "their observations stay, without a zone" if "zones (" in line else "as edited"
+        logging.getLogger(__name__).warning(
+            "%s (%s); if that was not meant, monitor with the registry the store was made with",
+            line.replace("it would", "this registry will"),
+            what,
+        )
     store.upsert_sites(registry.sites)
     store.upsert_scenes(  # one transaction (one a scene took 21 s for 1,838 scenes, loaded)
         SceneRecord(

@@ -665,3 +665,29 @@ def test_an_output_under_a_file_names_that_file(
         code, _, err = bw(capsys, *args)
         assert code == 1 and f"{blocker} is a file, not a folder" in error_line(err), err
     assert blocker.read_text() == "{}"
+
+
+def test_monitor_says_when_its_registry_drops_stored_zones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A monitor run with a registry lacking a stored zone replaced the stored zones without a
+    word (the zone's observations then exported without geometry)."""
+    from basewatch.scenario import build_scenario
+
+    scenario = tmp_path / "scenario"
+    build_scenario(scenario, n_sites=2, start=FIRST.date(), end=FIRST.date() + timedelta(days=4))
+    db = f"sqlite:///{tmp_path / 'm.db'}"
+    catalog = str(scenario / "catalog" / "catalog.json")
+    sites = str(scenario / "sites.geojson")
+    code, _, err = bw(capsys, "monitor", "--sites", sites, "--catalog", catalog, "--db", db)
+    assert code == 0 and "will delete" not in err
+    collection = json.loads((scenario / "sites.geojson").read_text())
+    zones = [f for f in collection["features"] if "site" in (f.get("properties") or {})]
+    dropped = zones[0]["properties"]
+    collection["features"].remove(zones[0])
+    fewer = tmp_path / "fewer.geojson"
+    fewer.write_text(json.dumps(collection))
+    code, _, err = bw(capsys, "monitor", "--sites", str(fewer), "--catalog", catalog, "--db", db)
+    assert code == 0
+    assert f"site {dropped['site']!r}: this registry will delete its stored zones" in err
+    assert dropped["id"] in err and "their observations stay, without a zone" in err
