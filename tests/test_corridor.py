@@ -309,3 +309,25 @@ def test_assess_as_of_before_the_first_situation_gives_no_corridor_not_an_error(
         as_of=datetime(2024, 11, 1, tzinfo=UTC),
     )
     assert context and all(not entry["corridor"]["linked"] for entry in context.values())
+
+
+def test_undated_areas_are_said_to_be_undated(tmp_path: Path) -> None:
+    """An areas file without dates printed 'holds on : 207 km' (a blank date)."""
+    from basewatch.context.corridor import corridors, load_control_areas
+    from basewatch.sites import load_registry
+
+    bundled = Path(__file__).parents[1] / "basewatch/data/fronts/areas/syria-2024.geojson"
+    collection = json.loads(bundled.read_text())
+    features = collection["features"]
+    day = {id(f): (f.get("properties") or {}).get("date") for f in features}
+    first = min(d for d in day.values() if d)
+    collection["features"] = [f for f in features if day[id(f)] in (None, first)]
+    for feature in collection["features"]:
+        (feature.get("properties") or {}).pop("date", None)
+    collection.pop("date", None)
+    undated = tmp_path / "undated.geojson"
+    undated.write_text(json.dumps(collection))
+    (tartus,) = corridors(
+        load_registry("syria-2024").select(["tartus"]).sites, load_control_areas([str(undated)])
+    )
+    assert "holds in the undated areas: 207 km" in tartus.sentence()

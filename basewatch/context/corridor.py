@@ -235,15 +235,17 @@ class Corridor:
         cut = self.cut
         if cut is None:
             chokes = _chokes_text(last.chokepoints)
+            when = f"on {last.date}" if last.date else "in the undated areas"
             return (
-                f"land link to {self.anchor} through {who} areas holds on {last.date}: "
+                f"land link to {self.anchor} through {who} areas holds {when}: "
                 f"{last.length_km:.0f} km; chokepoints: {chokes}"
             )
         before, first = cut
         if before is None:
+            when = f"on any date up to {last.date}" if last.date else "in the undated areas"
             return (
-                f"no land link to {self.anchor} through {who} areas on any date up to "
-                f"{last.date}: {last.reason}; reachable only by air or sea"
+                f"no land link to {self.anchor} through {who} areas {when}: {last.reason}; "
+                "reachable only by air or sea"
             )
         previous = next(link for link in self.links if link.date == before)
         cut_link = next(link for link in self.links if link.date == first)
