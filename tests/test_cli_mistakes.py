@@ -691,3 +691,14 @@ def test_monitor_says_when_its_registry_drops_stored_zones(
     assert code == 0
     assert f"site {dropped['site']!r}: this registry will delete its stored zones" in err
     assert dropped["id"] in err and "their observations stay, without a zone" in err
+
+
+def test_a_pdf_path_that_cannot_be_written_is_named_not_chromium(tmp_path: Path) -> None:
+    """'report --pdf /proc/x.pdf' blamed Chromium ('check that it runs headless')."""
+    from basewatch.errors import InputError
+    from basewatch.report.pdf import html_to_pdf
+
+    html = tmp_path / "r.html"
+    html.write_text("<html><body>report</body></html>")
+    with pytest.raises(InputError, match=r"r\.html is a file, not a folder"):
+        html_to_pdf(html, html / "r.pdf", chromium="/nonexistent/chromium")

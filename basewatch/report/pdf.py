@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from basewatch.errors import InputError
+from basewatch.outputs import cannot_write
 
 __all__ = ["CHROMIUM_NAMES", "find_chromium", "html_to_pdf"]
 
@@ -67,11 +68,13 @@ def html_to_pdf(html: Path, pdf: Path, *, chromium: str | os.PathLike[str] | Non
         raise InputError(f"{html}: no such HTML report; write it first")
     if pdf.suffix.lower() != ".pdf":
         raise InputError(f"--pdf {str(pdf)!r}: name the PDF file with .pdf")
-    exe = find_chromium(chromium)
     try:
         pdf.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=pdf.parent):  # a folder Chromium cannot write either
+            pass
     except OSError as exc:
-        raise InputError(f"--pdf {str(pdf)!r}: cannot create its folder ({exc.strerror})") from exc
+        raise cannot_write(pdf, exc) from exc
+    exe = find_chromium(chromium)
     target = pdf.resolve()
     with tempfile.TemporaryDirectory(prefix="basewatch-chromium-") as profile:
         command = [
