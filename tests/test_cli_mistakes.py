@@ -702,3 +702,17 @@ def test_a_pdf_path_that_cannot_be_written_is_named_not_chromium(tmp_path: Path)
     html.write_text("<html><body>report</body></html>")
     with pytest.raises(InputError, match=r"r\.html is a file, not a folder"):
         html_to_pdf(html, html / "r.pdf", chromium="/nonexistent/chromium")
+
+
+def test_a_garbage_annotations_csv_is_named_as_such(tmp_path: Path) -> None:
+    """'train aircraft' on a CSV without the Airbus columns said no labelled image exists."""
+    from basewatch.errors import InputError
+    from basewatch.train.labels import load_labels
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "annotations.csv").write_text("name,polygon\n")  # a header, no rows it knows
+    with pytest.raises(InputError, match=r"no aircraft polygon in it \(columns: name, polygon\)"):
+        load_labels(tmp_path)
+    (tmp_path / "annotations.csv").write_text("hello world\nthis is junk\n")
+    with pytest.raises(InputError, match=r"line 2: cannot read the row"):
+        load_labels(tmp_path)

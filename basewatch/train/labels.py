@@ -133,7 +133,8 @@ def _load_airbus(root: Path, gsd_m: float) -> list[LabelledImage]:
     images = _image_dir(root)
     boxes: dict[str, list[list[float]]] = {}
     with (root / "annotations.csv").open(newline="") as f:
-        for line, row in enumerate(csv.DictReader(f), start=2):
+        reader = csv.DictReader(f)
+        for line, row in enumerate(reader, start=2):
             try:
                 name, cls = row["image_id"], row.get("class", "Airplane")
                 points = np.asarray(ast.literal_eval(row["geometry"]), dtype=np.float32)
@@ -152,6 +153,12 @@ def _load_airbus(root: Path, gsd_m: float) -> list[LabelledImage]:
         for name, b in sorted(boxes.items())
         if (images / name).is_file()
     ]
+    if not boxes:
+        raise InputError(
+            f"{root / 'annotations.csv'}: no aircraft polygon in it (columns: "
+            f"{', '.join(reader.fieldnames or []) or 'none'}); expected columns image_id, "
+            "geometry (pixel polygon), class (Airplane)"
+        )
     if not out:
         raise InputError(f"{root}: no labelled image of annotations.csv exists in {images}")
     return out
