@@ -1617,20 +1617,29 @@ def detect(
     coastline: bool,
 ) -> None:
     """Detect ships (or sub-metre objects) in images; write detections GeoJSON per image."""
-    from basewatch.detect.run import iter_detect
+    from basewatch.detect.run import DetectResult, run_detect
 
-    done = 0
-    results = iter_detect(
-        images, sensor=sensor, out=out, gsd_m=gsd, model=model, scale=scale, coastline=coastline
-    )
+    done: list[Path] = []
+
+    def written(path: Path, result: DetectResult) -> None:
+        note = f" ({result.reason})" if result.reason else ""
+        click.echo(f"{result.source}: {len(result.detections)} detection(s) -> {path}{note}")
+        done.append(path)
+
     try:
-        for path, result in results:
-            note = f" ({result.reason})" if result.reason else ""
-            click.echo(f"{result.source}: {len(result.detections)} detection(s) -> {path}{note}")
-            done += 1
+        run_detect(
+            images,
+            sensor=sensor,
+            out=out,
+            gsd_m=gsd,
+            model=model,
+            scale=scale,
+            coastline=coastline,
+            written=written,
+        )
     except BasewatchError:
         if done:  # say what is already written before the error line
-            _note(f"stopped after {done} of {len(images)} images (their files are written)")
+            _note(f"stopped after {len(done)} of {len(images)} images (their files are written)")
         raise
 
 

@@ -30,7 +30,7 @@ import logging
 import math
 import re
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -1036,40 +1036,19 @@ def run_detect(
     model: str | Path | None = None,
     scale: float | None = None,
     coastline: bool = False,
+    written: Callable[[Path, DetectResult], None] | None = None,
 ) -> list[tuple[Path, DetectResult]]:
     """Detect objects in every image and write one GeoJSON per image.
 
-    Returns ``(written path, result)`` per image, in the order given.
+    Returns ``(written path, result)`` per image, in the order given. ``written`` is called
+    with each as soon as its file is written, so a caller can report what was written
+    before a bad image stops the run.
     """
-    return list(
-        iter_detect(
-            images,
-            sensor=sensor,
-            out=out,
-            gsd_m=gsd_m,
-            model=model,
-            scale=scale,
-            coastline=coastline,
-        )
-    )
-
-
-def iter_detect(
-    images: Sequence[str | Path],
-    *,
-    sensor: str,
-    out: str | Path,
-    gsd_m: float | None = None,
-    model: str | Path | None = None,
-    scale: float | None = None,
-    coastline: bool = False,
-) -> Iterator[tuple[Path, DetectResult]]:
-    """:func:`run_detect` image by image: each ``(written path, result)`` as soon as its file
-    is written, so a caller can report what was written before a bad image stops the run."""
     if not images:
         raise InputError("no image given; pass at least one IMAGE")
     sources = [Path(p) for p in images]
     targets = output_paths(sources, Path(out))
+    done: list[tuple[Path, DetectResult]] = []
     for source, target in zip(sources, targets, strict=True):
         result = detect_image(
             source, sensor=sensor, gsd_m=gsd_m, model=model, scale=scale, coastline=coastline
@@ -1079,4 +1058,7 @@ def iter_detect(
             target.write_text(json.dumps(to_feature_collection(result), indent=1) + "\n")
         except OSError as exc:
             raise cannot_write(target, exc) from exc
-        yield target, result
+        done.append((target, result))
+        if written is not None:
+            written(target, result)
+    return done
