@@ -752,6 +752,12 @@ def test_observed_and_hedged_event_dates_are_kept_apart() -> None:
         # the publication's own weekday is that day (wire style), "last Thursday" a week ago
         ("Talks about the bases at Tartus on Thursday.", "2024-12-05", None),
         ("Talks about the bases at Tartus last Thursday.", "2024-11-28", None),
+        # a range of days states its first day, whichever way it is written
+        ("Images taken between 1 and 3 December show two An-124 at Hmeimim.", "2024-12-01", None),
+        ("Il-76s were seen at Khmeimim on Dec. 1-3.", "2024-12-01", None),
+        ("Images of 1\u20133 December 2024 show Tartus empty.", "2024-12-01", None),
+        ("From December 1 to December 3, the frigates left Tartus.", "2024-12-01", None),
+        ("The frigates left Tartus, likely between 1 and 3 December.", None, "2024-12-01"),
     ],
 )
 def test_hedges(sentence: str, stated: str | None, hedged: str | None) -> None:

@@ -106,9 +106,17 @@ _FULL_DATE = (
     rf"|\b{_MONTH}\.?\s+\d{{1,2}}{_ORD}?,?\s+{_YEAR_END}"
     r"|\b\d{1,2}\.\d{1,2}\.\d{4}\b"
 )
+_DAY_RANGE = re.compile(
+    rf"\b(?P<first>\d{{1,2}}){_ORD}?\s*(?:-|\u2013|\u2014|to|and|until|till|through)\s*"
+    rf"\d{{1,2}}{_ORD}?\s+(?:of\s+)?(?P<month>{_MONTH})\b\.?(?P<year>,?\s+{_YEAR_END})?",
+    re.IGNORECASE,
+)
+"""Days of one month written day first with the month once ("10-12 December", "between 10
+and 12 December 2024"): the range's first day is the date it states."""
 _DATE_EXPRESSIONS = re.compile(
     "|".join(
         [
+            _DAY_RANGE.pattern,
             _FULL_DATE,
             r"\b\d{1,2}/\d{1,2}/\d{4}\b",
             rf"\b\d{{1,2}}{_ORD}?\s+(?:of\s+)?{_MONTH}\b\.?",
@@ -237,7 +245,7 @@ _HEDGE = re.compile(
     r"around|about|approximately|roughly|circa|some ?time|believed|thought|estimated|"
     r"expected|may have|might have|could have|seems?|appears?)\b"
     r"(?:\W+(?:on|in|the|of|or|at|by|to|have|has|been|be|left|sailed|departed|occurred|"
-    r"happened|taken|some|time|sometime|around|about)){0,4}\W*$",
+    r"happened|taken|some|time|sometime|around|about|between|from)){0,4}\W*$",
     re.IGNORECASE,
 )
 """A hedge just before a date ("likely on", "probably sometime around", "on or about")."""
@@ -1135,7 +1143,8 @@ def resolve_event_dates(
     states 3 December and hedges 2 December. Relative expressions ("on Tuesday", "the
     9th", "yesterday", "two days ago", "7 Nov") are resolved against ``published``
     (weekdays and bare days of the month in the past); without a publication date only
-    dates with a year are read. Bare years and months are not days. A weekday that is the
+    dates with a year are read. A range of days states its first ("between 10 and 12
+    December", "Dec. 11-12" and "from 2 to 5 December" state the 10th, 11th and 2nd). Bare years and months are not days. A weekday that is the
     publication's own weekday is the publication day ("said on Friday" in Friday's paper),
     not the week before, unless "last" precedes it. Slashed dates are day first ("03/12/2024"
     is 3 December) unless one part cannot be a month or ``month_first`` says the text writes
@@ -1146,6 +1155,11 @@ def resolve_event_dates(
     for found in _DATE_EXPRESSIONS.finditer(text):
         expression = found.group(0)
         day: date | None
+        day_range = _DAY_RANGE.fullmatch(expression)
+        if day_range is not None:  # "10-12 December" states 10 December
+            expression = " ".join(
+                part for part in day_range.group("first", "month", "year") if part
+            ).replace(",", "")
         if re.fullmatch(r"\d{1,2}/\d{1,2}/\d{4}", expression):
             day = _slashed(expression, month_first)
         elif published is None and not _YEAR.search(expression):
