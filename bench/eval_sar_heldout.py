@@ -8,8 +8,13 @@ chips, the best (pooled F1; ties to the setting with the most defaults) is appli
 held-out chip, and the held-out results are pooled: leave-one-chip-out precision, recall
 and F1.
 
-Run: ``.venv/bin/python bench/eval_sar_heldout.py [--data DIR] [--hrsid-gsd M] [--figures DIR]``.
-Figures only; nothing is asserted.
+The water mask's speckle window (:data:`basewatch.detect.sar.WATER_SPECKLE_PX`) is part of
+the grid. HRSID itself ships JPEG, and unseen chips may be compressed harder than these PNGs,
+so the whole leave-one-chip-out is repeated on the chips re-encoded as JPEG (``--jpeg``
+qualities; each encoding chooses its own settings on its own three chips).
+
+Run: ``.venv/bin/python bench/eval_sar_heldout.py [--data DIR] [--hrsid-gsd M] [--figures DIR]
+[--jpeg 95 80] [--workers 2]``. Figures only; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import itertools
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,23 +42,50 @@ GRID = {
     "sidelobe_ratio": (0.01, 0.03, 0.1),
     "clip_margin_db": (None, 3.0, 1.0, 0.0),
 }
-"""Settings tried; the defaults of :class:`basewatch.detect.sar.CfarParams` are among them."""
+"""Detector settings tried; the defaults of :class:`basewatch.detect.sar.CfarParams` are among
+them."""
+SPECKLE_GRID = (1, 3, 5)
+"""Water-mask speckle windows tried (pixels; 1 is the mask before 0.5.0, the default 3)."""
 
 
-def _settings() -> list[sar.CfarParams]:
+@dataclass(frozen=True)
+class Setting:
+    """One point of the grid: the water mask's speckle window and the detector settings."""
+
+    speckle_px: int
+    params: sar.CfarParams
+
+
+def _settings() -> list[Setting]:
     base = sar.CfarParams()
     names = list(GRID)
     return [
-        replace(base, **dict(zip(names, values, strict=True)))
+        Setting(k, replace(base, **dict(zip(names, values, strict=True))))
+        for k in SPECKLE_GRID
         for values in itertools.product(*(GRID[n] for n in names))
     ]
 
 
-def _score(name: str, raster: Raster, boxes: list[list[float]], params: sar.CfarParams,
-           gsd: float) -> Score:  # fmt: skip
-    image = np.where(raster.valid, raster.bands["vv"], np.nan)
-    dets = sar.detect_ships(image, pixel_size_m=gsd, params=params, calibrated=False)
-    return Score(name, match(dets, boxes), len(dets), len(boxes))
+def _image(raster: Raster) -> np.ndarray:
+    return np.where(raster.valid, raster.bands["vv"], np.nan)
+
+
+def _scores(
+    job: tuple[str, Raster, list[list[float]], float, int, list[sar.CfarParams]],
+) -> list[Score]:
+    """Every detector setting on one chip with one speckle window (one water mask)."""
+    name, raster, boxes, gsd, speckle_px, params_list = job
+    image = _image(raster)
+    water = sar.water_mask(image, pixel_size_m=gsd, calibrated=False, speckle_px=speckle_px)
+    out = []
+    for params in params_list:
+        dets = (
+            sar.detect(image, pixel_size_m=gsd, search_mask=water, params=params)
+            if water.any()
+            else []
+        )
+        out.append(Score(name, match(dets, boxes), len(dets), len(boxes)))
+    return out
 
 
 def _pooled_f1(scores: list[Score]) -> float:
@@ -65,15 +97,17 @@ def _pooled_f1(scores: list[Score]) -> float:
     return 2 * p * r / (p + r) if p + r else 0.0
 
 
-def _defaults_kept(params: sar.CfarParams) -> int:
+def _defaults_kept(setting: Setting) -> int:
     """How many grid settings are at their defaults: ties go to the setting that changes
     least (on these chips the side-lobe setting often changes nothing at all)."""
     base = sar.CfarParams()
-    return sum(getattr(params, n) == getattr(base, n) for n in GRID)
+    kept = sum(getattr(setting.params, n) == getattr(base, n) for n in GRID)
+    return kept + (setting.speckle_px == sar.WATER_SPECKLE_PX)
 
 
-def _label(params: sar.CfarParams) -> str:
-    return ", ".join(f"{n} {_fmt(getattr(params, n))}" for n in GRID)
+def _label(setting: Setting) -> str:
+    parts = [f"{n} {_fmt(getattr(setting.params, n))}" for n in GRID]
+    return ", ".join([f"speckle_px {setting.speckle_px}", *parts])
 
 
 def _fmt(value: float | None) -> str:
@@ -82,7 +116,8 @@ def _fmt(value: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Score every setting on every chip, then choose on three and test on the fourth."""
+    """Score every setting on every chip, then choose on three and test on the fourth; the
+    same on the chips re-encoded as JPEG."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--hrsid-gsd", type=float, default=2.0)
@@ -92,6 +127,14 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="folder for one picture per held-out chip (labels green, detections magenta)",
     )
+    parser.add_argument(
+        "--jpeg",
+        type=int,
+        nargs="*",
+        default=[95, 80],
+        help="JPEG qualities at which the chips are re-encoded and evaluated again",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="processes scoring the grid")
     args = parser.parse_args(argv)
     root = args.data / "sar_ships_hrsid_sample"
     if not root.is_dir():
@@ -100,11 +143,55 @@ def main(argv: list[str] | None = None) -> None:
     chips = hrsid_chips(args.data)
     settings = _settings()
     print(f"{len(settings)} settings x {len(chips)} chips (gsd {args.hrsid_gsd} m) ...")
-    table = {
-        (k, name): _score(name, raster, boxes, params, args.hrsid_gsd)
-        for k, params in enumerate(settings)
+    summary = {"PNG": leave_one_out(chips, settings, args, encoding="PNG", figures=args.figures)}
+    with tempfile.TemporaryDirectory() as tmp:
+        for quality in args.jpeg:
+            encoded = {
+                name: (_jpeg(root, name, Path(tmp), quality), boxes)
+                for name, (_, boxes) in chips.items()
+            }
+            label = f"JPEG q{quality}"
+            summary[label] = leave_one_out(encoded, settings, args, encoding=label, figures=None)
+    print("\nSummary (pooled leave-one-chip-out F1 | in-sample defaults F1)")
+    for encoding, (held, defaults) in summary.items():
+        print(f"  {encoding:<10} {held:.3f} | {defaults:.3f}")
+    speed(chips, args.hrsid_gsd)
+
+
+def _jpeg(root: Path, name: str, folder: Path, quality: int) -> Raster:
+    """The chip re-encoded as a greyscale JPEG and read as ``basewatch detect`` reads it."""
+    from PIL import Image
+
+    source = next(root.glob(f"{name}_*[0-9].png"))
+    path = folder / f"{name}_q{quality}.jpg"
+    Image.open(source).convert("L").save(path, quality=quality)
+    return read_sar(path, None)
+
+
+def leave_one_out(
+    chips: dict[str, tuple[Raster, list[list[float]]]],
+    settings: list[Setting],
+    args: argparse.Namespace,
+    *,
+    encoding: str,
+    figures: Path | None,
+) -> tuple[float, float]:
+    """Score the grid on every chip, choose each chip's setting on the others, print the
+    held-out table; return the pooled held-out F1 and the in-sample F1 of the defaults."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    params_by_speckle = {k: [s.params for s in settings if s.speckle_px == k] for k in SPECKLE_GRID}
+    jobs = [
+        (name, raster, boxes, args.hrsid_gsd, k, params_by_speckle[k])
         for name, (raster, boxes) in chips.items()
-    }
+        for k in SPECKLE_GRID
+    ]
+    with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
+        results = list(pool.map(_scores, jobs))
+    table: dict[tuple[int, str], Score] = {}
+    for (name, *_rest, k, params_list), scores in zip(jobs, results, strict=True):
+        for params, score in zip(params_list, scores, strict=True):
+            table[(settings.index(Setting(k, params)), name)] = score
     held_out = []
     for name in chips:
         others = [n for n in chips if n != name]
@@ -118,29 +205,26 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(f"  {name}: chosen on the other chips: {_label(settings[best])}")
         held_out.append(table[(best, name)])
-        if args.figures is not None:
+        if figures is not None:
             raster, boxes = chips[name]
-            figure(raster, boxes, settings[best], args.hrsid_gsd, args.figures / f"{name}.png")
-    report(f"HRSID, leave one chip out ({sar.NAME} {sar.VERSION})", held_out)
-    default = next(k for k, p in enumerate(settings) if p == sar.CfarParams())
-    print(
-        f"  defaults on all chips (in-sample): F1 "
-        f"{_pooled_f1([table[(default, n)] for n in chips]):.3f}"
-    )
-    jpeg(root, chips, args.hrsid_gsd)
-    speed(chips, args.hrsid_gsd)
+            figure(raster, boxes, settings[best], args.hrsid_gsd, figures / f"{name}.png")
+    report(f"HRSID {encoding}, leave one chip out ({sar.NAME} {sar.VERSION})", held_out)
+    default = settings.index(Setting(sar.WATER_SPECKLE_PX, sar.CfarParams()))
+    in_sample = _pooled_f1([table[(default, n)] for n in chips])
+    print(f"  defaults on all chips (in-sample): F1 {in_sample:.3f}")
+    return _pooled_f1(held_out), in_sample
 
 
 def figure(
-    raster: Raster, boxes: list[list[float]], params: sar.CfarParams, gsd: float, out: Path
+    raster: Raster, boxes: list[list[float]], setting: Setting, gsd: float, out: Path
 ) -> None:
     """The chip (its own water mask tinted blue), labelled boxes in green and the held-out
     detections as magenta circles."""
     from PIL import Image, ImageDraw
 
-    image = np.where(raster.valid, raster.bands["vv"], np.nan)
-    dets = sar.detect_ships(image, pixel_size_m=gsd, params=params, calibrated=False)
-    water = sar.water_mask(image, pixel_size_m=gsd, calibrated=False)
+    image = _image(raster)
+    water = sar.water_mask(image, pixel_size_m=gsd, calibrated=False, speckle_px=setting.speckle_px)
+    dets = sar.detect(image, pixel_size_m=gsd, search_mask=water, params=setting.params)
     grey = np.nan_to_num(image)
     grey = np.clip(grey / np.percentile(grey, 99.5) * 255, 0, 255).astype(np.uint8)
     rgb = np.stack([grey, grey, np.where(water, np.maximum(grey, 60), grey)], axis=-1)
@@ -154,25 +238,6 @@ def figure(
     out.parent.mkdir(parents=True, exist_ok=True)
     picture.quantize(32, method=Image.Quantize.MAXCOVERAGE).save(out, optimize=True)
     print(f"    picture: {out} ({len(dets)} detections)")
-
-
-def jpeg(root: Path, chips: dict[str, tuple[Raster, list[list[float]]]], gsd: float) -> None:
-    """The defaults on the chips re-encoded as JPEG (HRSID itself ships JPEG; unseen chips
-    may be compressed harder than these PNGs)."""
-    from PIL import Image
-
-    print("\nDefaults on the chips re-encoded as JPEG (in-sample settings)")
-    with tempfile.TemporaryDirectory() as tmp:
-        for quality in (95, 80):
-            scores = []
-            for name, (_, boxes) in chips.items():
-                source = next(root.glob(f"{name}_*[0-9].png"))
-                path = Path(tmp) / f"{name}_q{quality}.jpg"
-                Image.open(source).convert("L").save(path, quality=quality)
-                raster = read_sar(path, None)
-                scores.append(_score(name, raster, boxes, sar.CfarParams(), gsd))
-            parts = ", ".join(f"{s.name} {s.tp}/{s.n_det}" for s in scores)
-            print(f"  quality {quality}: F1 {_pooled_f1(scores):.3f} ({parts} correct/detections)")
 
 
 def speed(chips: dict[str, tuple[Raster, list[list[float]]]], gsd: float) -> None:

@@ -350,6 +350,17 @@ def test_water_mask_rejects_bad_inputs() -> None:
         sar.water_mask(np.zeros(5), pixel_size_m=10.0)
     with pytest.raises(InputError, match="pixel_size_m"):
         sar.water_mask(np.zeros((5, 5)), pixel_size_m=0.0)
+    with pytest.raises(InputError, match="speckle_px"):
+        sar.water_mask(np.zeros((5, 5)), pixel_size_m=2.0, speckle_px=0)
+
+
+def test_speckle_window_never_smooths_sentinel1_pixels() -> None:
+    """At 10 m pixels (one pixel per water cell) the speckle window changes nothing."""
+    image, _ = harbour(3)
+    assert np.array_equal(
+        sar.water_mask(image, pixel_size_m=10.0, speckle_px=1),
+        sar.water_mask(image, pixel_size_m=10.0, speckle_px=5),
+    )
 
 
 def test_module_identity() -> None:
@@ -412,6 +423,34 @@ def test_hrsid_sample_precision_recall() -> None:
     # Dense anchorage (122 ships): most are separated.
     truth, found, hits = per_chip["P0119"]
     assert hits / truth >= 0.75
+
+
+def test_jpeg_compression_does_not_turn_dark_urban_land_into_water(tmp_path: Path) -> None:
+    """HRSID ships JPEG. Re-encoded at quality 80, the urban port chip kept its water share
+    and its detections with the 3 px speckle window; the log of single pixels (0.4.0) read
+    the zeros and flattened blocks JPEG leaves in dark streets as water (39 % -> 59 % of the
+    chip, 28 -> 137 detections)."""
+    source = HRSID / "P0094_0_800_3000_3800.png"
+    if not source.exists():
+        pytest.skip(f"HRSID sample not found at {HRSID} (shared data folder absent)")
+    from PIL import Image
+
+    jpeg = tmp_path / "p0094_q80.jpg"
+    Image.open(source).convert("L").save(jpeg, quality=80)
+    shares, counts = {}, {}
+    for label, path in (("png", source), ("jpeg", jpeg)):
+        dn = np.asarray(Image.open(path).convert("L")).astype(np.float64)
+        intensity = (dn / 255.0) ** 2
+        for speckle in (1, sar.WATER_SPECKLE_PX):
+            water = sar.water_mask(intensity, pixel_size_m=HRSID_PIXEL_M, speckle_px=speckle)
+            shares[(label, speckle)] = float(water.mean())
+            counts[(label, speckle)] = len(
+                sar.detect(intensity, pixel_size_m=HRSID_PIXEL_M, search_mask=water)
+            )
+    assert abs(shares[("jpeg", 1)] - shares[("png", 1)]) > 0.1  # the failure is real
+    assert abs(shares[("jpeg", 3)] - shares[("png", 3)]) < 0.03
+    assert counts[("jpeg", 3)] <= 1.3 * counts[("png", 3)] + 3
+    assert counts[("jpeg", 1)] > 2 * counts[("png", 1)]
 
 
 # --------------------------------------------------------------------------------------------

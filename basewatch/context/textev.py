@@ -1144,7 +1144,8 @@ def resolve_event_dates(
     9th", "yesterday", "two days ago", "7 Nov") are resolved against ``published``
     (weekdays and bare days of the month in the past); without a publication date only
     dates with a year are read. A range of days states its first ("between 10 and 12
-    December", "Dec. 11-12" and "from 2 to 5 December" state the 10th, 11th and 2nd). Bare years and months are not days. A weekday that is the
+    December", "Dec. 11-12" and "from 2 to 5 December" state the 10th, 11th and 2nd). Bare
+    years and months are not days. A weekday that is the
     publication's own weekday is the publication day ("said on Friday" in Friday's paper),
     not the week before, unless "last" precedes it. Slashed dates are day first ("03/12/2024"
     is 3 December) unless one part cannot be a month or ``month_first`` says the text writes
