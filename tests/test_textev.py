@@ -201,6 +201,10 @@ def test_background_and_sites_not_named_are_not_filed() -> None:
          []),
         ("Il-76s left Hmeimim on Dec. 12.", "In December the base held 4 jets on Dec. 13.",
          ["khmeimim"]),  # a month is not a place
+        # "there" after a verb of placing is the site named before; an existential is not
+        ("Imagery shows Tartus on Dec. 9.", "Three frigates were moored there on Dec. 5.",
+         ["tartus"]),
+        ("Imagery shows Tartus on Dec. 9.", "On Dec. 5 there were three frigates.", []),
     ],
 )  # fmt: skip
 def test_a_back_reference_takes_the_site_named_before(
@@ -221,6 +225,52 @@ def test_items_of_a_dated_log_take_the_site_of_their_lead_in() -> None:
     claims = extract_text(text, REGISTRY, name="t.md", suffix=".md")
     days = [(c.site_id, str(c.event_date)) for c in claims if c.event_date is not None]
     assert days == [("tartus", "2024-12-02"), ("tartus", "2024-12-05")]
+
+
+def test_clauses_with_their_own_days_are_claims_of_their_own() -> None:
+    """'On 5 December three frigates were at Tartus; on 9 December no warships remained
+    there.' was one claim dated 5 December with 0 warships (and 'December three' was read as
+    a day, losing the frigates)."""
+    text = (
+        "date 2024-12-10\n\nOn 5 December three frigates were at Tartus; on 9 December no "
+        "warships remained there.\n"
+    )
+    claims = extract_text(text, REGISTRY, name="t.txt", suffix=".txt")
+    got = [(c.site_id, str(c.event_date), [(q.count, q.what) for q in c.quantities])
+           for c in claims]  # fmt: skip
+    assert got == [
+        ("tartus", "2024-12-05", [(3, "frigates")]),
+        ("tartus", "2024-12-09", [(0, "warships")]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("Images of Tartus from December 9 show no warships, while two frigates were there a "
+         "week earlier.", [(0, "warships")]),
+        ("The images of December 9 show no vessels at the Tartus piers where two frigates were "
+         "docked last week.", [(0, "vessels")]),
+        ("Earlier this week, a dozen Su-24 were parked at Hmeimim; on Monday only eight "
+         "remained.", []),
+        # set earlier as a whole: its numbers stay
+        ("Images from last week show 4 Il-76 at Hmeimim.", [(4, "Il-76")]),
+    ],
+)  # fmt: skip
+def test_numbers_of_an_earlier_undated_time_are_not_the_claims(
+    sentence: str, expected: list[tuple[int, str]]
+) -> None:
+    claims = extract_text(f"date 2024-12-10\n\n{sentence}\n", REGISTRY, name="t.txt")
+    (claim,) = claims
+    assert [(q.count, q.what) for q in claim.quantities] == expected
+
+
+def test_a_date_line_in_markdown_emphasis_is_the_texts_date_not_a_claim() -> None:
+    text = "# Tartus update\n\n*Published December 10, 2024*\n\nNo warships at the piers.\n"
+    claims = extract_text(text, REGISTRY, name="t.md", suffix=".md")
+    assert [(c.published, c.claim) for c in claims] == [
+        (date(2024, 12, 10), "No warships at the piers.")
+    ]
 
 
 def test_a_threads_first_post_is_not_its_title() -> None:

@@ -252,13 +252,14 @@ _HEDGE = re.compile(
 _HEDGE_AFTER = re.compile(r"^\W*(?:or so|give or take|at the latest|at the earliest)\b", re.I)
 _CLAUSE_END = re.compile(r"[,;:()\[\]—–]|\.\s")
 _INLINE_DATE = re.compile(
-    r"^\s*(?:date|published|posted|updated)(?:[ _-]?(?:time|date|at))?(?:\s+on)?\s*[:=]?\s*"
+    r"^\s*[*_]*\s*(?:date|published|posted|updated)(?:[ _-]?(?:time|date|at))?(?:\s+on)?\s*[:=]?\s*"
     rf"(?P<date>\d{{4}}-\d{{2}}-\d{{2}}(?=T\d)|{_FULL_DATE})"
     r"(?:[\sT]+\d{1,2}:\d{2}(?::\d{2})?(?:\s*(?:[AP]M|Z|UTC|GMT)(?:[+-]\d{1,2})?)?)?"
-    r"[\s,;|·.–—-]*(?P<rest>.*)$",
+    r"[\s,;|·.–—*_-]*(?P<rest>.*)$",
     re.IGNORECASE,
 )
-"""A date line, possibly with the first sentence after it: ``date 2024-12-05 The navy...``."""
+"""A date line, possibly with the first sentence after it: ``date 2024-12-05 The navy...``
+(also in Markdown emphasis: ``*Published December 10, 2024*``)."""
 _ISO_LEAD = re.compile(
     r"^\s*(?P<date>\d{4}-\d{2}-\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2})?Z?)?"
     r"\s*[-–—|:·]?\s+(?P<rest>\S.*)$"
@@ -333,10 +334,13 @@ _BACK_REFERENCE = re.compile(
     r"|(?P<sea>(?i:naval\s+(?:base|facility|station)|port|harbou?r|piers?))"
     r"|(?i:base|facility|installation|garrison|(?:satellite\s+)?(?:images|imagery|pictures)))\b"
     r"(?!\s+(?:of|city|town)\b|\s+(?:in|at|near)\s+[A-Z])"
+    r"|\b(?i:moored|docked|berthed|anchored|parked|seen|spotted|observed|based|stationed|"
+    r"deployed|remained|remain|stayed|arrived|landed|present|visible|left)\s+(?:\w+\s+)?there\b"
 )
 """A sentence's back-reference to a site named before it ("the base", "the airfield", "the
-port", "the images" of it), not a place named right after ("the port of Latakia", "the
-airport at Qamishli") nor a part of something ("the base of the tower")."""
+port", "the images" of it, "moored there"), not a place named right after ("the port of
+Latakia", "the airport at Qamishli") nor a part of something ("the base of the tower"); an
+existential "there were" is no place."""
 _ELSEWHERE = re.compile(
     rf"\b(?:in|at|near|to|into|outside|off)\s+(?:the\s+)?(?:[a-z]+\s+)?(?:[a-z]+-)?"
     rf"(?!{_MONTH}\b|{_WEEKDAY}\b)[A-Z][a-z]"
@@ -1275,8 +1279,10 @@ def find_quantities(text: str) -> tuple[Quantity, ...]:
             count = int(raw.replace(",", ""))
             if 1800 <= count <= 2100 and "," not in raw:
                 continue
-        if re.search(_MONTH + r"\.?\s*$", text[: found.start()], re.IGNORECASE):
-            continue  # the day of a date ("December 17 shows ...")
+        if raw[0].isdigit() and re.search(
+            r"(?<!\d\s)(?<!\d)\b" + _MONTH + r"\.?\s*$", text[: found.start()], re.IGNORECASE
+        ):
+            continue  # the day of a date ("December 17 shows ..."; not "5 December 3 ships")
         what = _object_phrase(text[found.end() :], times=bool(found.group("x")))
         if what:
             found_at.append((found.start(), Quantity(count=count, what=what)))
@@ -1377,6 +1383,51 @@ _ABBREVIATIONS = (
 _SPLIT = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9@])")
 
 
+_CLAUSE_SPLIT = re.compile(r";\s+|,\s+(?=(?:while|whereas|but)\b)|,?\s+(?=where\s)", re.IGNORECASE)
+"""Where a sentence's clauses part: a semicolon, ", while", ", whereas", ", but"."""
+_EARLIER = re.compile(
+    r"\b(?:last\s+(?:week|month)|(?:a|one|two|three|several|a\s+few)\s+(?:days?|weeks?)\s+"
+    r"(?:earlier|before|ago)|(?:days|weeks)\s+(?:earlier|before)|earlier\s+(?:this|that|in\s+the)"
+    r"\s+(?:week|month)|the\s+(?:week|day|month)\s+before|previously|formerly|until\s+recently)\b",
+    re.IGNORECASE,
+)
+"""An earlier time without a day ("last week", "a week earlier", "earlier this week")."""
+
+
+def dated_clauses(sentence: str, published: date | None, *, month_first: bool = False) -> list[str]:
+    """The parts of a sentence that each state their own day ("On 5 December three frigates
+    were at Tartus; on 9 December none remained there" -> two parts), else the sentence
+    whole. A clause without a day stays with the clause before it."""
+    clauses = [c for c in _CLAUSE_SPLIT.split(sentence) if c.strip()]
+    if len(clauses) < 2:
+        return [sentence]
+    days = [resolve_event_dates(c, published, month_first=month_first)[0] for c in clauses]
+    if len({d for d in days if d is not None}) < 2:
+        return [sentence]
+    parts: list[str] = []
+    for clause, day in zip(clauses, days, strict=True):
+        if day is None and parts:
+            parts[-1] = f"{parts[-1]}; {clause}"
+        else:
+            parts.append(clause)
+    return parts
+
+
+def current_quantities(unit: str, published: date | None) -> tuple[Quantity, ...]:
+    """The quantities of ``unit`` without those of a clause set at an earlier, undated time
+    ("no warships, while two frigates were there a week earlier": 0 warships), when another
+    clause states a day or is not set earlier; a unit set earlier as a whole keeps its
+    quantities ("Images from last week show 4 Il-76")."""
+    clauses = [c for c in _CLAUSE_SPLIT.split(unit) if c.strip()]
+    earlier = [bool(_EARLIER.search(c)) and resolve_event_dates(c, published)[0] is None
+               for c in clauses]  # fmt: skip
+    if len(clauses) < 2 or not any(earlier) or all(earlier):
+        return find_quantities(unit)
+    return tuple(
+        q for c, e in zip(clauses, earlier, strict=True) if not e for q in find_quantities(c)
+    )
+
+
 def split_sentences(text: str) -> list[str]:
     """Split a paragraph into sentences (abbreviations like "Dec." and "U.S." do not end one)."""
     out: list[str] = []
@@ -1456,7 +1507,7 @@ def _claims_in(
         unit, origin.reference or origin.published, month_first=origin.month_first
     )
     event = stated or hedged
-    quantities = find_quantities(unit)
+    quantities = find_quantities(unit) if whole else current_quantities(unit, origin.published)
     if not whole and origin.published is not None and _is_background(unit, origin.published, event):
         return []
     if not whole and origin.published is None and event is None and _HISTORY.search(unit):
@@ -1703,12 +1754,18 @@ def _block_claims(
         sites = inherited
         if antecedent is not None and block.logged and len(antecedent.paragraph) == 1:
             sites = sites or antecedent.paragraph  # "- 5 Dec: 1 frigate" under "Seen at Tartus:"
+        named = sites_named(sentence, matcher)
         if antecedent is not None:
-            named = sites_named(sentence, matcher)
             if not named and not sites:
                 sites = antecedent.referred(sentence)
             antecedent.saw(named)
-        out.extend(_claims_in(sentence, origin, matcher, whole=False, inherited=sites))
+        parts = dated_clauses(
+            sentence, origin.reference or origin.published, month_first=origin.month_first
+        )
+        if len(parts) > 1 and len(named) == 1:
+            sites = sites or named  # "...; on 9 December none remained there": that site
+        for part in parts:
+            out.extend(_claims_in(part, origin, matcher, whole=False, inherited=sites))
     return out
 
 
