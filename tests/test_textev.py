@@ -73,8 +73,9 @@ GOLD: dict[str, list[Gold]] = {
         ("Russia has flown at least 8", "khmeimim", "2024-12-16", "2024-12-14", "article",
          [(8, "Il-76 transport aircraft")]),
         # "at the base": Khmeimim, named alone by the sentence before (was not filed)
+        # "an An-124": one (2026-12-06, third session)
         ("Images from Maxar Technologies", "khmeimim", "2024-12-16", "2024-12-13", "article",
-         []),
+         [(1, "An-124")]),
         ("Ships in the port of Tartus", "tartus", "2024-12-16", None, "article", []),
         ('"We are not withdrawing', "tartus", "2024-12-16", "2024-12-15", "official", []),
     ],
@@ -263,6 +264,21 @@ def test_numbers_of_an_earlier_undated_time_are_not_the_claims(
     claims = extract_text(f"date 2024-12-10\n\n{sentence}\n", REGISTRY, name="t.txt")
     (claim,) = claims
     assert [(q.count, q.what) for q in claim.quantities] == expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("Only two of the four frigates were still at Tartus.", [(2, "frigates")]),
+        ("An An-124 was photographed at Hmeimim.", [(1, "An-124")]),
+        ("A MiG-29 pilot was seen at Hmeimim.", []),
+        ("An Il-76 x3 was seen at Hmeimim.", [(3, "Il-76")]),
+    ],
+)
+def test_parts_of_a_whole_and_single_designated_aircraft(
+    sentence: str, expected: list[tuple[int, str]]
+) -> None:
+    assert [(q.count, q.what) for q in find_quantities(sentence)] == expected
 
 
 def test_a_date_line_in_markdown_emphasis_is_the_texts_date_not_a_claim() -> None:
@@ -927,8 +943,9 @@ HELDOUT_GOLD: dict[str, list[Gold]] = {
          "2024-12-12", "article", [(2, "Il-76 transport aircraft")]),  # a figure caption
         ("Russia has sharply reduced its air presence", "khmeimim", "2024-12-14", "2024-12-13",
          "article", [(6, "combat jets")]),
+        # "an An-124 cargo plane": one, counted since 2026-12-06 (third session)
         ("Images taken by Maxar Technologies on Thursday", "khmeimim", "2024-12-14",
-         "2024-12-12", "article", [(12, "military vehicles")]),
+         "2024-12-12", "article", [(1, "An-124 cargo plane"), (12, "military vehicles")]),
         ("Kremlin spokesman Dmitry Peskov said on Friday", "khmeimim", "2024-12-14",
          "2024-12-13", "official", []),
         ("Kremlin spokesman Dmitry Peskov said on Friday", "tartus", "2024-12-14",

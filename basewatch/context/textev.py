@@ -161,6 +161,25 @@ _NUMBER = re.compile(
     + r")(?P<x>\s*[x×])?(?![\w-])(?!\.\d|,\d)",
     re.IGNORECASE,
 )
+_SHARE_OF = re.compile(
+    r"(?<![\w.,/-])(?P<n>\d{1,3}|"
+    + "|".join(re.escape(w) for w in _WORD_NUMBERS if " " not in w)
+    + r")\s+of\s+(?:the|its|their|those|these)\s+$",
+    re.IGNORECASE,
+)
+"""A part before a whole ("two of the four frigates"): the part is the count."""
+_ONE_DESIGNATED = re.compile(
+    r"(?<![\w-])(?:[Aa]n?|[Oo]ne single|[Aa] lone)\s+(?=[A-Z][A-Za-z]{0,3}-\d)"
+)
+"""``a``/``an`` before a type designator ("an An-124", "a Su-24M"): a count of one."""
+_NOT_THE_THING = re.compile(
+    r"\S+\s+(?:\s*[x×]\s*\d|(?:pilots?|crews?|squadrons?|regiments?|units?|engines?|parts?|"
+    r"program(?:me)?s?|contracts?|deals?|orders?|variants?|versions?|fleets?|models?|replicas?|"
+    r"mock-?ups?|crash(?:es)?|wrecks?|wreckage|type|class)\b)",
+    re.IGNORECASE,
+)
+"""After "a <designator>": something else than one of them ("a MiG-29 pilot", "an Il-76
+x3")."""
 _NEGATED = re.compile(r"(?<![\w-])no\s+(?=[A-Za-z])", re.IGNORECASE)
 """``no`` before a thing ("no aircraft were visible", "No warships remain"): a count of 0."""
 _POSTFIX = re.compile(r"(?<![\w-])(?P<what>[A-Za-z][\w-]*)\s*[x×]\s*(?P<num>\d{1,3})(?![\w-])")
@@ -1279,6 +1298,9 @@ def find_quantities(text: str) -> tuple[Quantity, ...]:
             count = int(raw.replace(",", ""))
             if 1800 <= count <= 2100 and "," not in raw:
                 continue
+        share = _SHARE_OF.search(text[: found.start()])
+        if share is not None:  # "two of the four frigates": two frigates
+            count = _WORD_NUMBERS.get(share.group("n").lower()) or int(share.group("n"))
         if raw[0].isdigit() and re.search(
             r"(?<!\d\s)(?<!\d)\b" + _MONTH + r"\.?\s*$", text[: found.start()], re.IGNORECASE
         ):
@@ -1286,6 +1308,11 @@ def find_quantities(text: str) -> tuple[Quantity, ...]:
         what = _object_phrase(text[found.end() :], times=bool(found.group("x")))
         if what:
             found_at.append((found.start(), Quantity(count=count, what=what)))
+    for found in _ONE_DESIGNATED.finditer(text):  # "an An-124 was photographed": one
+        rest = text[found.end() :]
+        what = _object_phrase(rest, times=False)
+        if what and _DESIGNATOR.match(what.split()[0]) and not _NOT_THE_THING.match(rest):
+            found_at.append((found.start(), Quantity(count=1, what=what)))
     out = [q for _, q in sorted(found_at, key=lambda x: x[0])]
     for found in _POSTFIX.finditer(text):  # "Il-76 x3"
         what = found.group("what")
