@@ -273,6 +273,8 @@ def test_numbers_of_an_earlier_undated_time_are_not_the_claims(
         ("An An-124 was photographed at Hmeimim.", [(1, "An-124")]),
         ("A MiG-29 pilot was seen at Hmeimim.", []),
         ("An Il-76 x3 was seen at Hmeimim.", [(3, "Il-76")]),
+        ("Two more Il-76MD aircraft took off from Hmeimim.", [(2, "Il-76MD aircraft")]),
+        ("Hmeimim held 5 more than last week.", []),
     ],
 )
 def test_parts_of_a_whole_and_single_designated_aircraft(
@@ -973,10 +975,13 @@ HELDOUT_GOLD: dict[str, list[Gold]] = {
          [(2, "Ropucha-class landing ships")]),
     ],
     "telegram-translated.txt": [
-        ("🇷🇺🇸🇾 Evacuation from Hmeimim continues", "khmeimim", "2024-12-15", "2024-12-15",
-         "post", [(6, "Il-76MD"), (1, "An-124"), (0, "aircraft")]),
-        ("🇷🇺🇸🇾 Evacuation from Hmeimim continues", "tartus", "2024-12-15", "2024-12-15",
-         "post", [(6, "Il-76MD"), (1, "An-124"), (0, "aircraft")]),
+        # a post naming two sites is read sentence by sentence (2026-12-06, third session):
+        # it was one claim per site, each with every count (Tartus had 6 Il-76MD)
+        ("✈️ Over the past 24 hours", "khmeimim", "2024-12-15", "2024-12-15", "post",
+         [(6, "Il-76MD"), (1, "An-124")]),
+        ("🚢 In Tartous, the landing ships", "tartus", "2024-12-15", "2024-12-15", "post", []),
+        ("❗️ No aircraft remain", "khmeimim", "2024-12-15", "2024-12-15", "post",
+         [(0, "aircraft")]),
     ],
     "thinktank-footnotes.md": [
         ("Between December 9 and 16", "khmeimim", "2024-12-18", "2024-12-09", "article",

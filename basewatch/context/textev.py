@@ -1321,6 +1321,9 @@ def find_quantities(text: str) -> tuple[Quantity, ...]:
     return tuple(out)
 
 
+_THAN = re.compile(r"\s+than\b", re.IGNORECASE)
+
+
 def _object_phrase(rest: str, *, times: bool) -> str:
     """The words after a number up to the last object noun or designator ('' when none)."""
     tokens: list[str] = []
@@ -1331,6 +1334,9 @@ def _object_phrase(rest: str, *, times: bool) -> str:
             break
         word = found.group(1)
         lower = word.lower().removesuffix("'s")
+        if not tokens and lower in ("more", "further") and not _THAN.match(rest, found.end()):
+            pos = found.end()  # "two more Il-76": two Il-76 (not "5 more than ...")
+            continue
         if lower in _NOT_MODIFIER or lower in _WORD_NUMBERS:
             break
         tokens.append(word.removesuffix("'s"))
@@ -1669,9 +1675,14 @@ def extract_text(
     matcher = site_matcher(registry)
     claims: list[TextClaim] = []
     sections = [b for b in doc.blocks if b.heading and _section_sites(b.text, matcher)]
-    if kind == "post" and not doc.meta.get("thread") and len(sections) < 2:  # one post: whole
-        body = " ".join(b.text for b in doc.blocks)
-        claims.extend(_claims_in(_clean(body), origin, matcher, whole=True))
+    body = _clean(" ".join(b.text for b in doc.blocks))
+    if (
+        kind == "post"
+        and not doc.meta.get("thread")
+        and len(sections) < 2
+        and len(sites_named(body, matcher)) < 2
+    ):  # one post about one site: whole
+        claims.extend(_claims_in(body, origin, matcher, whole=True))
     else:  # an article, a thread, or a post in sections: sentence by sentence
         inherited: tuple[str, ...] = ()
         antecedent = _Antecedent(kinds={site.id: site.kind for site in registry})
