@@ -283,6 +283,28 @@ def test_parts_of_a_whole_and_single_designated_aircraft(
     assert [(q.count, q.what) for q in find_quantities(sentence)] == expected
 
 
+@pytest.mark.parametrize(
+    ("second", "expected"),
+    [
+        ("Maxar said two Ka-52 attack helicopters were being disassembled.", ["khmeimim"]),
+        ("Maxar said 3 Il-76 were loading.", ["khmeimim"]),
+        # ships are not what an air base holds; vehicles could be anywhere
+        ("Maxar said two frigates were being loaded.", []),
+        ("Maxar said 12 trucks were lined up.", []),
+        # another place named
+        ("Two Ka-52 helicopters were seen in Qamishli.", []),
+    ],
+)
+def test_a_sentence_goes_on_about_the_site_the_one_before_named(
+    second: str, expected: list[str]
+) -> None:
+    """'Photos ... at Hmeimim Air Base. Maxar said two Ka-52 attack helicopters were being
+    disassembled.' lost the helicopters (no site named, no back-reference)."""
+    first = "Photos taken Monday showed helicopters being prepared at Hmeimim Air Base."
+    claims = extract_text(f"date 2024-12-17\n\n{first} {second}\n", REGISTRY, name="t.txt")
+    assert [c.site_id for c in claims if c.claim == second] == expected
+
+
 def test_a_date_line_in_markdown_emphasis_is_the_texts_date_not_a_claim() -> None:
     text = "# Tartus update\n\n*Published December 10, 2024*\n\nNo warships at the piers.\n"
     claims = extract_text(text, REGISTRY, name="t.md", suffix=".md")

@@ -1603,6 +1603,42 @@ class _Antecedent:
         site = self.last.get(found.lastgroup) if found is not None else None
         return (site,) if site is not None else ()
 
+    def continued(self, sentence: str, previous: tuple[str, ...]) -> tuple[str, ...]:
+        """The site a sentence goes on about: the one the sentence before it in the same
+        paragraph named alone, when this one names no other place and counts only things
+        of that site's kind ("... at Hmeimim Air Base. Maxar said two Ka-52 attack
+        helicopters were being disassembled.": aircraft at an air base)."""
+        if len(previous) != 1 or _ELSEWHERE.search(sentence):
+            return ()
+        groups = {_thing_group(q.what) for q in find_quantities(sentence)}
+        if not groups or None in groups or len(groups) > 1:
+            return ()
+        (group,) = groups
+        return previous if self.kinds.get(previous[0]) in _REFERENCE_KINDS[group] else ()
+
+
+_AIR_THINGS = {
+    "aircraft", "jet", "fighter", "bomber", "helicopter", "helo", "plane", "airplane",
+    "airliner", "airlifter", "freighter", "drone", "uav", "airframe", "gunship", "interceptor",
+}  # fmt: skip
+_SEA_THINGS = {
+    "vessel", "ship", "warship", "boat", "corvette", "frigate", "destroyer", "cruiser",
+    "submarine", "sub", "tug", "minesweeper", "trawler", "landing ship",
+}  # fmt: skip
+_AIR_DESIGNATOR = re.compile(r"^(?:Il|An|Su|MiG|Ka|Mi|Tu|Yak|Be|A)-\d", re.IGNORECASE)
+
+
+def _thing_group(what: str) -> str | None:
+    """``air`` for aircraft ("Ka-52 attack helicopters", "Il-76"), ``sea`` for vessels, None
+    for anything else (vehicles, launchers, flights)."""
+    words = what.split()
+    head = _singular(words[-1].lower()) if words else ""
+    if head in _AIR_THINGS or (words and _AIR_DESIGNATOR.match(words[0]) and len(words) == 1):
+        return "air"
+    if head in _SEA_THINGS:
+        return "sea"
+    return None
+
 
 def _doc_kind(meta: dict[str, str], url: str) -> str:
     """``post`` (header or a social-media URL), ``official`` (statement) or ``article``."""
@@ -1786,6 +1822,7 @@ def _block_claims(
     out: list[TextClaim] = []
     if antecedent is not None and not block.logged:
         antecedent.paragraph = sites_named(text, matcher)
+    previous: tuple[str, ...] = ()  # the sites the sentence before named or went on about
     for sentence in sentences:
         if sentence in credits:
             continue
@@ -1795,8 +1832,9 @@ def _block_claims(
         named = sites_named(sentence, matcher)
         if antecedent is not None:
             if not named and not sites:
-                sites = antecedent.referred(sentence)
+                sites = antecedent.referred(sentence) or antecedent.continued(sentence, previous)
             antecedent.saw(named)
+        previous = named or (sites if not inherited else ())
         parts = dated_clauses(
             sentence, origin.reference or origin.published, month_first=origin.month_first
         )
