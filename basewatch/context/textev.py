@@ -1611,9 +1611,9 @@ class _Antecedent:
         if len(previous) != 1 or _ELSEWHERE.search(sentence):
             return ()
         groups = {_thing_group(q.what) for q in find_quantities(sentence)}
-        if not groups or None in groups or len(groups) > 1:
+        group = groups.pop() if len(groups) == 1 else None
+        if group is None:
             return ()
-        (group,) = groups
         return previous if self.kinds.get(previous[0]) in _REFERENCE_KINDS[group] else ()
 
 
